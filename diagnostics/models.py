@@ -1,0 +1,1 @@
+"""Diagnostics models: collections, facts, health samples, config snapshots, verdicts."""

@@ -1,0 +1,19 @@
+"""Settings for the test suite: real PostgreSQL and Redis, the defaults of the local machine.
+
+DATABASE_URL and REDIS_URL may be overridden (CI and parallel runs use their own names).
+"""
+
+import os
+
+os.environ.setdefault("VRCONSOLE_TESTING", "1")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vrconsole")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-the-check")
+
+from vrconsole.settings import *  # noqa: E402,F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,1 @@
+"""VR Console: the Django project and the inventory side (CloudStack client, sync, fleet views)."""

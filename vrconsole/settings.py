@@ -1,0 +1,291 @@
+"""Settings for VR Console, read from the environment.
+
+Everything that differs between a laptop, CI and a deployment comes from environment
+variables (or a `.env` file named by VRCONSOLE_ENV_FILE). With nothing set, the console runs
+on embedded defaults: SQLite in WAL mode under `var/`, a local Redis, the demo simulator.
+A malformed value stops start-up with a message that names the variable and what it
+expected, because a console that silently falls back to a default misleads the operator.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VRCONSOLE_VAR_DIR", str(BASE_DIR / "var")))
+
+env = environ.Env()
+_env_file = os.environ.get("VRCONSOLE_ENV_FILE")
+if _env_file:
+    if not Path(_env_file).is_file():
+        raise ImproperlyConfigured(f"VRCONSOLE_ENV_FILE={_env_file!r}: no such file")
+    environ.Env.read_env(_env_file)
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: expected a boolean (true/false, yes/no, 1/0)")
+
+
+def _int(name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be at most {maximum}")
+    return value
+
+
+def _float(name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be at most {maximum}")
+    return value
+
+
+def _url(name: str, default: str, schemes: set[str]) -> str:
+    raw = os.environ.get(name) or default
+    parsed = urlparse(raw)
+    if parsed.scheme not in schemes:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r}: expected a URL with scheme {' or '.join(sorted(schemes))}"
+        )
+    if parsed.scheme not in {"sqlite", "unix"} and not parsed.hostname:
+        raise ImproperlyConfigured(f"{name}={raw!r}: the URL has no host")
+    return raw
+
+
+def _path(name: str, default: str | None) -> str | None:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw
+
+
+# --- Core -------------------------------------------------------------------------------
+
+DEBUG = _bool("DEBUG", False)
+# The local run sets VRCONSOLE_DEMO=1; a deployment must set SECRET_KEY itself.
+DEMO = _bool("VRCONSOLE_DEMO", False)
+_secret = os.environ.get("SECRET_KEY", "")
+if not _secret:
+    if not (DEBUG or DEMO or os.environ.get("VRCONSOLE_TESTING")):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it to a long random string (python -c "
+            "'import secrets; print(secrets.token_urlsafe(50))'), or run the local demo."
+        )
+    _secret = "vrconsole-local-demo-key-not-for-production-" + "x" * 20
+elif len(_secret) < 32:
+    raise ImproperlyConfigured("SECRET_KEY is too short: use at least 32 characters")
+SECRET_KEY = _secret
+
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"CSRF_TRUSTED_ORIGINS entry {_origin!r}: must start with http:// or https://")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "django_rq",
+    "vrconsole",
+    "diagnostics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "vrconsole.urls"
+ASGI_APPLICATION = "vrconsole.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "vrconsole.context_processors.console",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+# PostgreSQL in deployment and tests; SQLite (WAL) is only the zero-setup local default.
+
+DATABASE_URL = _url(
+    "DATABASE_URL",
+    f"sqlite:///{VAR_DIR / 'vrconsole.sqlite3'}",
+    {"sqlite", "postgres", "postgresql", "pgsql"},
+)
+try:
+    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+except Exception as exc:  # django-environ raises several types on a bad URL
+    raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r}: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update(
+        {
+            # WAL lets the web process read while a worker writes a sync.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", _int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: RQ queues and the Channels layer --------------------------------------------
+
+REDIS_URL = _url("REDIS_URL", "redis://127.0.0.1:6379/0", {"redis", "rediss", "unix"})
+
+# Queue names are declared once, in vrconsole/queues.py; RQ_QUEUES is built from them.
+from vrconsole.queues import QUEUE_TIMEOUTS  # noqa: E402
+
+RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": timeout} for name, timeout in QUEUE_TIMEOUTS.items()}
+RQ_SHOW_ADMIN_LINK = False
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "vrconsole")},
+    }
+}
+
+# --- CloudStack regions -----------------------------------------------------------------
+# Either one region from CLOUDSTACK_URL/_API_KEY/_SECRET_KEY, or a cs-style ini file
+# (CLOUDSTACK_CONFIG) with one section per region. Keys are read here and never stored.
+
+CLOUDSTACK_CONFIG = _path("CLOUDSTACK_CONFIG", None)
+CLOUDSTACK_URL = os.environ.get("CLOUDSTACK_URL", "")
+CLOUDSTACK_API_KEY = os.environ.get("CLOUDSTACK_API_KEY", "")
+CLOUDSTACK_SECRET_KEY = os.environ.get("CLOUDSTACK_SECRET_KEY", "")
+CLOUDSTACK_REGION = os.environ.get("CLOUDSTACK_REGION", "default")
+CLOUDSTACK_TIMEOUT = _int("CLOUDSTACK_TIMEOUT", 30, minimum=1, maximum=600)
+CLOUDSTACK_PAGE_SIZE = _int("CLOUDSTACK_PAGE_SIZE", 500, minimum=1, maximum=500)
+CLOUDSTACK_VERIFY_TLS = _bool("CLOUDSTACK_VERIFY_TLS", True)
+if CLOUDSTACK_URL:
+    _url("CLOUDSTACK_URL", CLOUDSTACK_URL, {"http", "https"})
+    if not (CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY):
+        raise ImproperlyConfigured("CLOUDSTACK_URL is set: CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY are required too")
+if CLOUDSTACK_CONFIG and CLOUDSTACK_URL:
+    raise ImproperlyConfigured("Set either CLOUDSTACK_URL (one region) or CLOUDSTACK_CONFIG (an ini file), not both")
+
+# --- Schedules --------------------------------------------------------------------------
+
+SYNC_INTERVAL_SECONDS = _int("SYNC_INTERVAL_SECONDS", 60, minimum=10, maximum=86400)
+SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 300, minimum=30, maximum=86400)
+SWEEP_CONCURRENCY = _int("SWEEP_CONCURRENCY", 8, minimum=1, maximum=256)
+# A router seen in a transitional state (Starting, Stopping...) longer than this is "stuck".
+STUCK_TRANSITION_MINUTES = _int("STUCK_TRANSITION_MINUTES", 10, minimum=1, maximum=1440)
+
+# --- SSH to routers ---------------------------------------------------------------------
+# Key files are named here and read by the worker; they are never stored or shown.
+
+VR_SSH_KEY_FILE = _path("VR_SSH_KEY_FILE", str(VAR_DIR / "lab" / "keys" / "id_rsa.cloud"))
+HOST_SSH_USER = os.environ.get("HOST_SSH_USER", "root")
+HOST_SSH_KEY_FILE = _path("HOST_SSH_KEY_FILE", str(VAR_DIR / "lab" / "keys" / "id_rsa.host"))
+HOST_SSH_PORT = _int("HOST_SSH_PORT", 22, minimum=1, maximum=65535)
+VR_SSH_PORT = _int("VR_SSH_PORT", 3922, minimum=1, maximum=65535)
+SSH_KNOWN_HOSTS_FILE = _path("SSH_KNOWN_HOSTS_FILE", str(VAR_DIR / "known_hosts"))
+SSH_CONNECT_TIMEOUT = _float("SSH_CONNECT_TIMEOUT", 10.0, minimum=0.5, maximum=300)
+SSH_COMMAND_TIMEOUT = _float("SSH_COMMAND_TIMEOUT", 20.0, minimum=0.5, maximum=600)
+SSH_MAX_OUTPUT_BYTES = _int("SSH_MAX_OUTPUT_BYTES", 2 * 1024 * 1024, minimum=4096)
+# Per-zone or per-host overrides: a JSON object, e.g.
+# {"zone:<zone uuid or name>": {"HOST_SSH_USER": "cloudops"}, "host:<host uuid or name>": {...}}
+SSH_OVERRIDES = env.json("SSH_OVERRIDES", default={}) if os.environ.get("SSH_OVERRIDES") else {}
+if not isinstance(SSH_OVERRIDES, dict):
+    raise ImproperlyConfigured("SSH_OVERRIDES: expected a JSON object")
+
+# --- Retention ---------------------------------------------------------------------------
+
+RAW_OUTPUT_MAX_BYTES = _int("RAW_OUTPUT_MAX_BYTES", 256 * 1024, minimum=1024)
+HEALTH_RETENTION_DAYS = _int("HEALTH_RETENTION_DAYS", 90, minimum=1)
+
+# --- Auth, static, i18n -----------------------------------------------------------------
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "fleet"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+WHITENOISE_USE_FINDERS = True
+
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"paramiko": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}},
+}
