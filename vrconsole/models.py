@@ -8,6 +8,7 @@ a Region row only mirrors the name and endpoint of a configured region.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 from django.conf import settings
@@ -33,6 +34,8 @@ class Region(models.Model):
     last_sync_status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
     last_sync_error = models.TextField(blank=True)
     last_success = models.DateTimeField(null=True, blank=True)
+    # Something the operator should know although the sync worked (e.g. a non-admin API key).
+    last_sync_warning = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -69,7 +72,9 @@ class SyncRun(models.Model):
     updated = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0)
     state_changes = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    warnings = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-started"]
@@ -88,6 +93,8 @@ class CloudObject(models.Model):
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Digest of the API item last applied: an unchanged item costs the sync no write.
+    api_digest = models.CharField(max_length=32, blank=True)
 
     class Meta:
         abstract = True
@@ -204,6 +211,14 @@ class RouterType(models.TextChoices):
     SHARED = "shared", "shared"
 
 
+def _as_ip_address(text: str) -> str | None:
+    """The text as a canonical IP address, or None when it is not a whole one."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
 class RouterQuerySet(models.QuerySet["Router"]):
     def present(self) -> "RouterQuerySet":
         """Routers the API still lists."""
@@ -214,6 +229,13 @@ class RouterQuerySet(models.QuerySet["Router"]):
         text = text.strip()
         if not text:
             return self
+        exact_ip = _as_ip_address(text)
+        if exact_ip is not None:
+            # A whole address: equality hits the IP indexes instead of a pattern scan.
+            nic_exact = RouterNic.objects.filter(router=models.OuterRef("pk"), ip_address=exact_ip)
+            return self.filter(
+                Q(guest_ip=exact_ip) | Q(public_ip=exact_ip) | Q(link_local_ip=exact_ip) | Q(models.Exists(nic_exact))
+            )
         nic_match = RouterNic.objects.filter(router=models.OuterRef("pk"), ip_address__startswith=text)
         return self.filter(
             Q(name__icontains=text)

@@ -224,6 +224,9 @@ if CLOUDSTACK_CONFIG and CLOUDSTACK_URL:
 # --- Schedules --------------------------------------------------------------------------
 
 SYNC_INTERVAL_SECONDS = _int("SYNC_INTERVAL_SECONDS", 60, minimum=10, maximum=86400)
+# A sync that would mark more than this fraction of a region's routers removed at once is
+# refused (a permission change or an API bug looks exactly like that), unless forced.
+SYNC_MASS_REMOVAL_GUARD = _float("SYNC_MASS_REMOVAL_GUARD", 0.5, minimum=0.0, maximum=1.0)
 SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 300, minimum=30, maximum=86400)
 SWEEP_CONCURRENCY = _int("SWEEP_CONCURRENCY", 8, minimum=1, maximum=256)
 # A router seen in a transitional state (Starting, Stopping...) longer than this is "stuck".

@@ -1,0 +1,151 @@
+"""The console's CloudStack API client: the `cs` library plus the real API's traps.
+
+`cs` signs requests, pages with `fetch_list` and polls async jobs; this module adds what a
+fleet inventory needs on top of it: root-admin listing of every account's routers
+(`listall=true`) and of project routers (`projectid=-1`, which a plain listall omits), health
+check results (`fetchhealthcheckresults=true`), and one error type, `ApiFailure`, whose
+message an operator can act on and which never carries a key, secret or signature.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from cs import CloudStack, CloudStackApiException, CloudStackException
+
+from vrconsole.cloudstack.regions import RegionConfig
+
+# Query strings carry apiKey and signature: never let them into an error text.
+_QUERY = re.compile(r"\?[^\s'\")]*")
+
+
+def _scrub(text: str) -> str:
+    return _QUERY.sub("?…", text)
+
+
+class ApiFailure(Exception):
+    """A CloudStack call failed in a way the operator needs to see (not a bug of ours)."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass
+class Inventory:
+    """Everything one sync reads from a region, as the API returned it."""
+
+    zones: list[dict[str, Any]]
+    hosts: list[dict[str, Any]]
+    vpcs: list[dict[str, Any]]
+    networks: list[dict[str, Any]]
+    routers: list[dict[str, Any]]
+
+
+def _describe_api_error(exc: CloudStackApiException, command: str) -> ApiFailure:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    error = exc.error if isinstance(exc.error, dict) else {}
+    text = str(error.get("errortext") or "").strip()[:500]
+    code = error.get("errorcode") or status
+    if code == 401 or status == 401:
+        return ApiFailure(
+            f"authentication refused (HTTP 401) on {command}: {text or 'unable to verify user credentials'} — "
+            "check the API key and secret key of this region and that the user is enabled",
+            401,
+        )
+    if code == 431 or status == 431:
+        return ApiFailure(f"CloudStack rejected a parameter (HTTP 431) on {command}: {text}", 431)
+    if isinstance(code, int) and code >= 530 or (status or 0) >= 500:
+        return ApiFailure(f"CloudStack internal error (HTTP {code}) on {command}: {text or 'no error text'}", status)
+    return ApiFailure(f"CloudStack error (HTTP {code}) on {command}: {text or 'no error text'}", status)
+
+
+@contextmanager
+def _translated_errors(command: str, endpoint: str, timeout: int) -> Iterator[None]:
+    try:
+        yield
+    except CloudStackApiException as exc:
+        raise _describe_api_error(exc, command) from None
+    except CloudStackException as exc:
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+        detail = _scrub(" ".join(str(a) for a in exc.args))[:500]
+        if "Malformed JSON" in detail or "single top-level key" in detail:
+            raise ApiFailure(f"malformed response from CloudStack on {command}: {detail}", status) from None
+        raise ApiFailure(f"unexpected response from CloudStack on {command}: {detail}", status) from None
+    except requests.Timeout:
+        raise ApiFailure(f"timed out after {timeout} s waiting for {endpoint} ({command})") from None
+    except requests.ConnectionError as exc:
+        raise ApiFailure(f"cannot connect to {endpoint} ({command}): {_scrub(str(exc))[:300]}") from None
+    except requests.RequestException as exc:
+        raise ApiFailure(f"HTTP request to {endpoint} failed ({command}): {_scrub(str(exc))[:300]}") from None
+    except ValueError as exc:
+        raise ApiFailure(f"malformed response from CloudStack on {command}: {_scrub(str(exc))[:300]}") from None
+
+
+class CloudStackClient:
+    """A root-admin view of one region."""
+
+    def __init__(self, region: RegionConfig, page_size: int = 500) -> None:
+        self.region = region
+        self.page_size = page_size
+        self._api = CloudStack(
+            endpoint=region.endpoint,
+            key=region.key,
+            secret=region.secret,
+            timeout=region.timeout,
+            verify=region.verify_tls,
+            dangerous_no_tls_verify=not region.verify_tls,
+            name=region.name,
+        )
+
+    def list_all(self, command: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a list command, all pages; `{}` (the empty list) gives []."""
+        with _translated_errors(command, self.region.endpoint, self.region.timeout):
+            items = getattr(self._api, command)(fetch_list=True, pagesize=self.page_size, **params)
+        if not isinstance(items, list):
+            raise ApiFailure(f"malformed response from CloudStack on {command}: expected a list")
+        return [item for item in items if isinstance(item, dict)]
+
+    def call(self, command: str, **params: Any) -> dict[str, Any]:
+        """One non-list command; the unwrapped response object."""
+        with _translated_errors(command, self.region.endpoint, self.region.timeout):
+            data = getattr(self._api, command)(**params)
+        if not isinstance(data, dict):
+            raise ApiFailure(f"malformed response from CloudStack on {command}: expected an object")
+        return data
+
+    def _accounts_and_projects(self, command: str, **params: Any) -> list[dict[str, Any]]:
+        """Items of every account (listall) and of every project (projectid=-1), de-duplicated."""
+        items = self.list_all(command, listall=True, **params)
+        seen = {item.get("id") for item in items}
+        for item in self.list_all(command, listall=True, projectid=-1, **params):
+            if item.get("id") not in seen:
+                seen.add(item.get("id"))
+                items.append(item)
+        return items
+
+    def fetch_inventory(self) -> Inventory:
+        """Zones, hosts, VPCs, networks and routers of the whole region."""
+        return Inventory(
+            zones=self.list_all("listZones"),
+            hosts=self.list_all("listHosts", type="Routing"),
+            vpcs=self._accounts_and_projects("listVPCs"),
+            networks=self._accounts_and_projects("listNetworks"),
+            routers=self._accounts_and_projects("listRouters", fetchhealthcheckresults=True),
+        )
+
+    def fetch_router(self, uuid: str) -> dict[str, Any] | None:
+        """One router by id, whichever account or project owns it; None when the API has none."""
+        for extra in ({}, {"projectid": -1}):
+            items = self.list_all("listRouters", id=uuid, listall=True, fetchhealthcheckresults=True, **extra)
+            if items:
+                return items[0]
+        return None

@@ -1,0 +1,250 @@
+"""From CloudStack API items to the field values of our inventory rows.
+
+Pure functions, no database: each takes one item as the API returned it and gives the
+values the sync writes. The API is treated as untrusted input — absent fields mean null,
+strings are trimmed to the column size, IP fields that are not IPs become null, dates that
+do not parse become null — so odd data costs one field, never the sync. MASTER (before
+4.16) is stored as PRIMARY, and the health-check verdict is computed from the results
+because listRouters' `healthchecksfailed` flag is unreliable (apache/cloudstack#12630).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from datetime import datetime
+from typing import Any
+
+_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def digest(item: dict[str, Any], ignore: frozenset[str] = frozenset()) -> str:
+    """A short stable fingerprint of an API item, to skip writing unchanged rows."""
+    payload = {k: v for k, v in item.items() if k not in ignore} if ignore else item
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(raw.encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
+def text(value: Any, max_length: int = 255) -> str:
+    """A string for a CharField: None and non-scalars become '', NULs go, long values are cut."""
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value).replace("\x00", "").strip()[:max_length]
+
+
+def without_nuls(value: Any) -> Any:
+    """The item with NUL characters removed from every string: PostgreSQL refuses them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nuls(k): without_nuls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nuls(v) for v in value]
+    return value
+
+
+def ip(value: Any) -> str | None:
+    """A canonical IP address, or None for anything else (including '' and 'N/A')."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def boolean(value: Any) -> bool | None:
+    """The API sends booleans, but older versions and proxies sometimes send strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "true":
+            return True
+        if lowered == "false":
+            return False
+    return None
+
+
+def integer(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def date(value: Any) -> datetime | None:
+    """CloudStack dates look like 2025-03-06T14:21:10+0000."""
+    if not isinstance(value, str):
+        return None
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def redundant_state(value: Any) -> str:
+    """PRIMARY, BACKUP, FAULT or UNKNOWN; MASTER was renamed PRIMARY in 4.16."""
+    state = text(value, 16).upper()
+    if state == "MASTER":
+        return "PRIMARY"
+    return state
+
+
+def health_checks(value: Any) -> list[dict[str, Any]]:
+    """The results as a list of {checkname, checktype, success, lastupdated, details}."""
+    if not isinstance(value, list):
+        return []
+    checks = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        checks.append(
+            {
+                "checkname": text(item.get("checkname"), 128),
+                "checktype": text(item.get("checktype"), 32),
+                "success": boolean(item.get("success")),
+                "lastupdated": text(item.get("lastupdated"), 40),
+                "details": text(item.get("details"), 4000),
+            }
+        )
+    return checks
+
+
+def zone_fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": text(item.get("name")),
+        "network_type": text(item.get("networktype"), 32),
+        "allocation_state": text(item.get("allocationstate"), 32),
+    }
+
+
+def host_fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": text(item.get("name")),
+        "ipaddress": ip(item.get("ipaddress")),
+        "state": text(item.get("state"), 32),
+        "resource_state": text(item.get("resourcestate"), 32),
+        "hypervisor": text(item.get("hypervisor"), 32),
+        "hypervisor_version": text(item.get("hypervisorversion"), 64),
+        "host_type": text(item.get("type"), 32),
+        "pod_name": text(item.get("podname")),
+        "cluster_name": text(item.get("clustername")),
+        "agent_version": text(item.get("version"), 64),
+    }
+
+
+def vpc_fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": text(item.get("name")),
+        "cidr": text(item.get("cidr"), 64),
+        "state": text(item.get("state"), 32),
+        "account": text(item.get("account")),
+        "domain": text(item.get("domain")),
+        "project": text(item.get("project")),
+        "redundant": bool(boolean(item.get("redundantvpcrouter"))),
+        "restart_required": bool(boolean(item.get("restartrequired"))),
+        "public_mtu": integer(item.get("publicmtu")),
+    }
+
+
+def network_fields(item: dict[str, Any]) -> dict[str, Any]:
+    services = item.get("service")
+    return {
+        "name": text(item.get("name")),
+        "network_type": text(item.get("type"), 32),
+        "traffic_type": text(item.get("traffictype"), 32),
+        "state": text(item.get("state"), 32),
+        "cidr": text(item.get("cidr"), 64),
+        "gateway": text(item.get("gateway"), 64),
+        "netmask": text(item.get("netmask"), 64),
+        "network_domain": text(item.get("networkdomain")),
+        "vlan": text(item.get("vlan"), 64),
+        "broadcast_uri": text(item.get("broadcasturi")),
+        "account": text(item.get("account")),
+        "domain": text(item.get("domain")),
+        "project": text(item.get("project")),
+        "redundant": bool(boolean(item.get("redundantrouter"))),
+        "restart_required": bool(boolean(item.get("restartrequired"))),
+        "egress_default_policy": boolean(item.get("egressdefaultpolicy")),
+        "offering_name": text(item.get("networkofferingname")),
+        "services": [text(s.get("name"), 64) for s in services if isinstance(s, dict)] if isinstance(services, list) else [],
+    }
+
+
+def router_type(item: dict[str, Any], network_types: dict[str, str]) -> str:
+    """vpc when the router serves a VPC, shared for a shared network's DHCP router, else isolated."""
+    if text(item.get("vpcid"), 64):
+        return "vpc"
+    if network_types.get(text(item.get("guestnetworkid"), 64), "").lower() == "shared":
+        return "shared"
+    return "isolated"
+
+
+def router_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """Router columns that come straight from the item (foreign keys are resolved by the sync)."""
+    checks = health_checks(item.get("healthcheckresults"))
+    return {
+        "name": text(item.get("name")),
+        "state": text(item.get("state"), 32),
+        "is_redundant": bool(boolean(item.get("isredundantrouter"))),
+        "redundant_state": redundant_state(item.get("redundantstate")),
+        "role": text(item.get("role"), 32),
+        "link_local_ip": ip(item.get("linklocalip")),
+        "guest_ip": ip(item.get("guestipaddress")),
+        "public_ip": ip(item.get("publicip")),
+        "gateway": text(item.get("gateway"), 64),
+        "host_name": text(item.get("hostname")),
+        "hypervisor": text(item.get("hypervisor"), 32),
+        "pod_name": text(item.get("podname")),
+        "account": text(item.get("account")),
+        "domain": text(item.get("domain")),
+        "project": text(item.get("project")),
+        "template_name": text(item.get("templatename")),
+        "template_version": text(item.get("version"), 64),
+        "scripts_version": text(item.get("scriptsversion"), 64),
+        "software_version": text(item.get("softwareversion"), 64),
+        "requires_upgrade": bool(boolean(item.get("requiresupgrade"))),
+        "service_offering": text(item.get("serviceofferingname")),
+        "network_domain": text(item.get("networkdomain")),
+        "dns1": text(item.get("dns1"), 64),
+        "dns2": text(item.get("dns2"), 64),
+        "health_checks": checks,
+        "health_checks_failed": any(check["success"] is False for check in checks),
+        "health_checks_failed_api": boolean(item.get("healthchecksfailed")),
+        "created_in_cloudstack": date(item.get("created")),
+        "api_data": without_nuls(item),
+    }
+
+
+def nic_fields(item: dict[str, Any], position: int) -> dict[str, Any]:
+    return {
+        "uuid": text(item.get("id"), 64),
+        "position": position,
+        "traffic_type": text(item.get("traffictype"), 32),
+        "guest_type": text(item.get("type"), 32),
+        "ip_address": ip(item.get("ipaddress")),
+        "netmask": text(item.get("netmask"), 64),
+        "gateway": text(item.get("gateway"), 64),
+        "mac_address": text(item.get("macaddress"), 32),
+        "network_uuid": text(item.get("networkid"), 64),
+        "network_name": text(item.get("networkname")),
+        "broadcast_uri": text(item.get("broadcasturi")),
+        "isolation_uri": text(item.get("isolationuri")),
+        "ip6_address": text(item.get("ip6address"), 64),
+        "is_default": bool(boolean(item.get("isdefault"))),
+        "mtu": integer(item.get("mtu")),
+    }
+
+
+def router_nics(item: dict[str, Any]) -> list[dict[str, Any]]:
+    nics = item.get("nic")
+    if not isinstance(nics, list):
+        return []
+    return [nic_fields(nic, position) for position, nic in enumerate(nics) if isinstance(nic, dict)]

@@ -1,0 +1,72 @@
+"""RQ jobs of the inventory side: the region sync.
+
+Jobs are thin: they load what they need, call vrconsole.sync, publish a fleet event and
+return. An expected failure (the API refused, timed out, answered garbage) is recorded on
+the region by the sync and the job ends normally; a bug raises so RQ keeps the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import django_rq
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from rq.job import Job, JobStatus
+
+from vrconsole import queues
+from vrconsole.cloudstack.regions import configured_regions, region_config
+from vrconsole.models import SyncRun
+from vrconsole.sync import sync_region
+
+logger = logging.getLogger(__name__)
+
+FLEET_GROUP = "fleet"
+
+
+def publish_fleet_event(event: dict[str, Any]) -> None:
+    """Tell open fleet pages that something changed; a Redis hiccup must not fail the job."""
+    try:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(FLEET_GROUP, event)
+    except Exception:  # noqa: BLE001 - best effort by design: the database already has the result
+        logger.warning("could not publish %s to the channel layer", event.get("type"), exc_info=True)
+
+
+def sync_region_job(region_name: str, trigger: str = SyncRun.Trigger.SCHEDULE) -> dict[str, Any]:
+    """Sync one configured region (the RQ job)."""
+    result = sync_region(region_config(region_name), trigger=trigger)
+    publish_fleet_event({"type": "sync.finished", **result.as_json()})
+    return result.as_json()
+
+
+def _job_id(region_name: str) -> str:
+    return f"sync-{region_name}"
+
+
+def enqueue_sync_region(region_name: str, trigger: str = SyncRun.Trigger.SCHEDULE) -> Job | None:
+    """Queue a sync of one region unless one is already queued or running."""
+    queue = django_rq.get_queue(queues.SYNC)
+    job_id = _job_id(region_name)
+    existing = queue.fetch_job(job_id)
+    if existing is not None and existing.get_status(refresh=True) in {JobStatus.QUEUED, JobStatus.STARTED}:
+        return None
+    return queue.enqueue(
+        sync_region_job,
+        region_name,
+        trigger,
+        job_id=job_id,
+        result_ttl=3600,
+        failure_ttl=7 * 86400,
+    )
+
+
+def sync_all_regions() -> list[str]:
+    """Queue a sync of every configured region (the scheduled entry point)."""
+    queued = []
+    for region in configured_regions():
+        if enqueue_sync_region(region.name) is not None:
+            queued.append(region.name)
+    return queued

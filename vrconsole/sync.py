@@ -1,0 +1,317 @@
+"""The inventory sync: one region's zones, hosts, VPCs, networks and routers into the database.
+
+The whole API read happens first, outside any transaction; only a complete, well-formed
+read is applied, in one transaction, so a 401, a 5xx, a timeout or a malformed page leaves
+the previous inventory exactly as it was and marks the region's sync failed with a reason.
+Applying is idempotent and cheap when nothing changed: rows are keyed on (region, uuid),
+an item whose digest matches the stored one costs no write, changed and new rows go in
+batched upserts, and NICs are replaced only for routers that changed. Routers the API no
+longer lists are marked removed (kept, with their history); state and redundant-state
+transitions are written as RouterStateChange rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from vrconsole.cloudstack import mapping
+from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, Inventory
+from vrconsole.cloudstack.regions import RegionConfig
+from vrconsole.models import (
+    Host,
+    Network,
+    Region,
+    Router,
+    RouterNic,
+    RouterStateChange,
+    SyncRun,
+    SyncStatus,
+    Vpc,
+    Zone,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000
+
+
+def _update_fields(model: type[Model], keep: set[str]) -> list[str]:
+    """Columns an upsert rewrites on conflict: all but the key and those listed in `keep`."""
+    return [f.attname for f in model._meta.concrete_fields if f.attname not in {"id", "region_id", "uuid", *keep}]
+
+
+class SyncRefused(Exception):
+    """The API answered, but applying the answer would destroy too much to be believable."""
+
+
+@dataclass
+class SyncResult:
+    """What one sync did; the JSON line of `sync_routers --json`."""
+
+    region: str
+    routers: int
+    created: int
+    updated: int
+    removed: int
+    state_changes: int
+    duration_s: float
+    status: str = SyncStatus.OK
+    error: str = ""
+    skipped: int = 0
+    warnings: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["duration_s"] = round(self.duration_s, 3)
+        return data
+
+
+def _upsert_plain(
+    model: type[Model], region: Region, items: list[dict[str, Any]], fields_of: Any, extra: Any, now: datetime
+) -> dict[str, int]:
+    """Upsert zones, hosts, VPCs or networks; return uuid -> pk for every listed item."""
+    existing = {uuid: (pk, dig) for uuid, pk, dig in model.objects.filter(region=region).values_list("uuid", "pk", "api_digest")}
+    changed = []
+    ids: dict[str, int] = {}
+    for item in items:
+        uuid = mapping.text(item.get("id"), 64)
+        if not uuid:
+            continue
+        dig = mapping.digest(item)
+        known = existing.get(uuid)
+        if known is not None and known[1] == dig:
+            ids[uuid] = known[0]
+            continue
+        values = fields_of(item)
+        values.update(extra(item))
+        changed.append(model(region=region, uuid=uuid, api_digest=dig, last_seen=now, removed_at=None, **values))
+    if changed:
+        model.objects.bulk_create(
+            changed,
+            batch_size=BATCH,
+            update_conflicts=True,
+            unique_fields=["region", "uuid"],
+            update_fields=_update_fields(model, {"first_seen"}),
+        )
+        for obj in changed:
+            ids[obj.uuid] = obj.pk
+    listed = set(ids) | {obj.uuid for obj in changed}
+    gone = [uuid for uuid in existing if uuid not in listed]
+    if gone:
+        model.objects.filter(region=region, uuid__in=gone, removed_at__isnull=True).update(removed_at=now)
+    model.objects.filter(region=region, removed_at__isnull=True).update(last_seen=now)
+    return ids
+
+
+def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_removal: bool) -> SyncResult:
+    """Write one complete inventory read; runs inside a transaction holding the region lock."""
+    zone_ids = _upsert_plain(Zone, region, inventory.zones, mapping.zone_fields, lambda item: {}, now)
+
+    def zone_of(item: dict[str, Any]) -> dict[str, Any]:
+        return {"zone_id": zone_ids.get(mapping.text(item.get("zoneid"), 64))}
+
+    host_ids = _upsert_plain(Host, region, inventory.hosts, mapping.host_fields, zone_of, now)
+    vpc_ids = _upsert_plain(Vpc, region, inventory.vpcs, mapping.vpc_fields, zone_of, now)
+
+    def network_extra(item: dict[str, Any]) -> dict[str, Any]:
+        return {**zone_of(item), "vpc_id": vpc_ids.get(mapping.text(item.get("vpcid"), 64))}
+
+    network_ids = _upsert_plain(Network, region, inventory.networks, mapping.network_fields, network_extra, now)
+    network_types = {mapping.text(n.get("id"), 64): mapping.text(n.get("type"), 32) for n in inventory.networks}
+
+    existing = {
+        row[0]: row[1:]
+        for row in Router.objects.filter(region=region).values_list(
+            "uuid", "pk", "api_digest", "state", "redundant_state", "state_since", "removed_at", "first_seen"
+        )
+    }
+
+    listed: set[str] = set()
+    skipped = 0
+    changed: list[Router] = []
+    nics_of: dict[str, list[dict[str, Any]]] = {}
+    transitions: list[tuple[str, str, str, str]] = []  # uuid, kind, from, to
+    created = updated = 0
+    for item in inventory.routers:
+        uuid = mapping.text(item.get("id"), 64)
+        if not uuid or uuid in listed:
+            skipped += 1
+            continue
+        listed.add(uuid)
+        dig = mapping.digest(item)
+        known = existing.get(uuid)
+        if known is not None and known[1] == dig and known[5] is None:
+            continue
+        values = mapping.router_fields(item)
+        values["router_type"] = mapping.router_type(item, network_types)
+        values["zone_id"] = zone_ids.get(mapping.text(item.get("zoneid"), 64))
+        values["host_id"] = host_ids.get(mapping.text(item.get("hostid"), 64))
+        values["vpc_id"] = vpc_ids.get(mapping.text(item.get("vpcid"), 64))
+        values["network_id"] = network_ids.get(mapping.text(item.get("guestnetworkid"), 64))
+        if known is None:
+            created += 1
+            values["state_since"] = now
+            values["first_seen"] = now
+            transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "", "listed"))
+        else:
+            updated += 1
+            _pk, _dig, old_state, old_redundant, state_since, removed_at, first_seen = known
+            values["first_seen"] = first_seen
+            values["state_since"] = state_since or now
+            if removed_at is not None:
+                transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "removed", "listed"))
+            if old_state != values["state"]:
+                values["state_since"] = now
+                transitions.append((uuid, RouterStateChange.Kind.STATE, old_state, values["state"]))
+            if old_redundant != values["redundant_state"] and (old_redundant or values["redundant_state"]):
+                transitions.append((uuid, RouterStateChange.Kind.REDUNDANT, old_redundant, values["redundant_state"]))
+        nics_of[uuid] = mapping.router_nics(item)
+        changed.append(Router(region=region, uuid=uuid, api_digest=dig, last_seen=now, removed_at=None, **values))
+
+    gone = [uuid for uuid, known in existing.items() if uuid not in listed and known[5] is None]
+    present_before = sum(1 for known in existing.values() if known[5] is None)
+    guard = settings.SYNC_MASS_REMOVAL_GUARD
+    if not allow_mass_removal and present_before >= 20 and len(gone) > guard * present_before:
+        raise SyncRefused(
+            f"the API listed {len(listed)} routers but {present_before} were known: applying it would mark "
+            f"{len(gone)} routers removed at once (more than {guard:.0%}). This looks like a permission or API "
+            "problem, so the inventory was kept. If the routers are really gone, run "
+            "`python manage.py sync_routers --allow-mass-removal`."
+        )
+
+    if changed:
+        Router.objects.bulk_create(
+            changed,
+            batch_size=BATCH,
+            update_conflicts=True,
+            unique_fields=["region", "uuid"],
+            update_fields=_update_fields(Router, set()),
+        )
+        pk_of = {router.uuid: router.pk for router in changed}
+        RouterNic.objects.filter(router_id__in=[pk_of[u] for u in pk_of if existing.get(u)]).delete()
+        RouterNic.objects.bulk_create(
+            [RouterNic(router_id=pk_of[uuid], **nic) for uuid, nics in nics_of.items() for nic in nics],
+            batch_size=BATCH * 4,
+        )
+    else:
+        pk_of = {}
+
+    if gone:
+        Router.objects.filter(region=region, uuid__in=gone).update(removed_at=now)
+        for uuid in gone:
+            transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "listed", "removed"))
+    Router.objects.filter(region=region, removed_at__isnull=True).update(last_seen=now)
+
+    if transitions:
+        pk_all = {uuid: known[0] for uuid, known in existing.items()} | pk_of
+        RouterStateChange.objects.bulk_create(
+            [
+                RouterStateChange(router_id=pk_all[uuid], kind=kind, from_state=old or "", to_state=new or "", at=now)
+                for uuid, kind, old, new in transitions
+            ],
+            batch_size=BATCH,
+        )
+    state_changes = sum(1 for t in transitions if t[1] != RouterStateChange.Kind.PRESENCE)
+    return SyncResult(
+        region=region.name,
+        routers=len(listed),
+        created=created,
+        updated=updated,
+        removed=len(gone),
+        state_changes=state_changes,
+        duration_s=0.0,
+        skipped=skipped,
+        warnings=_warnings(inventory),
+    )
+
+
+def _warnings(inventory: Inventory) -> str:
+    """What the operator should know about the answer even though it was applied."""
+    running = [r for r in inventory.routers if r.get("state") == "Running"]
+    if running and not any("linklocalip" in r or "nic" in r for r in running):
+        return (
+            "listRouters returned no link-local IPs or NICs: the API key is not a root admin's, so routers "
+            "cannot be reached over SSH. Use a root-admin key for this region."
+        )
+    return ""
+
+
+def sync_region(
+    config: RegionConfig,
+    trigger: str = SyncRun.Trigger.SCHEDULE,
+    allow_mass_removal: bool = False,
+    client: CloudStackClient | None = None,
+) -> SyncResult:
+    """Read one region from the API and apply it; failures are recorded, not raised."""
+    started = time.monotonic()
+    region, _ = Region.objects.get_or_create(name=config.name, defaults={"endpoint": config.endpoint})
+    now = timezone.now()
+    Region.objects.filter(pk=region.pk).update(
+        endpoint=config.endpoint, last_sync_started=now, last_sync_status=SyncStatus.RUNNING
+    )
+    run = SyncRun.objects.create(region=region, trigger=trigger, started=now)
+    client = client or CloudStackClient(config, page_size=settings.CLOUDSTACK_PAGE_SIZE)
+    try:
+        inventory = client.fetch_inventory()
+        with transaction.atomic():
+            locked = Region.objects.select_for_update().get(pk=region.pk)
+            result = _apply(locked, inventory, timezone.now(), allow_mass_removal)
+    except (ApiFailure, SyncRefused) as exc:
+        reason = str(exc)
+        logger.warning("sync of region %s failed: %s", config.name, reason)
+        result = SyncResult(
+            region=config.name,
+            routers=Router.objects.present().filter(region=region).count(),
+            created=0,
+            updated=0,
+            removed=0,
+            state_changes=0,
+            duration_s=time.monotonic() - started,
+            status=SyncStatus.FAILED,
+            error=reason,
+        )
+        _finish(region, run, result)
+        return result
+    except Exception as exc:
+        # A bug of ours: record it for the operator, then let RQ or the command show the traceback.
+        result = SyncResult(config.name, 0, 0, 0, 0, 0, time.monotonic() - started, SyncStatus.FAILED, f"internal error: {exc!r}")
+        result.routers = Router.objects.present().filter(region=region).count()
+        _finish(region, run, result)
+        raise
+    result.duration_s = time.monotonic() - started
+    _finish(region, run, result)
+    return result
+
+
+def _finish(region: Region, run: SyncRun, result: SyncResult) -> None:
+    now = timezone.now()
+    run.status = result.status
+    run.finished = now
+    run.duration_s = result.duration_s
+    run.routers = result.routers
+    run.created = result.created
+    run.updated = result.updated
+    run.removed = result.removed
+    run.state_changes = result.state_changes
+    run.skipped = result.skipped
+    run.error = result.error
+    run.warnings = result.warnings
+    run.save()
+    fields: dict[str, Any] = {
+        "last_sync_finished": now,
+        "last_sync_status": result.status,
+        "last_sync_error": result.error,
+        "last_sync_warning": result.warnings,
+    }
+    if result.status == SyncStatus.OK:
+        fields["last_success"] = now
+    Region.objects.filter(pk=region.pk).update(**fields)
