@@ -1,0 +1,247 @@
+"""The inventory sync against the CloudStack simulator over real HTTP, into PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from django.core.management import call_command
+
+from vrconsole.cloudstack.regions import RegionConfig
+from vrconsole.cloudstack.simulator import RunningSimulator, start_simulator
+from vrconsole.models import Host, Network, Region, Router, RouterNic, RouterStateChange, SyncRun, SyncStatus, Vpc, Zone
+from vrconsole.sync import sync_region
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSimulator]:
+    running = start_simulator(routers=100, seed=7)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _region(sim: RunningSimulator, timeout: int = 5, secret: str | None = None) -> RegionConfig:
+    return RegionConfig("lab", sim.url, sim.api_key, secret or sim.secret_key, timeout=timeout)
+
+
+def _api_routers(sim: RunningSimulator) -> list[dict]:
+    """What a root admin's listRouters shows of every router, health checks included."""
+    return [
+        r.view(admin=True, with_checks=True, legacy_master=False, report_failed_checks=False)
+        for r in sim.cloud.fleet.routers
+    ]
+
+
+def test_first_sync_mirrors_every_router_of_every_account_and_project(sim: RunningSimulator) -> None:
+    result = sync_region(_region(sim))
+    assert result.status == SyncStatus.OK, result.error
+    api = _api_routers(sim)
+    assert result.routers == len(api) == result.created
+    assert set(Router.objects.values_list("uuid", flat=True)) == {r["id"] for r in api}
+    assert any(r.get("projectid") for r in api), "the fleet should hold project routers"
+    assert Router.objects.exclude(project="").exists()
+    assert Router.objects.values("account").distinct().count() > 2
+
+
+def test_it_mirrors_hosts_zones_networks_vpcs_and_nics(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    assert Zone.objects.count() == len(sim.cloud.fleet.zones)
+    assert Host.objects.count() >= 1 and Host.objects.exclude(ipaddress=None).exists()
+    assert Network.objects.exists() and Vpc.objects.exists()
+    router = Router.objects.filter(router_type="vpc").first()
+    assert router is not None and router.vpc is not None
+    api = next(r for r in _api_routers(sim) if r["id"] == router.uuid)
+    nics = list(router.nics.order_by("position"))
+    assert [n.traffic_type for n in nics] == [n["traffictype"] for n in api["nic"]]
+    assert [n.mtu for n in nics] == [n.get("mtu") for n in api["nic"]]
+    kvm = Router.objects.filter(hypervisor="KVM", state="Running").select_related("host").first()
+    assert kvm is not None and kvm.host is not None and kvm.host.ipaddress
+    assert kvm.link_local_ip.startswith("169.254.")
+
+
+def test_health_check_failures_are_computed_from_results(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    failing = [r for r in _api_routers(sim) if any(c.get("success") is False for c in r.get("healthcheckresults", []))]
+    assert failing, "the fleet should hold routers with failed checks"
+    flagged = set(Router.objects.filter(health_checks_failed=True).values_list("uuid", flat=True))
+    assert flagged == {r["id"] for r in failing}
+
+
+def test_resync_without_changes_writes_nothing(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    result = sync_region(_region(sim))
+    assert (result.created, result.updated, result.removed, result.state_changes) == (0, 0, 0, 0)
+
+
+def test_resync_records_state_flips_removals_and_new_routers(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    running = next(r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter"))
+    gone = next(r for r in _api_routers(sim) if r["id"] != running["id"])
+    sim.set_router(running["id"], state="Error")
+    sim.remove_router(gone["id"])
+    added = sim.add_router()
+
+    result = sync_region(_region(sim))
+
+    assert (result.created, result.removed, result.state_changes) == (1, 1, 1)
+    flipped = Router.objects.get(uuid=running["id"])
+    assert flipped.state == "Error"
+    change = flipped.state_changes.get(kind=RouterStateChange.Kind.STATE)
+    assert (change.from_state, change.to_state) == ("Running", "Error")
+    assert flipped.state_since == change.at
+    removed = Router.objects.get(uuid=gone["id"])
+    assert removed.removed_at is not None
+    assert removed.state_changes.filter(kind="presence", to_state="removed").exists()
+    assert Router.objects.present().filter(uuid=added["id"]).exists()
+    assert result.routers == Router.objects.present().count()
+
+
+def test_redundant_state_changes_are_history_too(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    primary = next(r for r in _api_routers(sim) if r.get("redundantstate") == "PRIMARY")
+    sim.set_router(primary["id"], redundantstate="BACKUP")
+    result = sync_region(_region(sim))
+    assert result.state_changes == 1
+    change = Router.objects.get(uuid=primary["id"]).state_changes.get(kind=RouterStateChange.Kind.REDUNDANT)
+    assert (change.from_state, change.to_state) == ("PRIMARY", "BACKUP")
+
+
+def test_master_from_an_old_cloudstack_is_stored_as_primary() -> None:
+    old = start_simulator(routers=30, seed=3, version="4.15.2.0")
+    try:
+        assert any(r.data.get("redundantstate") == "PRIMARY" for r in old.cloud.fleet.routers)
+        result = sync_region(_region(old))
+    finally:
+        old.stop()
+    assert result.status == SyncStatus.OK
+    assert Router.objects.filter(redundant_state="PRIMARY").exists()
+    assert not Router.objects.filter(redundant_state="MASTER").exists()
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("unauthorized", "authentication refused (HTTP 401)"),
+        ("param_error", "rejected a parameter (HTTP 431)"),
+        ("error530", "internal error (HTTP 530)"),
+        ("bad_gateway", "HTTP 502"),
+        ("unavailable", "HTTP 503"),
+        ("malformed", "malformed response"),
+        ("hang", "timed out after 1 s"),
+    ],
+)
+def test_an_api_failure_keeps_the_inventory_and_marks_the_region_failed(
+    sim: RunningSimulator, fault: str, reason: str
+) -> None:
+    sync_region(_region(sim))
+    before = set(Router.objects.present().values_list("uuid", "state"))
+    nics_before = RouterNic.objects.count()
+    sim.set_router(_api_routers(sim)[0]["id"], state="Stopped")
+    sim.fail(fault, command="listRouters", seconds=3)
+
+    result = sync_region(_region(sim, timeout=1))
+
+    assert result.status == SyncStatus.FAILED
+    assert reason in result.error
+    assert set(Router.objects.present().values_list("uuid", "state")) == before
+    assert RouterNic.objects.count() == nics_before
+    region = Region.objects.get(name="lab")
+    assert region.last_sync_status == SyncStatus.FAILED and reason in region.last_sync_error
+    assert region.last_success is not None
+    assert SyncRun.objects.filter(status=SyncStatus.FAILED).count() == 1
+    assert sim.api_key not in result.error and sim.secret_key not in result.error
+
+
+def test_a_wrong_secret_is_a_401_with_a_readable_reason(sim: RunningSimulator) -> None:
+    result = sync_region(_region(sim, secret="not-the-secret"))
+    assert result.status == SyncStatus.FAILED
+    assert "check the API key and secret key" in result.error
+    assert "not-the-secret" not in result.error
+
+
+def test_an_unreachable_endpoint_fails_cleanly() -> None:
+    result = sync_region(RegionConfig("gone", "http://127.0.0.1:9/client/api", "k", "s", timeout=2))
+    assert result.status == SyncStatus.FAILED
+    assert "cannot connect to http://127.0.0.1:9/client/api" in result.error
+
+
+def test_an_empty_answer_does_not_wipe_a_known_fleet(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    for router in list(_api_routers(sim)):
+        sim.remove_router(router["id"])
+    result = sync_region(_region(sim))
+    assert result.status == SyncStatus.FAILED
+    assert "--allow-mass-removal" in result.error
+    assert Router.objects.present().count() == result.routers > 0
+
+
+def test_mass_removal_can_be_forced(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    known = Router.objects.count()
+    for router in list(_api_routers(sim)):
+        sim.remove_router(router["id"])
+    result = sync_region(_region(sim), allow_mass_removal=True)
+    assert result.status == SyncStatus.OK
+    assert result.removed == known
+    assert Router.objects.present().count() == 0
+    assert Router.objects.count() == known
+
+
+def test_a_removed_router_that_returns_is_listed_again(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    router = _api_routers(sim)[3]
+    sim.remove_router(router["id"])
+    sync_region(_region(sim))
+    sim.add_router(dict(router))
+    sync_region(_region(sim))
+    row = Router.objects.get(uuid=router["id"])
+    assert row.removed_at is None
+    assert list(row.state_changes.filter(kind="presence").values_list("to_state", flat=True)) == ["listed", "removed", "listed"]
+
+
+def test_sync_command_prints_one_json_object_last(sim: RunningSimulator, settings, capsys) -> None:
+    settings.CLOUDSTACK_CONFIG = None
+    settings.CLOUDSTACK_URL = sim.url
+    settings.CLOUDSTACK_API_KEY = sim.api_key
+    settings.CLOUDSTACK_SECRET_KEY = sim.secret_key
+    settings.CLOUDSTACK_REGION = "lab"
+    call_command("sync_routers", "--region", "lab", "--json")
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    data = json.loads(last)
+    assert data["region"] == "lab"
+    assert data["routers"] == len(_api_routers(sim)) == data["created"]
+    for key in ("updated", "removed", "state_changes", "duration_s"):
+        assert key in data
+
+
+def test_sync_command_exits_non_zero_when_the_sync_fails(sim: RunningSimulator, settings) -> None:
+    settings.CLOUDSTACK_CONFIG = None
+    settings.CLOUDSTACK_URL = sim.url
+    settings.CLOUDSTACK_API_KEY = sim.api_key
+    settings.CLOUDSTACK_SECRET_KEY = sim.secret_key
+    settings.CLOUDSTACK_REGION = "lab"
+    sim.fail("error530")
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("sync_routers", "--json")
+    assert exit_info.value.code == 1
+
+
+def test_odd_api_data_costs_a_field_not_the_sync(sim: RunningSimulator) -> None:
+    sim.add_router(
+        name="r-9999-VM\x00<script>",
+        linklocalip="not-an-ip",
+        created="yesterday",
+        nic=[{"traffictype": "Guest", "ipaddress": "10.9.9.9", "mtu": "big", "macaddress": ["not", "text"]}],
+        healthcheckresults="none",
+        version=None,
+    )
+    result = sync_region(_region(sim))
+    assert result.status == SyncStatus.OK, result.error
+    odd = Router.objects.get(name="r-9999-VM<script>")
+    assert odd.link_local_ip is None and odd.created_in_cloudstack is None
+    assert list(odd.nics.values_list("ip_address", "mtu")) == [("10.9.9.9", None)]

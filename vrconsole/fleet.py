@@ -1,0 +1,355 @@
+"""Queries behind the fleet dashboard: the summary band, list filtering and sorting, filter choices.
+
+Everything here is plain ORM over the inventory models and knows nothing about HTTP, so the
+same numbers can be asserted in tests and reused by other pages. Every function answers with
+a fixed number of aggregate queries whatever the fleet size: the dashboard sits on a wall and
+is reloaded every thirty seconds against fleets of ten thousand routers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from vrconsole.models import (
+    TRANSITIONAL_STATES,
+    Host,
+    RedundantState,
+    Region,
+    Router,
+    RouterQuerySet,
+    RouterState,
+    SyncStatus,
+    Zone,
+)
+
+# The columns of the router list an operator may sort by, and what each sorts on. Anything
+# else in ?sort= is ignored, so a hand-edited URL can never reach an arbitrary field.
+SORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "state": ("state",),
+    "redundant": ("redundant_state",),
+    "type": ("router_type",),
+    "network": ("network_sort_label",),
+    "account": ("account",),
+    "zone": ("zone__name",),
+    "host": ("host_name",),
+    "hypervisor": ("hypervisor",),
+    "ip": ("public_ip",),
+    "version": ("template_version",),
+    "health": ("health_checks_failed",),
+    "last_seen": ("last_seen",),
+}
+DEFAULT_SORT = "name"
+
+# The fields the list renders; everything else (api_data above all) stays in the database.
+LIST_FIELDS = (
+    "uuid",
+    "name",
+    "state",
+    "state_since",
+    "is_redundant",
+    "redundant_state",
+    "router_type",
+    "link_local_ip",
+    "guest_ip",
+    "public_ip",
+    "host_name",
+    "hypervisor",
+    "account",
+    "project",
+    "template_version",
+    "requires_upgrade",
+    "health_checks",
+    "health_checks_failed",
+    "last_seen",
+    "removed_at",
+    "zone__name",
+    "network__name",
+    "network__uuid",
+    "vpc__name",
+    "vpc__uuid",
+    "region__name",
+)
+
+
+class RemovedFilter:
+    """What the list does with routers the API no longer lists."""
+
+    HIDE = ""
+    INCLUDE = "include"
+    ONLY = "only"
+
+
+class PairFilter:
+    """Values of the `redundant` filter: plain yes/no, or one of the two broken pair shapes."""
+
+    YES = "yes"
+    NO = "no"
+    SPLIT_BRAIN = "split-brain"
+    NO_PRIMARY = "no-primary"
+
+
+@dataclass(frozen=True)
+class FleetCriteria:
+    """One reading of the list's query string, already validated by the filter form."""
+
+    q: str = ""
+    region: int | None = None
+    zone: int | None = None
+    state: str = ""
+    hypervisor: str = ""
+    account: str = ""
+    network: str = ""
+    vpc: str = ""
+    redundant: str = ""
+    upgrade: bool | None = None
+    healthfailed: bool | None = None
+    stuck: bool = False
+    removed: str = RemovedFilter.HIDE
+    sort: str = DEFAULT_SORT
+
+
+@dataclass(frozen=True)
+class RegionSyncChip:
+    """How fresh one region's inventory is, as the summary band shows it."""
+
+    name: str
+    status: str
+    finished: datetime | None
+    last_success: datetime | None
+    error: str
+    warning: str
+    is_stale: bool
+
+    @property
+    def failed(self) -> bool:
+        return self.status == SyncStatus.FAILED
+
+    @property
+    def never_synced(self) -> bool:
+        return self.status == SyncStatus.NEVER
+
+
+@dataclass
+class FleetSummary:
+    """The numbers of the summary band; each one maps to a list filter."""
+
+    total: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+    stuck: int = 0
+    requires_upgrade: int = 0
+    health_failed: int = 0
+    split_brain_pairs: int = 0
+    no_primary_pairs: int = 0
+    removed: int = 0
+    regions: list[RegionSyncChip] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return self.by_state.get(RouterState.ERROR, 0)
+
+    def state_counts(self) -> list[tuple[str, int]]:
+        """States with at least one router, Error first, then by how many routers are in them."""
+        return sorted(self.by_state.items(), key=lambda item: (item[0] != RouterState.ERROR, -item[1], item[0]))
+
+
+def stuck_q(now: datetime | None = None) -> Q:
+    """Routers in a transitional state for longer than STUCK_TRANSITION_MINUTES (Router.is_stuck in SQL)."""
+    now = now or timezone.now()
+    limit = now - timedelta(minutes=settings.STUCK_TRANSITION_MINUTES)
+    return Q(state__in=TRANSITIONAL_STATES, state_since__lt=limit)
+
+
+def redundant_groups() -> QuerySet:
+    """One row per redundant network or VPC of present routers: how many members and PRIMARYs.
+
+    A VPC's routers share the VPC; an isolated network's routers share the network. The key
+    is tagged with its kind because VPC and network ids come from different tables.
+    """
+    return (
+        Router.objects.present()
+        .filter(is_redundant=True)
+        .filter(Q(vpc__isnull=False) | Q(network__isnull=False))
+        .annotate(
+            group_kind=Case(
+                When(vpc__isnull=False, then=Value("vpc")), default=Value("network"), output_field=CharField()
+            ),
+            group_id=Coalesce("vpc_id", "network_id"),
+        )
+        .values("group_kind", "group_id")
+        .annotate(
+            members=Count("id"),
+            primaries=Count("id", filter=Q(redundant_state=RedundantState.PRIMARY)),
+            running=Count("id", filter=Q(state=RouterState.RUNNING)),
+        )
+        .order_by()
+    )
+
+
+def split_brain_groups() -> QuerySet:
+    """Redundant groups where two or more routers claim PRIMARY."""
+    return redundant_groups().filter(primaries__gte=2)
+
+
+def no_primary_groups() -> QuerySet:
+    """Redundant groups with a running router but no PRIMARY at all.
+
+    A group whose routers are all stopped has no PRIMARY by design; it shows up in the state
+    counts instead, so it is not counted here twice.
+    """
+    return redundant_groups().filter(primaries=0, running__gte=1)
+
+
+def _in_groups_q(groups: QuerySet) -> Q:
+    vpc_ids = groups.filter(group_kind="vpc").values("group_id")
+    network_ids = groups.filter(group_kind="network").values("group_id")
+    return Q(is_redundant=True) & (Q(vpc_id__in=vpc_ids) | Q(vpc__isnull=True, network_id__in=network_ids))
+
+
+def _region_chip(region: Region) -> RegionSyncChip:
+    return RegionSyncChip(
+        name=region.name,
+        status=region.last_sync_status,
+        finished=region.last_sync_finished,
+        last_success=region.last_success,
+        error=region.last_sync_error,
+        warning=region.last_sync_warning,
+        is_stale=region.sync_is_stale,
+    )
+
+
+def fleet_summary() -> FleetSummary:
+    """The summary band in five queries: states, flags, two pair counts, regions."""
+    present = Router.objects.present()
+    by_state = {
+        row["state"] or RouterState.UNKNOWN: row["n"]
+        for row in present.values("state").annotate(n=Count("id")).order_by()
+    }
+    flags = Router.objects.aggregate(
+        total=Count("id", filter=Q(removed_at__isnull=True)),
+        stuck=Count("id", filter=Q(removed_at__isnull=True) & stuck_q()),
+        requires_upgrade=Count("id", filter=Q(removed_at__isnull=True, requires_upgrade=True)),
+        health_failed=Count("id", filter=Q(removed_at__isnull=True, health_checks_failed=True)),
+        removed=Count("id", filter=Q(removed_at__isnull=False)),
+    )
+    return FleetSummary(
+        total=flags["total"],
+        by_state=by_state,
+        stuck=flags["stuck"],
+        requires_upgrade=flags["requires_upgrade"],
+        health_failed=flags["health_failed"],
+        removed=flags["removed"],
+        split_brain_pairs=split_brain_groups().count(),
+        no_primary_pairs=no_primary_groups().count(),
+        regions=[_region_chip(region) for region in Region.objects.all()],
+    )
+
+
+def _name_or_uuid_q(relation: str, value: str) -> Q:
+    return Q(**{f"{relation}__uuid": value}) | Q(**{f"{relation}__name__iexact": value})
+
+
+def filter_routers(criteria: FleetCriteria, routers: RouterQuerySet | None = None) -> RouterQuerySet:
+    """The routers matching every filter of the list, in the requested order."""
+    routers = routers if routers is not None else Router.objects.all()
+    if criteria.removed == RemovedFilter.HIDE:
+        routers = routers.filter(removed_at__isnull=True)
+    elif criteria.removed == RemovedFilter.ONLY:
+        routers = routers.filter(removed_at__isnull=False)
+    if criteria.q:
+        routers = routers.search(criteria.q)
+    if criteria.region is not None:
+        routers = routers.filter(region_id=criteria.region)
+    if criteria.zone is not None:
+        routers = routers.filter(zone_id=criteria.zone)
+    if criteria.state:
+        routers = routers.filter(state=criteria.state)
+    if criteria.hypervisor:
+        routers = routers.filter(hypervisor__iexact=criteria.hypervisor)
+    if criteria.account:
+        routers = routers.filter(account__iexact=criteria.account)
+    if criteria.network:
+        routers = routers.filter(_name_or_uuid_q("network", criteria.network))
+    if criteria.vpc:
+        routers = routers.filter(_name_or_uuid_q("vpc", criteria.vpc))
+    if criteria.redundant == PairFilter.YES:
+        routers = routers.filter(is_redundant=True)
+    elif criteria.redundant == PairFilter.NO:
+        routers = routers.filter(is_redundant=False)
+    elif criteria.redundant == PairFilter.SPLIT_BRAIN:
+        routers = routers.filter(_in_groups_q(split_brain_groups()))
+    elif criteria.redundant == PairFilter.NO_PRIMARY:
+        routers = routers.filter(_in_groups_q(no_primary_groups()))
+    if criteria.upgrade is not None:
+        routers = routers.filter(requires_upgrade=criteria.upgrade)
+    if criteria.healthfailed is not None:
+        routers = routers.filter(health_checks_failed=criteria.healthfailed)
+    if criteria.stuck:
+        routers = routers.filter(stuck_q())
+    return sort_routers(routers, criteria.sort)
+
+
+def sort_routers(routers: RouterQuerySet, sort: str) -> RouterQuerySet:
+    """Order by a whitelisted column ("name", "-state"...); the primary key keeps pages stable."""
+    sort = normalise_sort(sort)
+    descending = sort.startswith("-")
+    column = sort.removeprefix("-")
+    if column == "network":
+        routers = routers.annotate(network_sort_label=Coalesce(F("vpc__name"), F("network__name")))
+    ordering = [
+        F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_last=True) for name in SORT_COLUMNS[column]
+    ]
+    return routers.order_by(*ordering, "-pk" if descending else "pk")
+
+
+def normalise_sort(sort: str) -> str:
+    """The sort actually applied for a requested one, so the page can mark its column."""
+    column = sort.removeprefix("-")
+    return sort if column in SORT_COLUMNS else DEFAULT_SORT
+
+
+def for_list(routers: RouterQuerySet) -> RouterQuerySet:
+    """Load only what a list row shows, with its relations, in the same query."""
+    return routers.select_related("zone", "network", "vpc", "region").only(*LIST_FIELDS)
+
+
+def zone_choices() -> list[tuple[int, str]]:
+    """Zones for the filter, from the Zone table (a handful of rows, not a scan of routers)."""
+    zones = list(Zone.objects.filter(removed_at__isnull=True).select_related("region").only("name", "region__name"))
+    several_regions = len({zone.region_id for zone in zones}) > 1
+    return [(zone.pk, f"{zone.name} ({zone.region.name})" if several_regions else zone.name) for zone in zones]
+
+
+def region_choices() -> list[tuple[int, str]]:
+    return list(Region.objects.values_list("pk", "name"))
+
+
+def hypervisor_choices() -> list[str]:
+    """Hypervisor names from the hosts: tens of rows, where a distinct over routers would scan them all."""
+    names = Host.objects.exclude(hypervisor="").order_by().values_list("hypervisor", flat=True).distinct()
+    return sorted(set(names), key=str.lower)
+
+
+def operator_ssh_command(router: Router) -> str:
+    """The ssh command an engineer types to reach this router by hand, or "" when it cannot be built.
+
+    KVM and XenServer routers are reachable only from their host, at the link-local control
+    address, with the system key kept on the host; VMware and Hyper-V routers are reached
+    directly at their control (pod private) address from the management server.
+    """
+    control_ip = router.link_local_ip
+    if not control_ip:
+        return ""
+    hypervisor = (router.hypervisor or "").lower()
+    if hypervisor in {"vmware", "hyperv", "hyper-v"}:
+        return f"ssh -i /var/cloudstack/management/.ssh/id_rsa -p 3922 root@{control_ip}"
+    host_ip = router.host.ipaddress if router.host is not None else None
+    if not host_ip:
+        return ""
+    return f"ssh -J root@{host_ip} -i /root/.ssh/id_rsa.cloud -p 3922 root@{control_ip}"
