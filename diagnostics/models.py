@@ -1,1 +1,362 @@
 """Diagnostics models: collections, facts, health samples, config snapshots, verdicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from diagnostics.ssh import AccessReason
+from vrconsole.models import Router
+
+
+class CollectionTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "schedule"
+    OPERATOR = "operator", "operator"
+    COMMAND = "command", "command"
+    TRIAGE = "triage", "triage"
+
+
+class CollectionStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    # An expected failure (unreachable, refused, timed out): `reason` says which.
+    FAILED = "failed", "failed"
+    # A bug: `traceback` keeps the evidence.
+    ERRORED = "errored", "errored"
+
+
+class CollectionReason(models.TextChoices):
+    """Why a collection failed: the SSH access reasons plus the ones only a job can see."""
+
+    HOST_UNREACHABLE = AccessReason.HOST_UNREACHABLE.value, AccessReason.HOST_UNREACHABLE.label
+    HOST_AUTH_REFUSED = AccessReason.HOST_AUTH_REFUSED.value, AccessReason.HOST_AUTH_REFUSED.label
+    HOST_KEY_CHANGED = AccessReason.HOST_KEY_CHANGED.value, AccessReason.HOST_KEY_CHANGED.label
+    ROUTER_UNREACHABLE = AccessReason.ROUTER_UNREACHABLE.value, AccessReason.ROUTER_UNREACHABLE.label
+    AUTH_REFUSED = AccessReason.AUTH_REFUSED.value, AccessReason.AUTH_REFUSED.label
+    TIMEOUT = AccessReason.TIMEOUT.value, AccessReason.TIMEOUT.label
+    PROTOCOL_ERROR = AccessReason.PROTOCOL_ERROR.value, AccessReason.PROTOCOL_ERROR.label
+    NO_ADDRESS = AccessReason.NO_ADDRESS.value, AccessReason.NO_ADDRESS.label
+    KEY_MISSING = AccessReason.KEY_MISSING.value, AccessReason.KEY_MISSING.label
+    JOB_LOST = "job_lost", "the queued job was lost (Redis restarted?)"
+
+
+class CollectionQuerySet(models.QuerySet["Collection"]):
+    def in_flight(self) -> CollectionQuerySet:
+        return self.filter(status__in=[CollectionStatus.PENDING, CollectionStatus.RUNNING])
+
+
+class Collection(models.Model):
+    """One run of the probes on one router: a row per job run, whatever its outcome."""
+
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="collections")
+    trigger = models.CharField(max_length=16, choices=CollectionTrigger.choices, default=CollectionTrigger.SCHEDULE)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=CollectionStatus.choices, default=CollectionStatus.PENDING)
+    reason = models.CharField(max_length=32, choices=CollectionReason.choices, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    access_path = models.CharField(max_length=255, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    # Parsed facts of the probes that succeeded, keyed by probe name.
+    facts = models.JSONField(default=dict, blank=True)
+    probe_errors = models.PositiveSmallIntegerField(default=0)
+
+    objects = CollectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["router", "-created"]), models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"collection {self.router} {self.created:%Y-%m-%d %H:%M:%S} {self.status}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status not in {CollectionStatus.PENDING, CollectionStatus.RUNNING}
+
+
+class ProbeResult(models.Model):
+    """One probe of one collection: timing, outcome and its raw output kept as evidence."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="probe_results")
+    name = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, default="router")
+    command = models.TextField(blank=True)
+    ok = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    exit_status = models.IntegerField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    stdout = models.TextField(blank=True)
+    stderr = models.TextField(blank=True)
+    # The command's output hit SSH_MAX_OUTPUT_BYTES, or the stored copy hit RAW_OUTPUT_MAX_BYTES.
+    truncated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["collection", "id"]
+        constraints = [models.UniqueConstraint(fields=["collection", "name"], name="probe_result_collection_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {'ok' if self.ok else 'error'}"
+
+
+class HealthSample(models.Model):
+    """The numbers of one successful collection, for history charts; a field is null when its probe failed."""
+
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="health_samples")
+    collection = models.OneToOneField(Collection, on_delete=models.CASCADE, related_name="health_sample")
+    at = models.DateTimeField(default=timezone.now)
+    conntrack_count = models.BigIntegerField(null=True, blank=True)
+    conntrack_max = models.BigIntegerField(null=True, blank=True)
+    conntrack_percent = models.FloatField(null=True, blank=True)
+    softirq_percent = models.FloatField(null=True, blank=True)
+    cpu_percent = models.FloatField(null=True, blank=True)
+    memory_percent = models.FloatField(null=True, blank=True)
+    disk_root_percent = models.FloatField(null=True, blank=True)
+    disk_log_percent = models.FloatField(null=True, blank=True)
+    inode_percent = models.FloatField(null=True, blank=True)
+    dhcp_leases = models.IntegerField(null=True, blank=True)
+    filter_rules = models.IntegerField(null=True, blank=True)
+    nat_rules = models.IntegerField(null=True, blank=True)
+    mangle_rules = models.IntegerField(null=True, blank=True)
+    load1 = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["router", "-at"])]
+
+    def __str__(self) -> str:
+        return f"health {self.router} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ConfigKind(models.TextChoices):
+    IPTABLES_FILTER = "iptables-filter", "iptables filter"
+    IPTABLES_NAT = "iptables-nat", "iptables nat"
+    IPTABLES_MANGLE = "iptables-mangle", "iptables mangle"
+    DNSMASQ = "dnsmasq", "dnsmasq"
+    HAPROXY = "haproxy", "haproxy"
+    KEEPALIVED = "keepalived", "keepalived"
+
+
+class ConfigSnapshot(models.Model):
+    """A router's configuration of one kind, stored only when it differs from the previous one."""
+
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="config_snapshots")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="config_snapshots")
+    kind = models.CharField(max_length=32, choices=ConfigKind.choices)
+    content = models.TextField()
+    sha256 = models.CharField(max_length=64)
+    taken_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-taken_at", "-id"]
+        indexes = [models.Index(fields=["router", "kind", "-taken_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.router} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class HostKeyPin(models.Model):
+    """The SSH host key first seen for a CloudStack identity (router or host uuid).
+
+    Public keys are not secrets. A recreated router has a new uuid and so gets a new pin; a
+    different key under the same uuid is refused and recorded in `mismatch_*`.
+    """
+
+    class Kind(models.TextChoices):
+        ROUTER = "router", "router"
+        HOST = "host", "host"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    identity = models.CharField(max_length=64)
+    address = models.CharField(max_length=64, blank=True)
+    key_type = models.CharField(max_length=64)
+    key_base64 = models.TextField()
+    fingerprint = models.CharField(max_length=80)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    mismatch_seen_at = models.DateTimeField(null=True, blank=True)
+    mismatch_fingerprint = models.CharField(max_length=80, blank=True)
+    mismatch_address = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["kind", "identity"]
+        constraints = [models.UniqueConstraint(fields=["kind", "identity"], name="host_key_pin_kind_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.identity} {self.fingerprint}"
+
+
+# --- The troubleshooting matrix's results ------------------------------------------------
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "critical"
+    WARNING = "warning", "warning"
+    INFO = "info", "info"
+
+
+# Worst first: a higher rank sorts and wins above a lower one.
+SEVERITY_RANKS: dict[str, int] = {Severity.CRITICAL: 3, Severity.WARNING: 2, Severity.INFO: 1}
+
+
+def _severity_rank_expression() -> models.Case:
+    return models.Case(
+        *[models.When(severity=name, then=models.Value(rank)) for name, rank in SEVERITY_RANKS.items()],
+        default=models.Value(0),
+        output_field=models.IntegerField(),
+    )
+
+
+class VerdictRecord(models.Model):
+    """One verdict of one rule on one collection, kept as given: the evidence of that moment."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="verdicts")
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="verdict_records")
+    rule = models.CharField(max_length=64)
+    category = models.CharField(max_length=32)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    title = models.CharField(max_length=500)
+    evidence = models.JSONField(default=list, blank=True)
+    remediation = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["collection", "id"]
+        indexes = [models.Index(fields=["router", "-created"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.severity} on {self.router}"
+
+
+class FindingQuerySet(models.QuerySet["Finding"]):
+    def open(self) -> FindingQuerySet:
+        return self.filter(resolved_at__isnull=True)
+
+    def resolved(self) -> FindingQuerySet:
+        return self.filter(resolved_at__isnull=False)
+
+    def resolved_since(self, moment: datetime) -> FindingQuerySet:
+        return self.filter(resolved_at__gte=moment)
+
+    def for_router(self, router: Router | int) -> FindingQuerySet:
+        return self.filter(router=router)
+
+    def of_present_routers(self) -> FindingQuerySet:
+        return self.filter(router__removed_at__isnull=True)
+
+    def worst_first(self) -> FindingQuerySet:
+        """Critical before warning before info; within a severity the longest-failing first."""
+        return self.annotate(worst_rank=_severity_rank_expression()).order_by(
+            "-worst_rank", "opened_at", "rule"
+        )
+
+
+class Finding(models.Model):
+    """What one rule says about one router over time: open while it fires, resolved when it stops.
+
+    One row per router and rule. When the rule fires again after a resolution the same row
+    reopens and `times_opened` counts it, so a flapping problem reads as one finding that
+    came back N times rather than N unrelated ones.
+    """
+
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="findings")
+    rule = models.CharField(max_length=64)
+    category = models.CharField(max_length=32)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    title = models.CharField(max_length=500)
+    evidence = models.JSONField(default=list, blank=True)
+    remediation = models.TextField(blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    # Start of the current (or last) open period: "failing since".
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    times_opened = models.PositiveIntegerField(default=1)
+    first_collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["router", "rule"]
+        constraints = [models.UniqueConstraint(fields=["router", "rule"], name="finding_router_rule")]
+        indexes = [models.Index(fields=["resolved_at", "category"]), models.Index(fields=["router", "resolved_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on {self.router} ({'open' if self.is_open else 'resolved'})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+    @property
+    def reopened(self) -> int:
+        """How many times it came back after being resolved."""
+        return self.times_opened - 1
+
+    @property
+    def severity_rank(self) -> int:
+        return SEVERITY_RANKS.get(self.severity, 0)
+
+
+class RouterStatus(models.TextChoices):
+    CRITICAL = "critical", "critical"
+    WARNING = "warning", "warning"
+    OK = "ok", "ok"
+    UNKNOWN = "unknown", "unknown"
+
+
+# Sort rank of a status: the fleet list sorts the worst routers first on "status".
+STATUS_RANKS: dict[str, int] = {
+    RouterStatus.CRITICAL: 3,
+    RouterStatus.WARNING: 2,
+    RouterStatus.OK: 1,
+    RouterStatus.UNKNOWN: 0,
+}
+
+
+class RouterHealth(models.Model):
+    """A router's current verdict status and open categories, rewritten by every evaluation.
+
+    Denormalised on purpose: the fleet list joins this one small row per router instead of
+    aggregating findings and collections for ten thousand routers on every refresh. A router
+    without a row has never been evaluated, which reads as unknown.
+    """
+
+    router = models.OneToOneField(Router, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    status = models.CharField(max_length=16, choices=RouterStatus.choices, default=RouterStatus.UNKNOWN)
+    rank = models.PositiveSmallIntegerField(default=0)
+    status_since = models.DateTimeField(default=timezone.now)
+    # Categories of the open findings, worst first, comma-separated ("dhcp,disk").
+    categories = models.CharField(max_length=400, blank=True)
+    open_findings = models.PositiveSmallIntegerField(default=0)
+    collection = models.ForeignKey(Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    collection_status = models.CharField(max_length=16, blank=True)
+    evaluated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["rank"])]
+
+    def __str__(self) -> str:
+        return f"{self.router_id} {self.status}"
+
+    @property
+    def category_list(self) -> list[str]:
+        return [name for name in self.categories.split(",") if name]
+
+    @classmethod
+    def status_of(cls, router: Router) -> str:
+        """The router's status, unknown when it was never evaluated."""
+        row = cls.objects.filter(router=router).values_list("status", flat=True).first()
+        return row or RouterStatus.UNKNOWN

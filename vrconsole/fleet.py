@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from diagnostics.models import Finding, RouterStatus
 from vrconsole.models import (
     TRANSITIONAL_STATES,
     Host,
@@ -44,6 +45,7 @@ SORT_COLUMNS: dict[str, tuple[str, ...]] = {
     "version": ("template_version",),
     "health": ("health_checks_failed",),
     "last_seen": ("last_seen",),
+    "status": ("health__rank",),
 }
 DEFAULT_SORT = "name"
 
@@ -75,6 +77,10 @@ LIST_FIELDS = (
     "vpc__name",
     "vpc__uuid",
     "region__name",
+    # The verdict status row (diagnostics.RouterHealth), joined rather than aggregated per row.
+    "health__status",
+    "health__categories",
+    "health__status_since",
 )
 
 
@@ -112,6 +118,8 @@ class FleetCriteria:
     healthfailed: bool | None = None
     stuck: bool = False
     removed: str = RemovedFilter.HIDE
+    status: str = ""
+    category: str = ""
     sort: str = DEFAULT_SORT
 
 
@@ -149,6 +157,9 @@ class FleetSummary:
     no_primary_pairs: int = 0
     removed: int = 0
     regions: list[RegionSyncChip] = field(default_factory=list)
+    by_status: dict[str, int] = field(default_factory=dict)
+    # (category, routers with an open finding of it), most routers first.
+    by_category: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -224,8 +235,27 @@ def _region_chip(region: Region) -> RegionSyncChip:
     )
 
 
+def category_counts() -> list[tuple[str, int]]:
+    """How many present routers have an open finding of each category, most affected first."""
+    rows = (
+        Finding.objects.open()
+        .of_present_routers()
+        .values("category")
+        .annotate(routers=Count("router", distinct=True))
+        .order_by("-routers", "category")
+    )
+    return [(row["category"], row["routers"]) for row in rows]
+
+
+def status_q(status: str) -> Q:
+    """Routers with this verdict status; a router never evaluated has no status row and is unknown."""
+    if status == RouterStatus.UNKNOWN:
+        return Q(health__isnull=True) | Q(health__status=RouterStatus.UNKNOWN)
+    return Q(health__status=status)
+
+
 def fleet_summary() -> FleetSummary:
-    """The summary band in five queries: states, flags, two pair counts, regions."""
+    """The summary band in six queries: states, flags and statuses, two pair counts, categories, regions."""
     present = Router.objects.present()
     by_state = {
         row["state"] or RouterState.UNKNOWN: row["n"]
@@ -237,6 +267,10 @@ def fleet_summary() -> FleetSummary:
         requires_upgrade=Count("id", filter=Q(removed_at__isnull=True, requires_upgrade=True)),
         health_failed=Count("id", filter=Q(removed_at__isnull=True, health_checks_failed=True)),
         removed=Count("id", filter=Q(removed_at__isnull=False)),
+        **{
+            f"status_{status}": Count("id", filter=Q(removed_at__isnull=True) & status_q(status))
+            for status in RouterStatus.values
+        },
     )
     return FleetSummary(
         total=flags["total"],
@@ -248,6 +282,8 @@ def fleet_summary() -> FleetSummary:
         split_brain_pairs=split_brain_groups().count(),
         no_primary_pairs=no_primary_groups().count(),
         regions=[_region_chip(region) for region in Region.objects.all()],
+        by_status={status: flags[f"status_{status}"] for status in RouterStatus.values},
+        by_category=category_counts(),
     )
 
 
@@ -292,6 +328,11 @@ def filter_routers(criteria: FleetCriteria, routers: RouterQuerySet | None = Non
         routers = routers.filter(health_checks_failed=criteria.healthfailed)
     if criteria.stuck:
         routers = routers.filter(stuck_q())
+    if criteria.status:
+        routers = routers.filter(status_q(criteria.status))
+    if criteria.category:
+        open_of_category = Finding.objects.open().filter(router=OuterRef("pk"), category=criteria.category)
+        routers = routers.filter(Exists(open_of_category))
     return sort_routers(routers, criteria.sort)
 
 
@@ -316,7 +357,7 @@ def normalise_sort(sort: str) -> str:
 
 def for_list(routers: RouterQuerySet) -> RouterQuerySet:
     """Load only what a list row shows, with its relations, in the same query."""
-    return routers.select_related("zone", "network", "vpc", "region").only(*LIST_FIELDS)
+    return routers.select_related("zone", "network", "vpc", "region", "health").only(*LIST_FIELDS)
 
 
 def zone_choices() -> list[tuple[int, str]]:

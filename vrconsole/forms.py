@@ -10,6 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.http import QueryDict
 
+from diagnostics.matrix.base import CATEGORIES
+from diagnostics.models import RouterStatus
 from vrconsole import fleet
 from vrconsole.fleet import FleetCriteria, PairFilter, RemovedFilter
 from vrconsole.models import RouterState
@@ -58,6 +60,14 @@ class FleetFilterForm(forms.Form):
             (RemovedFilter.ONLY, "only removed"),
         ],
     )
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "status: any"), *[(status, f"status: {status}") for status in RouterStatus.values]],
+        label="Status",
+    )
+    category = forms.ChoiceField(
+        required=False, choices=[("", "finding: any"), *[(name, f"finding: {name}") for name in CATEGORIES]]
+    )
     sort = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)
     per_page = forms.TypedChoiceField(
         required=False,
@@ -101,6 +111,8 @@ class FleetFilterForm(forms.Form):
             healthfailed=_yes_no(data.get("healthfailed") or ""),
             stuck=data.get("stuck") == "yes",
             removed=data.get("removed") or RemovedFilter.HIDE,
+            status=data.get("status") or "",
+            category=data.get("category") or "",
             sort=fleet.normalise_sort(data.get("sort") or fleet.DEFAULT_SORT),
         )
 

@@ -17,6 +17,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 
+class ApiJSONField(models.JSONField):
+    """A JSONField bound one parameter per value in bulk inserts.
+
+    Django inserts batches on PostgreSQL through UNNEST over text arrays, and quoting a JSON
+    document as an array element costs the Python driver a regex pass per character: a
+    10,000-router first sync spent over a minute there. A placeholder of its own makes Django
+    bind these values one by one (json.dumps, in C), as before the UNNEST optimisation.
+    """
+
+    def get_placeholder(self, value: object, compiler: object, connection: object) -> str:
+        return "%s"
+
+
 class SyncStatus(models.TextChoices):
     NEVER = "never", "never synced"
     RUNNING = "running", "running"
@@ -172,7 +185,7 @@ class Network(CloudObject):
     restart_required = models.BooleanField(default=False)
     egress_default_policy = models.BooleanField(null=True, blank=True)
     offering_name = models.CharField(max_length=255, blank=True)
-    services = models.JSONField(default=list, blank=True)
+    services = ApiJSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -283,13 +296,13 @@ class Router(CloudObject):
     network_domain = models.CharField(max_length=255, blank=True)
     dns1 = models.CharField(max_length=64, blank=True)
     dns2 = models.CharField(max_length=64, blank=True)
-    health_checks = models.JSONField(default=list, blank=True)
+    health_checks = ApiJSONField(default=list, blank=True)
     # Computed from health_checks: listRouters' own flag is unreliable (apache/cloudstack#12630).
     health_checks_failed = models.BooleanField(default=False)
     health_checks_failed_api = models.BooleanField(null=True, blank=True)
     created_in_cloudstack = models.DateTimeField(null=True, blank=True)
     # The last listRouters item as received, for the detail page ("everything CloudStack says").
-    api_data = models.JSONField(default=dict, blank=True)
+    api_data = ApiJSONField(default=dict, blank=True)
 
     objects = RouterQuerySet.as_manager()
 

@@ -9,6 +9,7 @@ expected, because a console that silently falls back to a default misleads the o
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -79,6 +80,19 @@ def _url(name: str, default: str, schemes: set[str]) -> str:
     if parsed.scheme not in {"sqlite", "unix"} and not parsed.hostname:
         raise ImproperlyConfigured(f"{name}={raw!r}: the URL has no host")
     return raw
+
+
+def _json_object(name: str) -> dict:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name}: expected a JSON object")
+    return value
 
 
 def _path(name: str, default: str | None) -> str | None:
@@ -183,6 +197,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", _int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Server-side binding sends parameters apart from the SQL: a 10,000-router upsert
+    # (Django passes it as UNNEST arrays) is not quoted into one huge statement by Python.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: RQ queues and the Channels layer --------------------------------------------
@@ -246,9 +263,16 @@ SSH_COMMAND_TIMEOUT = _float("SSH_COMMAND_TIMEOUT", 20.0, minimum=0.5, maximum=6
 SSH_MAX_OUTPUT_BYTES = _int("SSH_MAX_OUTPUT_BYTES", 2 * 1024 * 1024, minimum=4096)
 # Per-zone or per-host overrides: a JSON object, e.g.
 # {"zone:<zone uuid or name>": {"HOST_SSH_USER": "cloudops"}, "host:<host uuid or name>": {...}}
-SSH_OVERRIDES = env.json("SSH_OVERRIDES", default={}) if os.environ.get("SSH_OVERRIDES") else {}
-if not isinstance(SSH_OVERRIDES, dict):
-    raise ImproperlyConfigured("SSH_OVERRIDES: expected a JSON object")
+SSH_OVERRIDES = _json_object("SSH_OVERRIDES")
+
+# --- Troubleshooting matrix ---------------------------------------------------------------
+# Threshold overrides as a JSON object, e.g. {"conntrack_warning_pct": 70}; names and
+# defaults are listed on the console's /matrix/ page (diagnostics/matrix/thresholds.py).
+MATRIX_THRESHOLDS = _json_object("MATRIX_THRESHOLDS")
+if not all(
+    isinstance(v, (int, float)) and not isinstance(v, bool) for v in MATRIX_THRESHOLDS.values()
+):
+    raise ImproperlyConfigured("MATRIX_THRESHOLDS: expected a JSON object of numbers, e.g. {\"conntrack_warning_pct\": 70}")
 
 # --- Retention ---------------------------------------------------------------------------
 

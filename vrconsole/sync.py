@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from vrconsole import bulk
 from vrconsole.cloudstack import mapping
 from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, Inventory
 from vrconsole.cloudstack.regions import RegionConfig
@@ -40,13 +41,6 @@ from vrconsole.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-BATCH = 1000
-
-
-def _update_fields(model: type[Model], keep: set[str]) -> list[str]:
-    """Columns an upsert rewrites on conflict: all but the key and those listed in `keep`."""
-    return [f.attname for f in model._meta.concrete_fields if f.attname not in {"id", "region_id", "uuid", *keep}]
 
 
 class SyncRefused(Exception):
@@ -79,36 +73,41 @@ def _upsert_plain(
     model: type[Model], region: Region, items: list[dict[str, Any]], fields_of: Any, extra: Any, now: datetime
 ) -> dict[str, int]:
     """Upsert zones, hosts, VPCs or networks; return uuid -> pk for every listed item."""
-    existing = {uuid: (pk, dig) for uuid, pk, dig in model.objects.filter(region=region).values_list("uuid", "pk", "api_digest")}
-    changed = []
+    existing = {
+        uuid: (pk, dig, removed)
+        for uuid, pk, dig, removed in model.objects.filter(region=region).values_list(
+            "uuid", "pk", "api_digest", "removed_at"
+        )
+    }
     ids: dict[str, int] = {}
+    rows = []
     for item in items:
         uuid = mapping.text(item.get("id"), 64)
-        if not uuid:
+        if not uuid or uuid in ids:
             continue
-        dig = mapping.digest(item)
+        dig, _ = mapping.digest(item)
         known = existing.get(uuid)
-        if known is not None and known[1] == dig:
+        if known is not None and known[1] == dig and known[2] is None:
             ids[uuid] = known[0]
             continue
-        values = fields_of(item)
-        values.update(extra(item))
-        changed.append(model(region=region, uuid=uuid, api_digest=dig, last_seen=now, removed_at=None, **values))
-    if changed:
-        model.objects.bulk_create(
-            changed,
-            batch_size=BATCH,
-            update_conflicts=True,
-            unique_fields=["region", "uuid"],
-            update_fields=_update_fields(model, {"first_seen"}),
+        ids[uuid] = 0
+        rows.append(
+            {
+                "region_id": region.pk,
+                "uuid": uuid,
+                "api_digest": dig,
+                "first_seen": now,
+                "last_seen": now,
+                "removed_at": None,
+                **fields_of(item),
+                **extra(item),
+            }
         )
-        for obj in changed:
-            ids[obj.uuid] = obj.pk
-    listed = set(ids) | {obj.uuid for obj in changed}
-    gone = [uuid for uuid in existing if uuid not in listed]
+    for (_region_id, uuid), pk in bulk.upsert(model, rows, unique=("region_id", "uuid"), keep=("first_seen",)).items():
+        ids[uuid] = pk
+    gone = [uuid for uuid, known in existing.items() if uuid not in ids and known[2] is None]
     if gone:
-        model.objects.filter(region=region, uuid__in=gone, removed_at__isnull=True).update(removed_at=now)
-    model.objects.filter(region=region, removed_at__isnull=True).update(last_seen=now)
+        model.objects.filter(region=region, uuid__in=gone).update(removed_at=now)
     return ids
 
 
@@ -137,7 +136,7 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
 
     listed: set[str] = set()
     skipped = 0
-    changed: list[Router] = []
+    rows: list[dict[str, Any]] = []
     nics_of: dict[str, list[dict[str, Any]]] = {}
     transitions: list[tuple[str, str, str, str]] = []  # uuid, kind, from, to
     created = updated = 0
@@ -147,11 +146,11 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
             skipped += 1
             continue
         listed.add(uuid)
-        dig = mapping.digest(item)
+        dig, has_nul = mapping.digest(item)
         known = existing.get(uuid)
         if known is not None and known[1] == dig and known[5] is None:
             continue
-        values = mapping.router_fields(item)
+        values = mapping.router_fields(item, has_nul)
         values["router_type"] = mapping.router_type(item, network_types)
         values["zone_id"] = zone_ids.get(mapping.text(item.get("zoneid"), 64))
         values["host_id"] = host_ids.get(mapping.text(item.get("hostid"), 64))
@@ -175,7 +174,9 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
             if old_redundant != values["redundant_state"] and (old_redundant or values["redundant_state"]):
                 transitions.append((uuid, RouterStateChange.Kind.REDUNDANT, old_redundant, values["redundant_state"]))
         nics_of[uuid] = mapping.router_nics(item)
-        changed.append(Router(region=region, uuid=uuid, api_digest=dig, last_seen=now, removed_at=None, **values))
+        rows.append(
+            {"region_id": region.pk, "uuid": uuid, "api_digest": dig, "last_seen": now, "removed_at": None, **values}
+        )
 
     gone = [uuid for uuid, known in existing.items() if uuid not in listed and known[5] is None]
     present_before = sum(1 for known in existing.values() if known[5] is None)
@@ -188,37 +189,25 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
             "`python manage.py sync_routers --allow-mass-removal`."
         )
 
-    if changed:
-        Router.objects.bulk_create(
-            changed,
-            batch_size=BATCH,
-            update_conflicts=True,
-            unique_fields=["region", "uuid"],
-            update_fields=_update_fields(Router, set()),
-        )
-        pk_of = {router.uuid: router.pk for router in changed}
-        RouterNic.objects.filter(router_id__in=[pk_of[u] for u in pk_of if existing.get(u)]).delete()
-        RouterNic.objects.bulk_create(
-            [RouterNic(router_id=pk_of[uuid], **nic) for uuid, nics in nics_of.items() for nic in nics],
-            batch_size=BATCH * 4,
-        )
-    else:
-        pk_of = {}
+    pk_of = {uuid: pk for (_region_id, uuid), pk in bulk.upsert(Router, rows, unique=("region_id", "uuid")).items()}
+    rewritten = [pk_of[uuid] for uuid in pk_of if uuid in existing]
+    if rewritten:
+        RouterNic.objects.filter(router_id__in=rewritten).delete()
+    bulk.insert(RouterNic, [{"router_id": pk_of[uuid], **nic} for uuid, nics in nics_of.items() for nic in nics])
 
     if gone:
         Router.objects.filter(region=region, uuid__in=gone).update(removed_at=now)
         for uuid in gone:
             transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "listed", "removed"))
-    Router.objects.filter(region=region, removed_at__isnull=True).update(last_seen=now)
 
     if transitions:
         pk_all = {uuid: known[0] for uuid, known in existing.items()} | pk_of
-        RouterStateChange.objects.bulk_create(
+        bulk.insert(
+            RouterStateChange,
             [
-                RouterStateChange(router_id=pk_all[uuid], kind=kind, from_state=old or "", to_state=new or "", at=now)
+                {"router_id": pk_all[uuid], "kind": kind, "from_state": old or "", "to_state": new or "", "at": now}
                 for uuid, kind, old, new in transitions
             ],
-            batch_size=BATCH,
         )
     state_changes = sum(1 for t in transitions if t[1] != RouterStateChange.Kind.PRESENCE)
     return SyncResult(
@@ -283,7 +272,9 @@ def sync_region(
         return result
     except Exception as exc:
         # A bug of ours: record it for the operator, then let RQ or the command show the traceback.
-        result = SyncResult(config.name, 0, 0, 0, 0, 0, time.monotonic() - started, SyncStatus.FAILED, f"internal error: {exc!r}")
+        result = SyncResult(
+            config.name, 0, 0, 0, 0, 0, time.monotonic() - started, SyncStatus.FAILED, f"internal error: {exc!r}"
+        )
         result.routers = Router.objects.present().filter(region=region).count()
         _finish(region, run, result)
         raise

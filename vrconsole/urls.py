@@ -12,5 +12,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("rq/", include("django_rq.urls")),
+    path("", include("diagnostics.live_urls")),
+    path("", include("diagnostics.urls")),
     path("", include("vrconsole.fleet_urls")),
 ]

@@ -19,11 +19,10 @@ from typing import Any
 _DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
-def digest(item: dict[str, Any], ignore: frozenset[str] = frozenset()) -> str:
-    """A short stable fingerprint of an API item, to skip writing unchanged rows."""
-    payload = {k: v for k, v in item.items() if k not in ignore} if ignore else item
-    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(raw.encode("utf-8", "replace"), digest_size=16).hexdigest()
+def digest(item: dict[str, Any]) -> tuple[str, bool]:
+    """A short stable fingerprint of an API item (to skip unchanged rows), and whether it holds a NUL."""
+    raw = json.dumps(item, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(raw.encode("utf-8", "replace"), digest_size=16).hexdigest(), "\\u0000" in raw
 
 
 def text(value: Any, max_length: int = 255) -> str:
@@ -174,7 +173,9 @@ def network_fields(item: dict[str, Any]) -> dict[str, Any]:
         "restart_required": bool(boolean(item.get("restartrequired"))),
         "egress_default_policy": boolean(item.get("egressdefaultpolicy")),
         "offering_name": text(item.get("networkofferingname")),
-        "services": [text(s.get("name"), 64) for s in services if isinstance(s, dict)] if isinstance(services, list) else [],
+        "services": [text(s.get("name"), 64) for s in services if isinstance(s, dict)]
+        if isinstance(services, list)
+        else [],
     }
 
 
@@ -187,8 +188,11 @@ def router_type(item: dict[str, Any], network_types: dict[str, str]) -> str:
     return "isolated"
 
 
-def router_fields(item: dict[str, Any]) -> dict[str, Any]:
-    """Router columns that come straight from the item (foreign keys are resolved by the sync)."""
+def router_fields(item: dict[str, Any], has_nul: bool = True) -> dict[str, Any]:
+    """Router columns that come straight from the item (foreign keys are resolved by the sync).
+
+    `has_nul` False (known from the digest) skips the walk that strips NULs from api_data.
+    """
     checks = health_checks(item.get("healthcheckresults"))
     return {
         "name": text(item.get("name")),
@@ -219,7 +223,7 @@ def router_fields(item: dict[str, Any]) -> dict[str, Any]:
         "health_checks_failed": any(check["success"] is False for check in checks),
         "health_checks_failed_api": boolean(item.get("healthchecksfailed")),
         "created_in_cloudstack": date(item.get("created")),
-        "api_data": without_nuls(item),
+        "api_data": without_nuls(item) if has_nul else item,
     }
 
 

@@ -1,0 +1,234 @@
+"""Benchmark: the inventory sync of 10,000 routers against the bare fetch of the same pages.
+
+Sets up its own PostgreSQL database and a CloudStack simulator (a separate process, so the
+two sides do not share an interpreter), then measures in the same run:
+
+- fetch: the bare `cs` fetch of exactly the pages a sync reads (zones, hosts, VPCs,
+  networks, routers; accounts and projects; health-check results), median of N runs;
+- sync: `sync_region` into PostgreSQL, first (initial) sync, then N re-syncs with about 1%
+  of the routers changing state between runs (the steady state of a real fleet), median;
+- list: the fleet dashboard's router list page for 10,000 routers, rendered by Django's
+  test client with a logged-in user, median of N requests (and the same with a search).
+
+Targets: sync median <= 1.3 x fetch median; list page < 150 ms median. Tears everything
+down. Last line: one JSON object of the figures.
+
+    python bench/sync.py [--routers 10000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _base_database_url() -> str:
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return os.environ["BENCH_DATABASE_URL"]
+    stored = ROOT / ".venv" / ".test-database-url"
+    if stored.exists():
+        return stored.read_text().strip()
+    return "postgres://postgres@127.0.0.1:5432/vrconsole"
+
+
+def _with_db(url: str, name: str) -> str:
+    parsed = urlparse(url)
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+def _admin_sql(url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_with_db(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (431 without parameters): it is up
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the simulator did not answer on {url}")
+
+
+def _control(sim_base: str, token: str, order: dict) -> dict:
+    request = urllib.request.Request(
+        f"{sim_base}/sim/control",
+        data=json.dumps(order).encode(),
+        headers={"X-Sim-Control-Token": token, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--routers", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--page-requests", type=int, default=30)
+    args = parser.parse_args()
+
+    base_url = _base_database_url()
+    db_name = f"vrc_bench_{os.getpid()}"
+    _admin_sql(base_url, f'CREATE DATABASE "{db_name}"')
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "vrconsole.settings",
+            "DATABASE_URL": _with_db(base_url, db_name),
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "ALLOWED_HOSTS": "testserver,localhost",
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        }
+    )
+    port = _free_port()
+    token = secrets.token_urlsafe(16)
+    sim_log = open(os.devnull, "wb")  # noqa: SIM115 - the child's output is not needed
+    sim = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "cloudstack_sim", "--port", str(port), "--routers",
+         str(args.routers), "--control-token", token],
+        stdout=sim_log, stderr=subprocess.STDOUT, env={**os.environ, "VRCONSOLE_DEMO": "1"},
+    )
+    try:
+        sim_base = f"http://127.0.0.1:{port}"
+        _wait_ready(f"{sim_base}/client/api")
+        figures = _measure(args, sim_base, token)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=30)
+        from django.db import connections
+
+        connections.close_all()
+        _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    print(json.dumps(figures, sort_keys=True))
+
+
+def _measure(args: argparse.Namespace, sim_base: str, token: str) -> dict:
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from vrconsole.cloudstack.client import CloudStackClient
+    from vrconsole.cloudstack.regions import RegionConfig
+    from vrconsole.cloudstack.simulator import DEMO_API_KEY, DEMO_SECRET_KEY
+    from vrconsole.models import Router
+    from vrconsole.sync import sync_region
+
+    call_command("migrate", "--noinput", verbosity=0)
+    region = RegionConfig("bench", f"{sim_base}/client/api", DEMO_API_KEY, DEMO_SECRET_KEY, timeout=120)
+
+    def bare_fetch() -> int:
+        client = CloudStackClient(region)
+        inventory = client.fetch_inventory()
+        return len(inventory.routers)
+
+    # Warm both sides once (the simulator caches rendered JSON; Python imports settle).
+    listed = bare_fetch()
+    fetch_times = []
+    for _ in range(args.runs):
+        started = time.perf_counter()
+        bare_fetch()
+        fetch_times.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    first = sync_region(region)
+    initial_sync = time.perf_counter() - started
+    if first.status != "ok":
+        raise SystemExit(f"the initial sync failed: {first.error}")
+
+    rng = random.Random(1)
+    uuids = list(Router.objects.filter(state="Running").values_list("uuid", flat=True))
+    sync_times, changed = [], []
+    for _ in range(args.runs):
+        flips = rng.sample(uuids, max(1, len(uuids) // 100))
+        for uuid in flips:
+            _control(sim_base, token, {"action": "set_router", "id": uuid, "state": rng.choice(["Stopped", "Running", "Error"])})
+        started = time.perf_counter()
+        result = sync_region(region)
+        sync_times.append(time.perf_counter() - started)
+        changed.append(result.updated)
+        if result.status != "ok":
+            raise SystemExit(f"a re-sync failed: {result.error}")
+
+    user = User.objects.create_user("bench", password=secrets.token_urlsafe(16))
+    client = Client()
+    client.force_login(user)
+
+    def page_times(path: str) -> tuple[list[float], int]:
+        client.get(path)
+        times = []
+        for _ in range(args.page_requests):
+            started = time.perf_counter()
+            response = client.get(path)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.status_code
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path)
+        reset_queries()
+        return times, len(queries)
+
+    list_times, list_queries = page_times("/")
+    search_times, _ = page_times("/?q=10.1")
+    sorted_times, _ = page_times("/?sort=-last_seen&state=Running")
+
+    fetch_median = statistics.median(fetch_times)
+    sync_median = statistics.median(sync_times)
+    figures = {
+        "routers": Router.objects.count(),
+        "routers_listed_by_api": listed,
+        "fetch_median_s": round(fetch_median, 3),
+        "sync_median_s": round(sync_median, 3),
+        "sync_vs_fetch_ratio": round(sync_median / fetch_median, 3),
+        "sync_target_ratio": 1.3,
+        "initial_sync_s": round(initial_sync, 3),
+        "initial_sync_vs_fetch_ratio": round(initial_sync / fetch_median, 3),
+        "resync_routers_updated_median": statistics.median(changed),
+        "list_page_median_ms": round(statistics.median(list_times) * 1000, 1),
+        "list_page_target_ms": 150,
+        "list_page_queries": list_queries,
+        "search_page_median_ms": round(statistics.median(search_times) * 1000, 1),
+        "sorted_filtered_page_median_ms": round(statistics.median(sorted_times) * 1000, 1),
+        "runs": args.runs,
+    }
+    print(f"bare fetch of {listed} routers' pages: median {fetch_median:.3f} s over {args.runs} runs")
+    print(f"sync (re-sync, ~1% changed): median {sync_median:.3f} s  -> ratio {sync_median / fetch_median:.2f} (target <= 1.3)")
+    print(f"initial sync: {initial_sync:.3f} s  -> ratio {initial_sync / fetch_median:.2f}")
+    print(f"router list page (10,000 routers): median {figures['list_page_median_ms']} ms in {list_queries} queries "
+          f"(target < 150 ms); search {figures['search_page_median_ms']} ms; sorted+filtered "
+          f"{figures['sorted_filtered_page_median_ms']} ms")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Admin pages for collections, health samples, config snapshots and host key pins (read-mostly)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from diagnostics.models import Collection, ConfigSnapshot, HealthSample, HostKeyPin, ProbeResult
+
+
+class ProbeResultInline(admin.TabularInline):
+    model = ProbeResult
+    extra = 0
+    fields = ("name", "scope", "ok", "exit_status", "duration_s", "truncated", "error")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    list_display = ("router", "trigger", "status", "reason", "probe_errors", "created", "duration_s")
+    list_filter = ("status", "trigger", "reason")
+    search_fields = ("router__name", "router__uuid")
+    raw_id_fields = ("router", "requested_by")
+    readonly_fields = ("started", "finished", "duration_s", "facts", "traceback", "access_path")
+    inlines = [ProbeResultInline]
+
+
+@admin.register(ProbeResult)
+class ProbeResultAdmin(admin.ModelAdmin):
+    list_display = ("name", "collection", "ok", "duration_s", "truncated")
+    list_filter = ("ok", "name")
+    raw_id_fields = ("collection",)
+
+
+@admin.register(HealthSample)
+class HealthSampleAdmin(admin.ModelAdmin):
+    list_display = ("router", "at", "conntrack_percent", "cpu_percent", "memory_percent", "disk_root_percent", "load1")
+    raw_id_fields = ("router", "collection")
+
+
+@admin.register(ConfigSnapshot)
+class ConfigSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("router", "kind", "taken_at", "sha256")
+    list_filter = ("kind",)
+    search_fields = ("router__name", "sha256")
+    raw_id_fields = ("router", "collection")
+
+
+@admin.register(HostKeyPin)
+class HostKeyPinAdmin(admin.ModelAdmin):
+    list_display = ("kind", "identity", "address", "key_type", "fingerprint", "last_seen", "mismatch_seen_at")
+    list_filter = ("kind",)
+    search_fields = ("identity", "address", "fingerprint")

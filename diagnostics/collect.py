@@ -1,0 +1,429 @@
+"""One collection: every probe run on one router in one SSH session, parsed and stored.
+
+Router probes run in the router's session; host probes run, on the KVM path, in the host
+session already open for the forward. A probe whose command fails, times out or prints
+something its parser refuses is recorded with its error and the others carry on, so a
+collection keeps partial results. Each probe's raw output is kept (bounded by
+RAW_OUTPUT_MAX_BYTES) as evidence, its facts as JSON; a successful collection also writes a
+HealthSample of numbers and a ConfigSnapshot for each configuration whose content changed.
+Progress goes to the channel layer group `router-<id>`; a channel-layer failure is logged
+and never costs the collection, which lives in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from diagnostics.access import RouterConnection, open_router_connection, plan_access
+from diagnostics.hostkeys import PinnedHostKeys
+from diagnostics.models import (
+    Collection,
+    CollectionStatus,
+    ConfigKind,
+    ConfigSnapshot,
+    HealthSample,
+    ProbeResult,
+)
+from diagnostics.probes.base import ParseError, Probe, validate_instance_name, validate_ip
+from diagnostics.ssh import AccessError, HostConnectionPool, HostKeyVerifier
+from vrconsole.models import AuditEntry, Router
+
+logger = logging.getLogger(__name__)
+
+Publisher = Callable[[int, dict[str, Any]], None]
+
+# Probe name -> the configuration kind its output is a snapshot of (the iptables parser
+# offers a `normalised` text without counters and timestamps).
+SNAPSHOT_PROBES: dict[str, str] = {
+    "iptables_filter": ConfigKind.IPTABLES_FILTER,
+    "iptables_nat": ConfigKind.IPTABLES_NAT,
+    "iptables_mangle": ConfigKind.IPTABLES_MANGLE,
+}
+# The `config` probe reads several files; each belongs to one snapshot kind.
+CONFIG_PROBE = "config"
+CONFIG_FILE_KINDS: dict[str, str] = {
+    "/etc/dnsmasq.conf": ConfigKind.DNSMASQ,
+    "/etc/dnsmasq.d/cloud.conf": ConfigKind.DNSMASQ,
+    "/etc/haproxy/haproxy.cfg": ConfigKind.HAPROXY,
+    "/etc/keepalived/keepalived.conf": ConfigKind.KEEPALIVED,
+}
+
+
+def group_name(router_id: int) -> str:
+    """The channel-layer group that carries one router's events."""
+    return f"router-{router_id}"
+
+
+def publish_to_channel_layer(router_id: int, message: dict[str, Any]) -> None:
+    """Send one event to the router's group; Redis being away is logged, never raised."""
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(layer.group_send)(group_name(router_id), message)
+    except Exception as exc:  # any channel-layer failure: the database already has the truth
+        logger.warning("could not publish %s for router %s: %s", message.get("type"), router_id, exc)
+
+
+def default_probes() -> list[Probe]:
+    """The registered router and host probes."""
+    from diagnostics.probes import HOST_PROBES, ROUTER_PROBES
+
+    return [*ROUTER_PROBES, *HOST_PROBES]
+
+
+@dataclass
+class ProbeOutcome:
+    """What one probe produced in this collection."""
+
+    probe: Probe
+    command: str
+    ok: bool = False
+    error: str = ""
+    exit_status: int | None = None
+    duration: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    truncated: bool = False
+    facts: Any = None
+
+
+def _bounded(text: str, limit: int) -> tuple[str, bool]:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text, False
+    return encoded[:limit].decode("utf-8", errors="ignore"), True
+
+
+def _json_ready(facts: Any) -> Any:
+    """Facts in their JSON storage form (Facts.to_dict when the parser returns Facts)."""
+    to_dict = getattr(facts, "to_dict", None)
+    plain = to_dict() if callable(to_dict) else facts
+    return json.loads(json.dumps(plain, cls=DjangoJSONEncoder, default=str))
+
+
+def _command_for(probe: Probe, router: Router) -> str:
+    if probe.scope == "host":
+        return probe.command_line(validate_instance_name(router.name), validate_ip(router.link_local_ip or ""))
+    return probe.command
+
+
+def run_probe(connection: RouterConnection, probe: Probe, router: Router) -> ProbeOutcome:
+    """Run and parse one probe; every failure becomes the outcome's error, except a lost session."""
+    session = connection.host if probe.scope == "host" else connection.router
+    try:
+        command = _command_for(probe, router)
+    except ValueError as exc:
+        return ProbeOutcome(probe=probe, command="", error=f"refused to build the host command: {exc}")
+    outcome = ProbeOutcome(probe=probe, command=command)
+    if session is None:
+        outcome.error = "host probe on a router reached directly: no host session"
+        return outcome
+    timeout = min(probe.timeout, settings.SSH_COMMAND_TIMEOUT)
+    try:
+        result = session.run(command, timeout=timeout)
+    except AccessError as exc:
+        if not session.is_active:
+            raise
+        outcome.error = str(exc)
+        outcome.duration = timeout
+        return outcome
+    outcome.exit_status = result.exit_status
+    outcome.duration = result.duration
+    outcome.truncated = result.truncated
+    outcome.stdout = result.stdout
+    outcome.stderr = result.stderr
+    if result.exit_status not in (0, None):
+        first_line = result.stderr.strip().splitlines()[0][:200] if result.stderr.strip() else ""
+        outcome.error = f"exit status {result.exit_status}" + (f": {first_line}" if first_line else "")
+        return outcome
+    try:
+        outcome.facts = _json_ready(probe.parse(result.stdout))
+    except ParseError as exc:
+        outcome.error = f"unparseable output: {exc}"
+        return outcome
+    except Exception as exc:  # a parser bug must cost one probe, not the collection
+        logger.exception("parser of probe %s crashed", probe.name)
+        outcome.error = f"parser crashed ({type(exc).__name__}): {exc}"
+        return outcome
+    outcome.ok = True
+    return outcome
+
+
+def _save_probe_result(collection: Collection, outcome: ProbeOutcome) -> None:
+    limit = settings.RAW_OUTPUT_MAX_BYTES
+    stdout, cut_out = _bounded(outcome.stdout, limit)
+    stderr, cut_err = _bounded(outcome.stderr, limit)
+    ProbeResult.objects.create(
+        collection=collection,
+        name=outcome.probe.name,
+        scope=outcome.probe.scope,
+        command=outcome.command,
+        ok=outcome.ok,
+        error=outcome.error,
+        exit_status=outcome.exit_status,
+        duration_s=round(outcome.duration, 4),
+        stdout=stdout,
+        stderr=stderr,
+        truncated=outcome.truncated or cut_out or cut_err,
+    )
+
+
+def _lookup(facts: dict[str, Any], probe: str, *paths: str) -> float | None:
+    """The first numeric value found at one of the dotted paths of a probe's facts."""
+    data = facts.get(probe)
+    for path in paths:
+        value: Any = data
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _rule_count(facts: dict[str, Any], probe: str) -> int | None:
+    rules = (facts.get(probe) or {}).get("rules")
+    return len(rules) if isinstance(rules, list) else None
+
+
+def _cpu_busy_percent(facts: dict[str, Any]) -> float | None:
+    idle = _lookup(facts, "cpu", "total.idle")
+    # No ticks between the two samples means no measurement, not a fully busy CPU.
+    if idle is None or not _lookup(facts, "cpu", "total.interval_ticks"):
+        return None
+    return round(100.0 - idle, 2)
+
+
+def _filesystems(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    filesystems = (facts.get("disk") or {}).get("filesystems")
+    return [f for f in filesystems if isinstance(f, dict)] if isinstance(filesystems, list) else []
+
+
+def _disk_percent(facts: dict[str, Any], path: str) -> float | None:
+    for filesystem in _filesystems(facts):
+        if filesystem.get("path") == path and isinstance(filesystem.get("used_percent"), (int, float)):
+            return filesystem["used_percent"]
+    return None
+
+
+def _worst_inode_percent(facts: dict[str, Any]) -> float | None:
+    # The fullest inode table is the one that stops the router writing files.
+    values = [
+        f["inodes_used_percent"] for f in _filesystems(facts) if isinstance(f.get("inodes_used_percent"), (int, float))
+    ]
+    return max(values) if values else None
+
+
+def _lease_count(facts: dict[str, Any]) -> int | None:
+    leases = (facts.get("dnsmasq") or {}).get("leases")
+    return len(leases) if isinstance(leases, list) else None
+
+
+def health_numbers(facts: dict[str, Any]) -> dict[str, Any]:
+    """HealthSample fields from the facts by probe name; a failed or absent probe gives None."""
+    return {
+        "conntrack_count": _lookup(facts, "conntrack", "count"),
+        "conntrack_max": _lookup(facts, "conntrack", "max"),
+        "conntrack_percent": _lookup(facts, "conntrack", "used_percent"),
+        "softirq_percent": _lookup(facts, "cpu", "total.softirq"),
+        "cpu_percent": _cpu_busy_percent(facts),
+        "memory_percent": _lookup(facts, "system", "mem_used_percent"),
+        "disk_root_percent": _disk_percent(facts, "/"),
+        "disk_log_percent": _disk_percent(facts, "/var/log"),
+        "inode_percent": _worst_inode_percent(facts),
+        "dhcp_leases": _lease_count(facts),
+        "filter_rules": _rule_count(facts, "iptables_filter"),
+        "nat_rules": _rule_count(facts, "iptables_nat"),
+        "mangle_rules": _rule_count(facts, "iptables_mangle"),
+        "load1": _lookup(facts, "system", "load1"),
+    }
+
+
+def snapshot_contents(outcomes: Sequence[ProbeOutcome]) -> dict[str, str]:
+    """Snapshot kind -> content, from the probes that succeeded.
+
+    iptables tables use the parser's normalised text; the configuration files of one kind
+    (dnsmasq.conf and cloud.conf) are joined under their paths. A kind whose files are all
+    missing has no snapshot.
+    """
+    contents: dict[str, str] = {}
+    for outcome in outcomes:
+        if not outcome.ok or not isinstance(outcome.facts, dict):
+            continue
+        kind = SNAPSHOT_PROBES.get(outcome.probe.name)
+        if kind is not None:
+            normalised = outcome.facts.get("normalised")
+            contents[kind] = normalised if isinstance(normalised, str) else outcome.stdout
+        elif outcome.probe.name == CONFIG_PROBE:
+            parts: dict[str, list[str]] = {}
+            for config_file in outcome.facts.get("files") or []:
+                file_kind = CONFIG_FILE_KINDS.get(config_file.get("path", ""))
+                if file_kind is None or config_file.get("missing"):
+                    continue
+                parts.setdefault(file_kind, []).append(f"# {config_file['path']}\n{config_file.get('text', '')}")
+            contents.update({k: "\n".join(texts) for k, texts in parts.items()})
+    return contents
+
+
+def store_changed_snapshots(collection: Collection, outcomes: Sequence[ProbeOutcome]) -> list[ConfigSnapshot]:
+    """A ConfigSnapshot for each configuration whose hash differs from the router's latest of its kind."""
+    stored = []
+    for kind, content in snapshot_contents(outcomes).items():
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        latest = (
+            ConfigSnapshot.objects.filter(router_id=collection.router_id, kind=kind)
+            .order_by("-taken_at", "-id")
+            .values_list("sha256", flat=True)
+            .first()
+        )
+        if latest == digest:
+            continue
+        stored.append(
+            ConfigSnapshot.objects.create(
+                router_id=collection.router_id, collection=collection, kind=kind, content=content, sha256=digest
+            )
+        )
+    return stored
+
+
+def _audit_session(collection: Collection, router: Router, outcome: str, detail: str) -> None:
+    user = collection.requested_by
+    AuditEntry.objects.create(
+        user=user,
+        username=user.get_username() if user is not None else "system",
+        action="ssh.session",
+        router=router,
+        target=f"{router.name or router.uuid} {collection.access_path}"[:255],
+        detail=detail,
+        outcome=outcome,
+    )
+
+
+def _finish(collection: Collection, status: str, publish: Publisher) -> None:
+    collection.status = status
+    collection.finished = timezone.now()
+    if collection.started is not None:
+        collection.duration_s = round((collection.finished - collection.started).total_seconds(), 3)
+    collection.save()
+    publish(
+        collection.router_id,
+        {
+            "type": "collection.finished",
+            "collection_id": collection.pk,
+            "router_id": collection.router_id,
+            "status": collection.status,
+            "reason": collection.reason,
+            "error": collection.error,
+            "duration_s": collection.duration_s,
+            "probe_errors": collection.probe_errors,
+        },
+    )
+    _evaluate_matrix(collection)
+
+
+def _evaluate_matrix(collection: Collection) -> None:
+    """Judge the finished collection with the troubleshooting matrix (failed ones too: "unreachable" is a verdict)."""
+    # Imported here because diagnostics.evaluate builds on this module (group names, publishing).
+    from diagnostics.evaluate import evaluate_after_collection
+
+    evaluate_after_collection(collection)
+
+
+def run_collection(
+    collection: Collection,
+    probes: Sequence[Probe] | None = None,
+    *,
+    verifier: HostKeyVerifier | None = None,
+    pool: HostConnectionPool | None = None,
+    publish: Publisher = publish_to_channel_layer,
+) -> Collection:
+    """Run the collection described by the row and record everything on it.
+
+    Expected failures (unreachable, refused, key changed, timed out) end as `failed` with a
+    reason and return. Anything else is a bug: the row ends `errored` with the traceback and
+    the exception is re-raised so the worker keeps it too.
+    """
+    router = Router.objects.select_related("host", "zone").get(pk=collection.router_id)
+    probes = list(default_probes() if probes is None else probes)
+    verifier = verifier or PinnedHostKeys()
+    collection.status = CollectionStatus.RUNNING
+    collection.started = timezone.now()
+    collection.save(update_fields=["status", "started"])
+    outcomes: list[ProbeOutcome] = []
+    session_attempted = False
+    try:
+        plan = plan_access(router)
+        collection.access_path = plan.description[:255]
+        session_attempted = True
+        with open_router_connection(plan, verifier, pool) as connection:
+            for probe in probes:
+                if probe.scope == "host" and connection.host is None:
+                    continue
+                publish(router.pk, _progress(collection, probe.name, "running"))
+                started = time.monotonic()
+                outcome = run_probe(connection, probe, router)
+                if not outcome.duration:
+                    outcome.duration = time.monotonic() - started
+                outcomes.append(outcome)
+                _save_probe_result(collection, outcome)
+                publish(router.pk, _progress(collection, probe.name, "ok" if outcome.ok else "error", outcome))
+        _store_facts(collection, outcomes)
+        HealthSample.objects.create(router=router, collection=collection, **health_numbers(collection.facts))
+        store_changed_snapshots(collection, outcomes)
+        _audit_session(
+            collection,
+            router,
+            "ok",
+            f"collection {collection.pk} ({collection.trigger}): {len(outcomes)} probes, "
+            f"{collection.probe_errors} with errors",
+        )
+    except AccessError as exc:
+        collection.reason = exc.reason.value
+        collection.error = exc.message
+        _store_facts(collection, outcomes)
+        if session_attempted:
+            _audit_session(collection, router, exc.reason.value, exc.message)
+        _finish(collection, CollectionStatus.FAILED, publish)
+        return collection
+    except Exception as exc:
+        collection.error = f"{type(exc).__name__}: {exc}"
+        collection.traceback = traceback.format_exc()
+        _store_facts(collection, outcomes)
+        if session_attempted:
+            _audit_session(collection, router, "errored", collection.error)
+        _finish(collection, CollectionStatus.ERRORED, publish)
+        raise
+    _finish(collection, CollectionStatus.SUCCEEDED, publish)
+    return collection
+
+
+def _store_facts(collection: Collection, outcomes: Sequence[ProbeOutcome]) -> None:
+    collection.facts = {o.probe.name: o.facts for o in outcomes if o.ok}
+    collection.probe_errors = sum(1 for o in outcomes if not o.ok)
+
+
+def _progress(collection: Collection, probe: str, status: str, outcome: ProbeOutcome | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "type": "collection.progress",
+        "collection_id": collection.pk,
+        "router_id": collection.router_id,
+        "probe": probe,
+        "status": status,
+    }
+    if outcome is not None:
+        message["duration_s"] = round(outcome.duration, 3)
+        message["error"] = outcome.error
+    return message

@@ -1,0 +1,316 @@
+"""Running the troubleshooting matrix on a router from the database, and storing what it says.
+
+`build_context` turns the inventory rows (router, NICs, host, zone, network) and the latest
+finished collection (its stored facts read back into the probes' dataclasses), the one
+before it and the redundant peers' latest collections into the plain `RouterContext` the
+rules read. `evaluate_router` runs the registered rules on it, keeps every verdict on the
+collection, folds them into findings (diagnostics.findings), rewrites the router's status
+row and announces the result: `verdicts.updated` to the router's group and, when the
+router's status or open categories changed, `fleet.status` to the `fleet` group. The
+collection hook calls `evaluate_after_collection`, which never raises: an evaluation bug
+is logged and costs neither the collection nor the worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+
+from diagnostics import findings, matrix
+from diagnostics.collect import publish_to_channel_layer
+from diagnostics.matrix.base import (
+    CollectionView,
+    NicView,
+    PeerView,
+    RouterContext,
+    RouterView,
+    Rule,
+    Verdict,
+)
+from diagnostics.models import Collection, CollectionStatus, Finding, ProbeResult
+from diagnostics.probes import PROBES_BY_NAME
+from vrconsole.models import Router
+
+logger = logging.getLogger(__name__)
+
+FLEET_GROUP = "fleet"
+
+RouterPublisher = Callable[[int, dict[str, Any]], None]
+FleetPublisher = Callable[[dict[str, Any]], None]
+
+
+def publish_to_fleet(message: dict[str, Any]) -> None:
+    """Send one event to the fleet group; Redis being away is logged, never raised."""
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(layer.group_send)(FLEET_GROUP, message)
+    except Exception as exc:  # any channel-layer failure: the database already has the truth
+        logger.warning("could not publish %s to the fleet group: %s", message.get("type"), exc)
+
+
+def registered_rules() -> list[Rule]:
+    """The rules of the registry, whether it is kept as a sequence or keyed by id."""
+    rules = matrix.RULES
+    return list(rules.values()) if isinstance(rules, Mapping) else list(rules)
+
+
+def current_thresholds() -> dict[str, float]:
+    """The thresholds the rules use now (defaults with the operator's settings merged on)."""
+    from diagnostics.matrix.thresholds import thresholds
+
+    return dict(thresholds())
+
+
+# --- Building the context ----------------------------------------------------------------
+
+
+def nic_view(nic: Any) -> NicView:
+    return NicView(
+        position=nic.position,
+        traffic_type=nic.traffic_type,
+        ip_address=nic.ip_address,
+        netmask=nic.netmask,
+        gateway=nic.gateway,
+        mac_address=nic.mac_address,
+        mtu=nic.mtu,
+        network_uuid=nic.network_uuid,
+        is_default=nic.is_default,
+    )
+
+
+def router_view(router: Router) -> RouterView:
+    """What CloudStack says about the router, flattened from its row and relations."""
+    host = router.host
+    network = router.network
+    checks = tuple(check for check in router.health_checks if isinstance(check, dict))
+    services = network.services if network is not None and isinstance(network.services, list) else []
+    return RouterView(
+        id=router.pk,
+        uuid=router.uuid,
+        name=router.name,
+        state=router.state,
+        state_since=router.state_since,
+        router_type=router.router_type,
+        hypervisor=router.hypervisor,
+        is_redundant=router.is_redundant,
+        redundant_state=router.redundant_state,
+        template_version=router.template_version,
+        scripts_version=router.scripts_version,
+        software_version=router.software_version,
+        requires_upgrade=router.requires_upgrade,
+        link_local_ip=router.link_local_ip,
+        guest_ip=router.guest_ip,
+        public_ip=router.public_ip,
+        health_checks=checks,
+        nics=tuple(nic_view(nic) for nic in router.nics.order_by("position", "pk")),
+        zone_name=router.zone.name if router.zone is not None else "",
+        host_name=host.name if host is not None else router.host_name,
+        host_ip=host.ipaddress if host is not None else None,
+        host_state=host.state if host is not None else "",
+        network_name=router.network_label,
+        egress_default_allow=network.egress_default_policy if network is not None else None,
+        network_services=tuple(str(name) for name in services),
+    )
+
+
+@functools.cache
+def _facts_class(probe_name: str) -> Any | None:
+    """The facts dataclass a probe's parser returns (its return annotation), or None."""
+    probe = PROBES_BY_NAME.get(probe_name)
+    if probe is None:
+        return None
+    try:
+        kind = typing.get_type_hints(probe.parse).get("return")
+    except Exception:  # an unresolvable annotation means we cannot rebuild, not a crash
+        return None
+    return kind if callable(getattr(kind, "from_dict", None)) else None
+
+
+def restore_facts(stored: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Stored facts read back into the probes' dataclasses, and the probes whose facts could not be."""
+    facts: dict[str, Any] = {}
+    unreadable: dict[str, str] = {}
+    for name, plain in stored.items():
+        kind = _facts_class(name)
+        if kind is None:
+            unreadable[name] = "stored facts of an unknown probe"
+            continue
+        try:
+            facts[name] = kind.from_dict(plain)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Facts stored by an older parser: the rules must not read a half-built object.
+            unreadable[name] = f"stored facts could not be read back ({type(exc).__name__}: {exc})"
+    return facts, unreadable
+
+
+def collection_view(collection: Collection) -> CollectionView:
+    """A finished collection as the rules see it, facts as dataclasses, failed probes by name."""
+    facts, unreadable = restore_facts(collection.facts if isinstance(collection.facts, dict) else {})
+    probe_errors = dict(
+        ProbeResult.objects.filter(collection=collection, ok=False).order_by("id").values_list("name", "error")
+    )
+    probe_errors.update(unreadable)
+    return CollectionView(
+        id=collection.pk,
+        status=collection.status,
+        reason=collection.reason,
+        error=collection.error,
+        finished=collection.finished,
+        access_path="host" if collection.access_path.lower().startswith("via host") else "direct",
+        facts=facts,
+        probe_errors=probe_errors,
+    )
+
+
+def latest_finished_collection(router: Router | int) -> Collection | None:
+    """The router's most recent collection that has finished, whatever its outcome."""
+    return (
+        Collection.objects.filter(router=router, finished__isnull=False)
+        .exclude(status__in=[CollectionStatus.PENDING, CollectionStatus.RUNNING])
+        .order_by("-finished", "-id")
+        .first()
+    )
+
+
+def previous_succeeded_collection(router: Router, before: Collection) -> Collection | None:
+    """The last successful collection before `before`: the one rising counters are compared with."""
+    return (
+        Collection.objects.filter(router=router, status=CollectionStatus.SUCCEEDED, finished__lt=before.finished)
+        .exclude(pk=before.pk)
+        .order_by("-finished", "-id")
+        .first()
+    )
+
+
+def _load_router(router: Router | int) -> Router:
+    router_id = router.pk if isinstance(router, Router) else router
+    return Router.objects.select_related("host", "zone", "network", "vpc").get(pk=router_id)
+
+
+def build_context(
+    router: Router | int,
+    collection: Collection | None = None,
+    *,
+    now: datetime | None = None,
+    thresholds: Mapping[str, float] | None = None,
+) -> tuple[Router, Collection | None, RouterContext]:
+    """The rules' view of a router: `collection` (default: its latest finished one) and the rest."""
+    router = _load_router(router)
+    collection = collection if collection is not None else latest_finished_collection(router)
+    previous = previous_succeeded_collection(router, collection) if collection is not None else None
+    peers = []
+    for peer in router.redundant_peers().select_related("host", "zone", "network", "vpc"):
+        peer_collection = latest_finished_collection(peer)
+        peers.append(
+            PeerView(
+                router=router_view(peer),
+                collection=collection_view(peer_collection) if peer_collection is not None else None,
+            )
+        )
+    context = RouterContext(
+        router=router_view(router),
+        collection=collection_view(collection) if collection is not None else None,
+        previous=collection_view(previous) if previous is not None else None,
+        peers=tuple(peers),
+        thresholds=dict(thresholds) if thresholds is not None else current_thresholds(),
+        now=now or timezone.now(),
+    )
+    return router, collection, context
+
+
+# --- Evaluating and storing --------------------------------------------------------------
+
+
+def unjudged_rules(rules: Sequence[Rule], context: RouterContext) -> set[str]:
+    """Rules that could not look: without a collection, or missing the facts of a probe they read."""
+    available = set(context.collection.facts) if context.collection is not None else set()
+    unjudged = set()
+    for rule in rules:
+        probes = [read.removeprefix("facts:") for read in rule.reads if read.startswith("facts:")]
+        if any(probe not in available for probe in probes):
+            unjudged.add(rule.id)
+    return unjudged
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of evaluating one router: its verdicts, what changed, and its status now."""
+
+    router: Router
+    collection: Collection | None
+    verdicts: list[Verdict]
+    fold: findings.FoldOutcome
+    status: findings.StatusChange
+
+
+def _open_findings_message(router: Router) -> list[dict[str, Any]]:
+    return [
+        {"rule": f.rule, "category": f.category, "severity": f.severity, "title": f.title}
+        for f in Finding.objects.open().for_router(router).worst_first()
+    ]
+
+
+def evaluate_router(
+    router: Router | int,
+    collection: Collection | None = None,
+    *,
+    now: datetime | None = None,
+    publish: RouterPublisher = publish_to_channel_layer,
+    publish_fleet: FleetPublisher = publish_to_fleet,
+) -> Evaluation:
+    """Run the matrix on the router's latest finished collection (or the one given) and store the result."""
+    now = now or timezone.now()
+    router, collection, context = build_context(router, collection, now=now)
+    rules = registered_rules()
+    verdicts = list(matrix.evaluate(context))
+    with transaction.atomic():
+        findings.record_verdicts(router, collection, verdicts)
+        fold = findings.fold_verdicts(router, collection, verdicts, unjudged_rules(rules, context), now)
+        status = findings.refresh_router_health(router, collection, now)
+    publish(
+        router.pk,
+        {
+            "type": "verdicts.updated",
+            "router_id": router.pk,
+            "collection_id": collection.pk if collection is not None else None,
+            "status": status.health.status,
+            "verdicts": [verdict.as_json() for verdict in verdicts],
+            "open": _open_findings_message(router),
+            "opened": fold.opened + fold.reopened,
+            "resolved": fold.resolved,
+        },
+    )
+    if status.changed:
+        publish_fleet(
+            {
+                "type": "fleet.status",
+                "router_id": router.pk,
+                "uuid": router.uuid,
+                "name": router.name,
+                "status": status.health.status,
+                "previous_status": status.previous_status,
+                "categories": status.health.category_list,
+            }
+        )
+    return Evaluation(router=router, collection=collection, verdicts=verdicts, fold=fold, status=status)
+
+
+def evaluate_after_collection(collection: Collection) -> Evaluation | None:
+    """The hook run after every finished collection; an evaluation failure is logged, never raised."""
+    try:
+        return evaluate_router(collection.router_id, collection)
+    except Exception:  # the collection is already stored; a rule or registry bug must not undo it
+        logger.exception("evaluating the matrix after collection %s failed", collection.pk)
+        return None

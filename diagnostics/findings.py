@@ -1,0 +1,208 @@
+"""Folding verdicts into findings: what opens, what stays open, what resolves, and the router's status.
+
+A collection's verdicts are a snapshot; a `Finding` is the same problem followed over time.
+Each evaluation folds its verdicts into the router's findings (one per rule): a rule that
+fires opens its finding, or keeps it open with `last_seen` moving and the latest evidence;
+a rule that stops firing resolves it; a rule that fires again reopens the same finding and
+counts the flap. A rule that could not look this time (the probe it reads failed, or the
+router could not be reached) neither opens nor resolves anything: an unreachable router
+must not look healed. The router's status is then the worst open finding, or unknown when
+it was never collected or its last collection failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection as Container
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from diagnostics.matrix.base import SEVERITY_RANK, Verdict
+from diagnostics.models import (
+    STATUS_RANKS,
+    Collection,
+    CollectionStatus,
+    Finding,
+    RouterHealth,
+    RouterStatus,
+    VerdictRecord,
+)
+from vrconsole.models import Router
+
+# Verdict titles and categories are written by rules; the columns bound them.
+TITLE_MAX = 500
+CATEGORY_MAX = 32
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    """All the verdicts one rule gave in one evaluation, merged into what its finding shows."""
+
+    rule: str
+    category: str
+    severity: str
+    title: str
+    evidence: tuple[str, ...]
+    remediation: str
+
+
+@dataclass
+class FoldOutcome:
+    """What one evaluation changed in a router's findings, by rule id."""
+
+    opened: list[str] = field(default_factory=list)
+    reopened: list[str] = field(default_factory=list)
+    still_open: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    unjudged: list[str] = field(default_factory=list)
+
+
+def merge_by_rule(verdicts: Iterable[Verdict]) -> dict[str, RuleVerdict]:
+    """One merged verdict per rule: the worst one's words, every verdict's evidence in order."""
+    grouped: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        grouped.setdefault(verdict.rule, []).append(verdict)
+    merged = {}
+    for rule, group in grouped.items():
+        worst = max(group, key=lambda v: SEVERITY_RANK.get(v.severity, 0))
+        title = worst.title if len(group) == 1 else f"{worst.title} (and {len(group) - 1} more)"
+        evidence = tuple(line for verdict in group for line in verdict.evidence)
+        merged[rule] = RuleVerdict(
+            rule=rule,
+            category=worst.category[:CATEGORY_MAX],
+            severity=worst.severity,
+            title=title[:TITLE_MAX],
+            evidence=evidence,
+            remediation=worst.remediation,
+        )
+    return merged
+
+
+def record_verdicts(router: Router, collection: Collection | None, verdicts: Sequence[Verdict]) -> list[VerdictRecord]:
+    """Keep each verdict as given on the collection it was judged from (none without a collection)."""
+    if collection is None:
+        return []
+    return VerdictRecord.objects.bulk_create(
+        VerdictRecord(
+            collection=collection,
+            router=router,
+            rule=verdict.rule,
+            category=verdict.category[:CATEGORY_MAX],
+            severity=verdict.severity,
+            title=verdict.title[:TITLE_MAX],
+            evidence=list(verdict.evidence),
+            remediation=verdict.remediation,
+        )
+        for verdict in verdicts
+    )
+
+
+def _apply_verdict(finding: Finding, verdict: RuleVerdict, collection: Collection | None, now: datetime) -> None:
+    finding.category = verdict.category
+    finding.severity = verdict.severity
+    finding.title = verdict.title
+    finding.evidence = list(verdict.evidence)
+    finding.remediation = verdict.remediation
+    finding.last_seen = now
+    finding.last_collection = collection
+
+
+def fold_verdicts(
+    router: Router,
+    collection: Collection | None,
+    verdicts: Sequence[Verdict],
+    unjudged_rules: Container[str],
+    now: datetime,
+) -> FoldOutcome:
+    """Open, update, reopen and resolve the router's findings from one evaluation's verdicts.
+
+    `unjudged_rules` are the rules that could not look this time: their open findings are
+    left exactly as they were.
+    """
+    outcome = FoldOutcome()
+    merged = merge_by_rule(verdicts)
+    existing = {finding.rule: finding for finding in Finding.objects.select_for_update().filter(router=router)}
+    for rule, verdict in merged.items():
+        finding = existing.get(rule)
+        if finding is None:
+            finding = Finding(
+                router=router, rule=rule, first_seen=now, opened_at=now, first_collection=collection, times_opened=1
+            )
+            outcome.opened.append(rule)
+        elif not finding.is_open:
+            finding.resolved_at = None
+            finding.opened_at = now
+            finding.times_opened += 1
+            outcome.reopened.append(rule)
+        else:
+            outcome.still_open.append(rule)
+        _apply_verdict(finding, verdict, collection, now)
+        finding.save()
+    for rule, finding in existing.items():
+        if rule in merged or not finding.is_open:
+            continue
+        if rule in unjudged_rules:
+            outcome.unjudged.append(rule)
+            continue
+        finding.resolved_at = now
+        finding.save(update_fields=["resolved_at"])
+        outcome.resolved.append(rule)
+    return outcome
+
+
+def status_for(collection_status: str | None, open_severities: Iterable[str]) -> str:
+    """A router's status: unknown without a successful last collection, else its worst open finding."""
+    if collection_status != CollectionStatus.SUCCEEDED:
+        return RouterStatus.UNKNOWN
+    worst = max((SEVERITY_RANK.get(severity, 0) for severity in open_severities), default=0)
+    if worst >= SEVERITY_RANK["critical"]:
+        return RouterStatus.CRITICAL
+    if worst >= SEVERITY_RANK["warning"]:
+        return RouterStatus.WARNING
+    return RouterStatus.OK
+
+
+def open_categories(findings: Iterable[Finding]) -> list[str]:
+    """Categories of open findings, each once, the worst finding's category first."""
+    ordered = sorted(findings, key=lambda f: (-f.severity_rank, f.category))
+    categories: list[str] = []
+    for finding in ordered:
+        if finding.category not in categories:
+            categories.append(finding.category)
+    return categories
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The router's status row after an evaluation, and what it was before."""
+
+    health: RouterHealth
+    previous_status: str
+    previous_categories: str
+
+    @property
+    def changed(self) -> bool:
+        return self.previous_status != self.health.status or self.previous_categories != self.health.categories
+
+
+def refresh_router_health(router: Router, collection: Collection | None, now: datetime) -> StatusChange:
+    """Rewrite the router's status row from its open findings and the collection just judged."""
+    findings = list(Finding.objects.open().for_router(router))
+    status = status_for(collection.status if collection is not None else None, (f.severity for f in findings))
+    categories = ",".join(open_categories(findings))[: RouterHealth._meta.get_field("categories").max_length]
+    health = RouterHealth.objects.select_for_update().filter(router=router).first()
+    previous_status = health.status if health is not None else RouterStatus.UNKNOWN
+    previous_categories = health.categories if health is not None else ""
+    if health is None:
+        health = RouterHealth(router=router, status_since=now)
+    elif health.status != status:
+        health.status_since = now
+    health.status = status
+    health.rank = STATUS_RANKS[status]
+    health.categories = categories
+    health.open_findings = min(len(findings), 32767)
+    health.collection = collection
+    health.collection_status = collection.status if collection is not None else ""
+    health.evaluated_at = now
+    health.save()
+    return StatusChange(health=health, previous_status=previous_status, previous_categories=previous_categories)

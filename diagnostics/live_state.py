@@ -1,0 +1,129 @@
+"""The current state a live page starts from, read from the database as JSON-ready dicts.
+
+A browser that opens (or reopens) a router's socket first gets this snapshot: the latest
+collection with the probes recorded so far, the router's status and its open findings;
+afterwards it only needs the events. Because a reconnect sends the snapshot again, a
+browser that missed events while offline is never left showing a half-finished run. The
+same module answers how long a collection usually takes, for the "Collect now" button.
+"""
+
+from __future__ import annotations
+
+from statistics import median
+from typing import Any
+
+from diagnostics.models import (
+    Collection,
+    CollectionReason,
+    CollectionStatus,
+    Finding,
+    ProbeResult,
+    RouterHealth,
+    RouterStatus,
+)
+from vrconsole.models import Region, Router
+
+# Recent successful runs whose median duration stands for "how long this usually takes".
+ESTIMATE_SAMPLE = 5
+FLEET_ESTIMATE_SAMPLE = 50
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def probe_row(result: ProbeResult) -> dict[str, Any]:
+    """One recorded probe as the live panel shows it (never its raw output)."""
+    return {
+        "probe": result.name,
+        "status": "ok" if result.ok else "error",
+        "duration_s": result.duration_s,
+        "error": result.error,
+    }
+
+
+def collection_summary(collection: Collection) -> dict[str, Any]:
+    """A collection's outcome fields, shaped like the `collection.finished` event plus timestamps."""
+    requested_by = collection.requested_by.get_username() if collection.requested_by_id else ""
+    return {
+        "collection_id": collection.pk,
+        "router_id": collection.router_id,
+        "status": collection.status,
+        "trigger": collection.trigger,
+        "requested_by": requested_by,
+        "reason": collection.reason,
+        "error": collection.error,
+        "duration_s": collection.duration_s,
+        "probe_errors": collection.probe_errors,
+        "created": _iso(collection.created),
+        "started": _iso(collection.started),
+        "finished": _iso(collection.finished),
+    }
+
+
+def open_findings(router_id: int) -> list[dict[str, Any]]:
+    """The router's open findings, worst first, shaped like the `open` list of `verdicts.updated`."""
+    findings = Finding.objects.open().for_router(router_id).worst_first()
+    return [
+        {"rule": f.rule, "category": f.category, "severity": f.severity, "title": f.title}
+        for f in findings.only("rule", "category", "severity", "title", "opened_at")
+    ]
+
+
+def router_state(router_id: int) -> dict[str, Any] | None:
+    """The `state` message of a router's socket, or None when there is no such router."""
+    if not Router.objects.filter(pk=router_id).exists():
+        return None
+    latest = Collection.objects.filter(router_id=router_id).select_related("requested_by").first()
+    status = RouterHealth.objects.filter(router_id=router_id).values_list("status", flat=True).first()
+    state: dict[str, Any] = {
+        "type": "state",
+        "router_id": router_id,
+        "status": status or RouterStatus.UNKNOWN,
+        "findings": open_findings(router_id),
+        "collection": None,
+        "probes": [],
+    }
+    if latest is not None:
+        state["collection"] = collection_summary(latest)
+        results = ProbeResult.objects.filter(collection=latest).only("name", "ok", "error", "duration_s")
+        state["probes"] = [probe_row(result) for result in results.order_by("id")]
+    return state
+
+
+def fleet_state() -> dict[str, Any]:
+    """The `state` message of the fleet socket: each region's last sync."""
+    regions = Region.objects.order_by("name").values(
+        "name", "last_sync_status", "last_sync_finished", "last_success", "last_sync_error"
+    )
+    return {
+        "type": "state",
+        "regions": [
+            {
+                "region": region["name"],
+                "status": region["last_sync_status"],
+                "finished": _iso(region["last_sync_finished"]),
+                "last_success": _iso(region["last_success"]),
+                "error": region["last_sync_error"],
+            }
+            for region in regions
+        ],
+    }
+
+
+def usual_collection_seconds(router_id: int) -> int | None:
+    """Median duration of the router's recent successful collections, else the fleet's; None if none yet."""
+    succeeded = Collection.objects.filter(status=CollectionStatus.SUCCEEDED, duration_s__isnull=False)
+    for durations in (
+        succeeded.filter(router_id=router_id).values_list("duration_s", flat=True)[:ESTIMATE_SAMPLE],
+        succeeded.values_list("duration_s", flat=True)[:FLEET_ESTIMATE_SAMPLE],
+    ):
+        values = list(durations)
+        if values:
+            return max(1, round(median(values)))
+    return None
+
+
+def reason_labels() -> dict[str, str]:
+    """Failure reason code -> the words an operator reads."""
+    return {str(value): str(label) for value, label in CollectionReason.choices}

@@ -1,0 +1,1 @@
+"""`manage.py` commands that look inside routers."""

@@ -1,0 +1,172 @@
+"""The shape of the troubleshooting matrix: rules, the context they read, the verdicts they give.
+
+A rule is a small pure unit: it reads a `RouterContext` (what CloudStack says, what the last
+collection found, the redundant peers, the previous collection, settings thresholds) and
+returns zero or more `Verdict`s — each with the exact evidence it is based on and the
+remediation. Rules import nothing from Django models or paramiko, so they are tested on
+plain data; `diagnostics.evaluate` builds the context from the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+# The fixed vocabulary of categories (issue 4).
+CATEGORIES = (
+    "access",
+    "api-state",
+    "config-apply",
+    "conntrack",
+    "cpu",
+    "dhcp",
+    "disk",
+    "dns",
+    "firewall",
+    "haproxy",
+    "interfaces",
+    "logs",
+    "memory",
+    "mtu",
+    "nat",
+    "softirq",
+    "template",
+    "vpn",
+    "vrrp",
+)
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
+SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
+
+
+@dataclass(frozen=True)
+class NicView:
+    """One NIC as CloudStack lists it."""
+
+    position: int
+    traffic_type: str  # Guest, Control, Public
+    ip_address: str | None
+    netmask: str
+    gateway: str
+    mac_address: str
+    mtu: int | None
+    network_uuid: str
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class RouterView:
+    """What CloudStack says about the router (the inventory row, flattened)."""
+
+    id: int
+    uuid: str
+    name: str
+    state: str
+    state_since: datetime | None
+    router_type: str  # isolated, vpc, shared
+    hypervisor: str
+    is_redundant: bool
+    redundant_state: str  # PRIMARY, BACKUP, FAULT, UNKNOWN or ""
+    template_version: str
+    scripts_version: str
+    software_version: str
+    requires_upgrade: bool
+    link_local_ip: str | None
+    guest_ip: str | None
+    public_ip: str | None
+    health_checks: tuple[Mapping[str, Any], ...]  # {checkname, checktype, success, lastupdated, details}
+    nics: tuple[NicView, ...]
+    zone_name: str = ""
+    host_name: str = ""
+    host_ip: str | None = None
+    host_state: str = ""
+    network_name: str = ""
+    egress_default_allow: bool | None = None
+    network_services: tuple[str, ...] = ()
+    # System VM template of the router's zone: True ready, False not ready, None unknown.
+    zone_system_template_ready: bool | None = None
+    zone_system_template_name: str = ""
+
+
+@dataclass(frozen=True)
+class CollectionView:
+    """The last collection of the router: its outcome and the parsed facts by probe name."""
+
+    id: int | None
+    status: str  # pending, running, succeeded, failed, errored (or "none": never collected)
+    reason: str  # CollectionReason value when failed (host_unreachable, auth_refused, ...)
+    error: str
+    finished: datetime | None
+    access_path: str  # "host" (KVM hop) or "direct"
+    facts: Mapping[str, Any]  # probe name -> facts dataclass (diagnostics.probes.*)
+    probe_errors: Mapping[str, str] = field(default_factory=dict)  # probe name -> error text
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    def fact(self, probe: str) -> Any | None:
+        """The facts of one probe, or None when the probe failed or did not run."""
+        return self.facts.get(probe)
+
+
+@dataclass(frozen=True)
+class PeerView:
+    """A redundant peer of the router: its inventory and its last collection."""
+
+    router: RouterView
+    collection: CollectionView | None
+
+
+@dataclass(frozen=True)
+class RouterContext:
+    """Everything a rule may read."""
+
+    router: RouterView
+    collection: CollectionView | None  # None: never collected
+    previous: CollectionView | None  # the collection before, for counters that rise
+    peers: tuple[PeerView, ...]
+    thresholds: Mapping[str, float]  # rule thresholds by name (settings.MATRIX_THRESHOLDS merged on defaults)
+    now: datetime
+
+    def threshold(self, name: str) -> float:
+        return float(self.thresholds[name])
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One finding about one router, as a senior engineer would write it in a ticket."""
+
+    rule: str
+    category: str
+    severity: Severity
+    title: str
+    evidence: tuple[str, ...]  # exact values and log lines, not a paraphrase
+    remediation: str  # the steps, and the CloudStack action where one applies
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "category": self.category,
+            "severity": self.severity,
+            "title": self.title,
+            "evidence": list(self.evidence),
+            "remediation": self.remediation,
+        }
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule: its id reads as a finding (`dnsmasq-not-running`)."""
+
+    id: str
+    category: str
+    severity: Severity  # the worst severity it can give
+    summary: str  # what it checks, one sentence, for the /matrix/ page
+    remedy: str  # the remediation, for the /matrix/ page
+    reads: tuple[str, ...]  # what it reads: "api", "facts:<probe>", "peer", "history"
+    thresholds: tuple[str, ...]  # names of the thresholds it uses
+    check: Callable[[RouterContext], list[Verdict]]

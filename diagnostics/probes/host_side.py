@@ -1,0 +1,245 @@
+"""Probes run on the KVM host a router lives on: the cloud0 bridge, the router's tap on it, its libvirt state, its qemu log.
+
+On KVM the router's control address is link-local and exists only on the host's `cloud0`
+bridge (CLOUDSTACK.md §2), so "cannot reach the router" is first a host question: is
+cloud0 up with 169.254.0.1, does the route to the link-local address leave through it, is
+the domain's tap attached and up, is the domain running at all. These commands name the
+router, so they are built by `host_command` from a validated instance name and address,
+each passed through shlex.quote.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from diagnostics.probes.base import (
+    MAX_JSON_CHARS,
+    Facts,
+    ParseError,
+    Section,
+    clean_line,
+    int_field,
+    parse_json_objects,
+    split_sections,
+    text_field,
+    validate_instance_name,
+    validate_ip,
+)
+
+BRIDGE = "cloud0"
+QEMU_LOG_LINES = 200
+QEMU_LOG_MAX_BYTES = 128 * 1024
+
+
+def cloud0_command(instance_name: str, link_local_ip: str) -> str:
+    """cloud0's addresses and the route the host would take to the router's control address."""
+    validate_instance_name(instance_name)
+    address = shlex.quote(validate_ip(link_local_ip))
+    return f"echo '==> bridge <=='; ip -j addr show dev {BRIDGE} 2>&1; echo '==> route <=='; ip -j route get {address} 2>&1"
+
+
+def tap_command(instance_name: str, link_local_ip: str) -> str:
+    """The domain's interfaces as libvirt knows them and the ports enslaved to cloud0."""
+    name = shlex.quote(validate_instance_name(instance_name))
+    validate_ip(link_local_ip)
+    return (
+        f"echo '==> domiflist <=='; virsh domiflist {name} 2>&1 | head -n 50; "
+        f"echo '==> ports <=='; ip -j link show master {BRIDGE} 2>&1"
+    )
+
+
+def domstate_command(instance_name: str, link_local_ip: str) -> str:
+    """libvirt's state of the domain, with the reason."""
+    name = shlex.quote(validate_instance_name(instance_name))
+    validate_ip(link_local_ip)
+    return f"virsh domstate --reason {name} 2>&1 | head -n 5"
+
+
+def qemu_log_command(instance_name: str, link_local_ip: str) -> str:
+    """The bounded tail of the domain's qemu log, each line prefixed with `|`."""
+    path = shlex.quote(f"/var/log/libvirt/qemu/{validate_instance_name(instance_name)}.log")
+    validate_ip(link_local_ip)
+    return f"tail -n {QEMU_LOG_LINES} {path} 2>&1 | head -c {QEMU_LOG_MAX_BYTES} | sed 's/^/|/'"
+
+
+@dataclass(frozen=True)
+class Cloud0Facts(Facts):
+    """The bridge (present or not, its state, MTU, IPv4 addresses) and the device the route to the router uses."""
+
+    present: bool
+    operstate: str
+    admin_up: bool
+    mtu: int
+    addresses: tuple[str, ...]
+    route_device: str
+    route_error: str
+
+
+@dataclass(frozen=True)
+class DomainInterface(Facts):
+    """A row of `virsh domiflist`."""
+
+    interface: str
+    type: str
+    source: str
+    model: str
+    mac: str
+
+
+@dataclass(frozen=True)
+class BridgePort(Facts):
+    """A port enslaved to cloud0."""
+
+    name: str
+    operstate: str
+    admin_up: bool
+    mtu: int
+    mac: str
+
+
+@dataclass(frozen=True)
+class TapFacts(Facts):
+    """The domain's NICs, cloud0's ports, and the domain's control tap among them (empty if none)."""
+
+    domain_error: str
+    interfaces: tuple[DomainInterface, ...]
+    ports: tuple[BridgePort, ...]
+    control_tap: str
+    control_tap_attached: bool
+    control_tap_up: bool
+
+
+@dataclass(frozen=True)
+class DomstateFacts(Facts):
+    """`virsh domstate --reason`: state (`running`, `shut off`, `paused`, ...) and reason; error if virsh refused."""
+
+    state: str
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True)
+class QemuLogFacts(Facts):
+    """The tail's line count, whether the log exists, and the lines that report errors."""
+
+    missing: bool
+    lines: int
+    error_lines: tuple[str, ...]
+
+
+def _ipv4(entry: dict[str, object]) -> tuple[str, ...]:
+    infos = entry.get("addr_info", [])
+    if not isinstance(infos, list):
+        return ()
+    return tuple(
+        f"{text_field(i, 'local')}/{int_field(i, 'prefixlen')}"
+        for i in infos
+        if isinstance(i, dict) and i.get("family") == "inet"
+    )
+
+
+def _json_or_error(section: Section, what: str) -> tuple[list[dict[str, object]], str]:
+    text = section.text.strip()
+    if text.startswith(("[", "{")) or not text:
+        return parse_json_objects(text, what), ""
+    return [], clean_line(section.lines[0].strip(), 300)
+
+
+def parse_cloud0(text: str) -> Cloud0Facts:
+    """The bridge and route sections; ip's complaints ("Device does not exist") become facts, not errors."""
+    sections = split_sections(text, expected=("bridge", "route"), line_limit=MAX_JSON_CHARS)
+    bridges, _ = _json_or_error(sections["bridge"], "ip -j addr show dev cloud0")
+    routes, route_error = _json_or_error(sections["route"], "ip -j route get")
+    bridge = bridges[0] if bridges else {}
+    flags = bridge.get("flags", [])
+    return Cloud0Facts(
+        present=bool(bridges),
+        operstate=text_field(bridge, "operstate"),
+        admin_up=isinstance(flags, list) and "UP" in flags,
+        mtu=int_field(bridge, "mtu"),
+        addresses=_ipv4(bridge),
+        route_device=text_field(routes[0], "dev") if routes else "",
+        route_error=route_error,
+    )
+
+
+_DOMIFLIST_ROW = re.compile(
+    r"^\s*(?P<iface>\S+)\s+(?P<type>\S+)\s+(?P<source>\S+)\s+(?P<model>\S+)\s+(?P<mac>[0-9a-fA-F:]{17})\s*$"
+)
+
+
+def parse_tap(text: str) -> TapFacts:
+    """The domiflist table (header, dashes, rows) and the ports JSON."""
+    sections = split_sections(text, expected=("domiflist", "ports"), line_limit=MAX_JSON_CHARS)
+    interfaces, domain_error = [], ""
+    for line in sections["domiflist"].lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("Interface") or set(stripped) == {"-"}:
+            continue
+        if stripped.startswith("error:"):
+            domain_error = domain_error or stripped[:300]
+            continue
+        row = _DOMIFLIST_ROW.match(line)
+        if not row:
+            raise ParseError(
+                f"expected 'Interface Type Source Model MAC' rows from virsh domiflist, got {stripped[:80]!r}"
+            )
+        interfaces.append(DomainInterface(row["iface"], row["type"], row["source"], row["model"], row["mac"].lower()))
+    port_entries, _ = _json_or_error(sections["ports"], "ip -j link show master cloud0")
+    ports = []
+    for entry in port_entries:
+        flags = entry.get("flags", [])
+        ports.append(
+            BridgePort(
+                name=text_field(entry, "ifname"),
+                operstate=text_field(entry, "operstate"),
+                admin_up=isinstance(flags, list) and "UP" in flags,
+                mtu=int_field(entry, "mtu"),
+                mac=text_field(entry, "address"),
+            )
+        )
+    control = next((i for i in interfaces if i.source == BRIDGE), None)
+    port = next((p for p in ports if control and p.name == control.interface), None)
+    return TapFacts(
+        domain_error=domain_error,
+        interfaces=tuple(interfaces),
+        ports=tuple(ports),
+        control_tap=control.interface if control else "",
+        control_tap_attached=port is not None,
+        control_tap_up=bool(port and port.admin_up and port.operstate in ("UP", "UNKNOWN")),
+    )
+
+
+_DOMSTATE = re.compile(r"^(?P<state>[a-z][a-z ]*?)(?: \((?P<reason>[^)]*)\))?$")
+
+
+def parse_domstate(text: str) -> DomstateFacts:
+    """`running (booted)`, or virsh's `error: ...` lines."""
+    lines = [clean_line(line).strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ParseError("expected a state line from virsh domstate")
+    if lines[0].startswith("error:"):
+        return DomstateFacts("", "", " ".join(lines)[:300])
+    match = _DOMSTATE.match(lines[0])
+    if not match:
+        raise ParseError(f"expected 'state (reason)' from virsh domstate, got {lines[0][:80]!r}")
+    return DomstateFacts(match["state"], match["reason"] or "", "")
+
+
+_QEMU_ERROR = re.compile(r"\berror\b|\bfailed\b|\bcannot\b|\bterminating on signal\b|\bshutting down\b", re.IGNORECASE)
+
+
+def parse_qemu_log(text: str) -> QemuLogFacts:
+    """Every line starts with `|`; a missing log is a fact."""
+    lines = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        if not line.startswith("|"):
+            raise ParseError("expected every qemu log line to start with '|'")
+        lines.append(clean_line(line[1:]))
+    if Section("qemu", tuple(lines)).missing:
+        return QemuLogFacts(True, 0, ())
+    return QemuLogFacts(False, len(lines), tuple(line for line in lines if _QEMU_ERROR.search(line)))

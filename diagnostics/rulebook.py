@@ -1,0 +1,106 @@
+"""The troubleshooting matrix as a document: every registered rule, grouped by category, with its thresholds.
+
+The /matrix/ page is generated from the registry so it can never drift from what runs:
+each rule's id, category, worst severity, what it checks and reads, its remedy, and each
+threshold it uses with the value in force, the default, the unit and how to tune it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from diagnostics.evaluate import registered_rules
+from diagnostics.matrix.base import CATEGORIES, SEVERITY_RANK, Rule
+
+TUNING_SETTING = "MATRIX_THRESHOLDS"
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    """One threshold as the page shows it."""
+
+    name: str
+    current: float | None
+    default: float | None
+    unit: str
+    description: str
+
+    @property
+    def is_tuned(self) -> bool:
+        return self.current is not None and self.default is not None and float(self.current) != float(self.default)
+
+    @property
+    def tuning_example(self) -> str:
+        """The environment setting that changes this threshold."""
+        value = self.current if self.current is not None else self.default
+        shown: Any = int(value) if isinstance(value, float) and value.is_integer() else value
+        return f"{TUNING_SETTING}='{json.dumps({self.name: shown})}'"
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """One rule as the page shows it."""
+
+    rule: Rule
+    thresholds: list[ThresholdRow]
+
+
+@dataclass(frozen=True)
+class CategorySection:
+    """The rules of one category, worst severity first."""
+
+    category: str
+    entries: list[RuleEntry]
+
+
+def _threshold_module() -> Any | None:
+    try:
+        return importlib.import_module("diagnostics.matrix.thresholds")
+    except ImportError:
+        return None
+
+
+def threshold_rows(names: tuple[str, ...] | list[str]) -> list[ThresholdRow]:
+    """The named thresholds with their value in force, default, unit and meaning."""
+    module = _threshold_module()
+    current = module.thresholds() if module is not None else {}
+    defaults = getattr(module, "DEFAULTS", {}) if module is not None else {}
+    rows = []
+    for name in names:
+        spec = defaults.get(name)
+        # A default is kept as (value, unit, what it bounds).
+        if isinstance(spec, tuple) and len(spec) == 3:
+            default, unit, description = spec
+        else:
+            default, unit, description = spec, "", ""
+        rows.append(
+            ThresholdRow(
+                name=name,
+                current=current.get(name),
+                default=default,
+                unit=str(unit),
+                description=str(description),
+            )
+        )
+    return rows
+
+
+def rulebook() -> list[CategorySection]:
+    """Every registered rule grouped by category, categories in the vocabulary's order."""
+    by_category: dict[str, list[Rule]] = {}
+    for rule in registered_rules():
+        by_category.setdefault(rule.category, []).append(rule)
+    order = {name: index for index, name in enumerate(CATEGORIES)}
+    sections = []
+    for category in sorted(by_category, key=lambda name: (order.get(name, len(order)), name)):
+        rules = sorted(by_category[category], key=lambda rule: (-SEVERITY_RANK.get(rule.severity, 0), rule.id))
+        sections.append(
+            CategorySection(
+                category=category,
+                entries=[RuleEntry(rule=rule, thresholds=threshold_rows(rule.thresholds)) for rule in rules],
+            )
+        )
+    return sections

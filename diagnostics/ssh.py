@@ -1,0 +1,374 @@
+"""The one seam to SSH: paramiko is imported here and nowhere else in VR Console.
+
+It opens bounded SSH sessions (to a KVM host, to a router directly, or to a router through a
+`direct-tcpip` channel of an already open host session), runs fixed commands with a deadline
+and an output cap, and turns every way of failing into one `AccessError` whose `reason` says
+what went wrong and whose `retryable` says whether trying again later can help. Host keys are
+checked by a caller-supplied `HostKeyVerifier` before any credential is offered, so a changed
+key never receives our key. Private keys are read from the files named by the endpoint and
+are never logged, stored or included in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import Lock
+from types import TracebackType
+from typing import Protocol
+
+import paramiko
+from django.db import models
+
+logger = logging.getLogger(__name__)
+
+# How long one recv() may block before the command loop re-checks its deadline.
+_POLL_SECONDS = 0.1
+_READ_CHUNK = 32768
+
+
+class AccessReason(models.TextChoices):
+    """Why a router or host could not be reached or a command could not complete."""
+
+    HOST_UNREACHABLE = "host_unreachable", "hypervisor host unreachable"
+    HOST_AUTH_REFUSED = "host_auth_refused", "hypervisor host refused our key"
+    HOST_KEY_CHANGED = "host_key_changed", "host key changed"
+    ROUTER_UNREACHABLE = "router_unreachable", "router unreachable (control/link-local path down)"
+    AUTH_REFUSED = "auth_refused", "router refused our key"
+    TIMEOUT = "timeout", "timed out"
+    PROTOCOL_ERROR = "protocol_error", "SSH protocol error"
+    NO_ADDRESS = "no_address", "no usable address"
+    KEY_MISSING = "key_missing", "SSH key file missing or unreadable"
+
+
+# Retrying later helps when the network or the peer may come back; it does not help when
+# our configuration or a pinned key is wrong.
+_RETRYABLE = {
+    AccessReason.HOST_UNREACHABLE,
+    AccessReason.ROUTER_UNREACHABLE,
+    AccessReason.TIMEOUT,
+    AccessReason.PROTOCOL_ERROR,
+}
+
+
+class AccessError(Exception):
+    """The one error of this module: a reason, whether retrying helps, and a readable message."""
+
+    def __init__(self, reason: AccessReason, message: str, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.reason = AccessReason(reason)
+        self.message = message
+        self.retryable = self.reason in _RETRYABLE if retryable is None else retryable
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.message}"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command printed, how it ended, and whether its output was cut at the cap."""
+
+    stdout: str
+    stderr: str
+    exit_status: int | None
+    duration: float
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and as whom to log in; `identity` is the CloudStack uuid the host key is pinned to.
+
+    kind is "host" for a hypervisor host and "router" for a VR. `address` must already be a
+    validated IP address; `key_file` names the private key, whose content is never kept here.
+    """
+
+    kind: str
+    identity: str
+    label: str
+    address: str
+    port: int
+    username: str
+    key_file: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+class HostKeyVerifier(Protocol):
+    """Accepts or refuses the key an endpoint presented; raises AccessError(host_key_changed)."""
+
+    def check(self, endpoint: Endpoint, key_type: str, key_base64: str) -> None: ...
+
+
+def known_host_keys(path: str | None, address: str, port: int) -> list[tuple[str, str]]:
+    """(key type, base64) pairs an OpenSSH known_hosts file trusts for address:port.
+
+    Hashed entries are understood. A missing or unreadable file trusts nothing: the file is an
+    optional operator-provided list, not a requirement.
+    """
+    if not path or not Path(path).is_file():
+        return []
+    try:
+        host_keys = paramiko.HostKeys(path)
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        logger.warning("ignoring unreadable known_hosts file %s: %s", path, exc)
+        return []
+    name = address if port == 22 else f"[{address}]:{port}"
+    entry = host_keys.lookup(name)
+    if not entry:
+        return []
+    return [(key_type, entry[key_type].get_base64()) for key_type in entry.keys()]
+
+
+def _load_private_key(endpoint: Endpoint) -> paramiko.PKey:
+    path = Path(endpoint.key_file) if endpoint.key_file else None
+    if path is None or not path.is_file():
+        raise AccessError(AccessReason.KEY_MISSING, f"no key file for {endpoint.kind} {endpoint.label}: {path}")
+    try:
+        return paramiko.PKey.from_path(path)
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        # The exception text is paramiko's, about the format; it never contains key material.
+        raise AccessError(AccessReason.KEY_MISSING, f"cannot read key file {path}: {type(exc).__name__}") from None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text or "timeout" in text
+
+
+class SshSession:
+    """An authenticated SSH connection to one endpoint; use it as a context manager."""
+
+    def __init__(self, transport: paramiko.Transport, endpoint: Endpoint, max_output_bytes: int) -> None:
+        self._transport = transport
+        self.endpoint = endpoint
+        self.max_output_bytes = max_output_bytes
+
+    def __enter__(self) -> SshSession:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def is_active(self) -> bool:
+        return self._transport.is_active()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def _unreachable_reason(self) -> AccessReason:
+        return AccessReason.HOST_UNREACHABLE if self.endpoint.kind == "host" else AccessReason.ROUTER_UNREACHABLE
+
+    def open_forward(self, address: str, port: int, timeout: float) -> paramiko.Channel:
+        """A direct-tcpip channel from this (host) session to address:port, as `ssh -W` does."""
+        if not self.is_active:
+            raise AccessError(AccessReason.HOST_UNREACHABLE, f"connection to {self.endpoint.label} is closed")
+        try:
+            return self._transport.open_channel("direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout)
+        except paramiko.ChannelException as exc:
+            if exc.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
+                # A configuration problem on the host, not an outage: retrying will not help.
+                raise AccessError(
+                    AccessReason.PROTOCOL_ERROR,
+                    f"{self.endpoint.label} refuses TCP forwarding (sshd AllowTcpForwarding?)",
+                    retryable=False,
+                ) from None
+            # The host's sshd could not open the TCP connection: the link-local path is down.
+            raise AccessError(
+                AccessReason.ROUTER_UNREACHABLE,
+                f"{self.endpoint.label} cannot reach {address}:{port} ({exc.text or exc.code})",
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = AccessReason.TIMEOUT if _is_timeout(exc) else AccessReason.ROUTER_UNREACHABLE
+            raise AccessError(
+                reason, f"forward through {self.endpoint.label} to {address}:{port} failed: {exc}"
+            ) from None
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        """Run one fixed command; raise AccessError(timeout) when it outlives `timeout` seconds.
+
+        Output past `max_output_bytes` on either stream is dropped, the result is marked
+        truncated and the channel is closed, so a command that prints forever cannot hold the
+        worker: the exit status is then unknown (None).
+        """
+        started = time.monotonic()
+        deadline = started + timeout
+        try:
+            channel = self._transport.open_session(timeout=timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = AccessReason.TIMEOUT if _is_timeout(exc) else self._unreachable_reason()
+            raise AccessError(reason, f"cannot open a session on {self.endpoint.label}: {exc}") from None
+        stdout = bytearray()
+        stderr = bytearray()
+        truncated = False
+        try:
+            channel.settimeout(_POLL_SECONDS)
+            channel.exec_command(command)
+            while True:
+                progressed = False
+                if channel.recv_ready():
+                    chunk = channel.recv(_READ_CHUNK)
+                    truncated |= _append_capped(stdout, chunk, self.max_output_bytes)
+                    progressed = True
+                if channel.recv_stderr_ready():
+                    chunk = channel.recv_stderr(_READ_CHUNK)
+                    truncated |= _append_capped(stderr, chunk, self.max_output_bytes)
+                    progressed = True
+                if truncated:
+                    break
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                if time.monotonic() > deadline:
+                    raise AccessError(
+                        AccessReason.TIMEOUT,
+                        f"command on {self.endpoint.label} did not finish within {timeout:g}s",
+                        retryable=True,
+                    )
+                if not self._transport.is_active():
+                    raise AccessError(
+                        self._unreachable_reason(), f"connection to {self.endpoint.label} dropped during a command"
+                    )
+                if not progressed:
+                    # Blocks at most one poll interval until data or the exit status arrives.
+                    channel.status_event.wait(_POLL_SECONDS)
+            exit_status = None if truncated else channel.recv_exit_status()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = AccessReason.TIMEOUT if _is_timeout(exc) else AccessReason.PROTOCOL_ERROR
+            raise AccessError(reason, f"command on {self.endpoint.label} failed: {exc}") from None
+        finally:
+            channel.close()
+        return CommandResult(
+            stdout=stdout.decode("utf-8", errors="replace"),
+            stderr=stderr.decode("utf-8", errors="replace"),
+            exit_status=exit_status,
+            duration=time.monotonic() - started,
+            truncated=truncated,
+        )
+
+
+def _append_capped(buffer: bytearray, chunk: bytes, cap: int) -> bool:
+    """Append what fits under the cap; True when something had to be dropped."""
+    room = cap - len(buffer)
+    if len(chunk) <= room:
+        buffer.extend(chunk)
+        return False
+    buffer.extend(chunk[: max(room, 0)])
+    return True
+
+
+def connect(
+    endpoint: Endpoint,
+    verifier: HostKeyVerifier,
+    *,
+    connect_timeout: float,
+    max_output_bytes: int,
+    via: SshSession | None = None,
+) -> SshSession:
+    """Open an authenticated session to `endpoint`, directly or through the host session `via`.
+
+    Every step is bounded by `connect_timeout`: the TCP connect (or forward), the banner, the
+    key exchange and the authentication, so a peer that accepts TCP and never speaks times out.
+    """
+    unreachable = AccessReason.HOST_UNREACHABLE if endpoint.kind == "host" else AccessReason.ROUTER_UNREACHABLE
+    auth_refused = AccessReason.HOST_AUTH_REFUSED if endpoint.kind == "host" else AccessReason.AUTH_REFUSED
+    private_key = _load_private_key(endpoint)
+    if via is not None:
+        sock: socket.socket | paramiko.Channel = via.open_forward(endpoint.address, endpoint.port, connect_timeout)
+    else:
+        try:
+            sock = socket.create_connection((endpoint.address, endpoint.port), timeout=connect_timeout)
+            # SSH sends many small packets that wait for each other's answer: without this,
+            # Nagle plus delayed ACKs add about 40 ms to every command round trip.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except TimeoutError:
+            raise AccessError(
+                AccessReason.TIMEOUT, f"TCP connect to {endpoint.label} ({endpoint.where}) timed out"
+            ) from None
+        except OSError as exc:
+            raise AccessError(
+                unreachable, f"cannot connect to {endpoint.label} ({endpoint.where}): {exc.strerror or exc}"
+            ) from None
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = connect_timeout
+    transport.handshake_timeout = connect_timeout
+    transport.auth_timeout = connect_timeout
+    try:
+        try:
+            transport.start_client(timeout=connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            if _is_timeout(exc) or "banner" in str(exc).lower():
+                reason = AccessReason.TIMEOUT
+            elif isinstance(exc, (OSError, EOFError)):
+                reason = unreachable
+            else:
+                reason = AccessReason.PROTOCOL_ERROR
+            raise AccessError(reason, f"SSH handshake with {endpoint.label} ({endpoint.where}) failed: {exc}") from None
+        if not (transport.is_active() and transport.initial_kex_done):
+            # start_client returns quietly at its deadline when the peer never finished the handshake.
+            raise AccessError(
+                AccessReason.TIMEOUT,
+                f"{endpoint.label} ({endpoint.where}) did not complete the SSH handshake within {connect_timeout:g}s",
+            )
+        server_key = transport.get_remote_server_key()
+        verifier.check(endpoint, server_key.get_name(), server_key.get_base64())
+        try:
+            transport.auth_publickey(endpoint.username, private_key)
+        except paramiko.AuthenticationException:
+            raise AccessError(
+                auth_refused, f"{endpoint.label} ({endpoint.where}) refused the key for {endpoint.username}"
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = AccessReason.TIMEOUT if _is_timeout(exc) else AccessReason.PROTOCOL_ERROR
+            raise AccessError(reason, f"authentication with {endpoint.label} failed: {exc}") from None
+        if not transport.is_authenticated():
+            raise AccessError(auth_refused, f"{endpoint.label} did not accept the key for {endpoint.username}")
+    except BaseException:
+        transport.close()
+        raise
+    return SshSession(transport, endpoint, max_output_bytes)
+
+
+@dataclass
+class HostConnectionPool:
+    """Host sessions shared by every router behind the same host during one sweep.
+
+    Keyed by the host's identity; a dropped session is replaced on the next request. Close
+    the pool (or use it as a context manager) when the sweep ends.
+    """
+
+    opener: Callable[[Endpoint], SshSession]
+    _sessions: dict[tuple[str, str, int], SshSession] = field(default_factory=dict)
+    _lock: Lock = field(default_factory=Lock)
+
+    def __enter__(self) -> HostConnectionPool:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close_all()
+
+    def session_for(self, endpoint: Endpoint) -> SshSession:
+        key = (endpoint.identity, endpoint.address, endpoint.port)
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is not None and session.is_active:
+                return session
+            session = self.opener(endpoint)
+            self._sessions[key] = session
+            return session
+
+    def close_all(self) -> None:
+        with self._lock:
+            for session in self._sessions.values():
+                session.close()
+            self._sessions.clear()

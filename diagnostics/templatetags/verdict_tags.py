@@ -1,0 +1,142 @@
+"""Template tags for verdicts: router status and severity badges, and evidence made safe to show.
+
+Status and severity are glyph + text + a colour class together, never colour alone. Evidence
+is router output (log lines, command output) and may carry anything: it is escaped by the
+template engine and its control characters are shown as visible `\\xNN` marks, so an escape
+sequence or a NUL in a log line can neither vanish nor disturb the page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django import template
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Prefetch
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from diagnostics.models import Collection, ConfigSnapshot, Finding, ProbeResult, RouterHealth
+from vrconsole.models import Router
+
+register = template.Library()
+
+# How far back the router page lists resolved findings, collections and config changes.
+RESOLVED_FINDINGS_DAYS = 7
+RECENT_COLLECTIONS = 20
+RECENT_SNAPSHOTS = 30
+
+# status → (glyph, tone); tones are the console's one palette.
+STATUS_LOOK: dict[str, tuple[str, str]] = {
+    "critical": ("▲", "crit"),
+    "warning": ("⚠", "warn"),
+    "ok": ("●", "ok"),
+    "unknown": ("?", "unknown"),
+}
+SEVERITY_LOOK: dict[str, tuple[str, str]] = {
+    "critical": ("▲", "crit"),
+    "warning": ("⚠", "warn"),
+    "info": ("ℹ", "info"),
+}
+# Newline and tab stay: configuration contents and multi-line output are shown as written.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def health_of(router: Any) -> Any | None:
+    """The router's status row, or None when it was never evaluated (no query when select_related)."""
+    try:
+        return router.health
+    except (ObjectDoesNotExist, AttributeError):
+        return None
+
+
+@register.simple_tag
+def status_badge(status: str | None, title: str = "") -> SafeString:
+    """A router status as a badge: ▲ critical, ⚠ warning, ● ok, ? unknown."""
+    text = status if status in STATUS_LOOK else "unknown"
+    glyph, tone = STATUS_LOOK[text]
+    return format_html('<span class="badge status tone-{}" title="{}">{} {}</span>', tone, title, glyph, text)
+
+
+@register.simple_tag
+def router_status_badge(router: Any) -> SafeString:
+    """The status badge of a fleet-list row; a router never evaluated is unknown."""
+    health = health_of(router)
+    if health is None:
+        return status_badge("unknown", "never collected")
+    return status_badge(health.status)
+
+
+@register.filter
+def router_categories(router: Any) -> list[str]:
+    """Categories of the router's open findings, worst first."""
+    health = health_of(router)
+    return health.category_list if health is not None else []
+
+
+@register.simple_tag
+def severity_badge(severity: str) -> SafeString:
+    """A verdict severity as a badge."""
+    glyph, tone = SEVERITY_LOOK.get(severity, ("?", "unknown"))
+    return format_html('<span class="badge tone-{}">{} {}</span>', tone, glyph, severity)
+
+
+@register.filter
+def visible_controls(text: Any) -> str:
+    """The text with control characters (tab and newline aside) written as `\\xNN`; escaping is left to autoescape."""
+    return _CONTROL_CHARS.sub(lambda match: f"\\x{ord(match.group()):02x}", str(text))
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    """One recent collection on the router page, with the probes that failed in it."""
+
+    collection: Collection
+    failed_probes: list[ProbeResult]
+
+
+@dataclass(frozen=True)
+class RouterDiagnostics:
+    """What the router page shows from diagnostics: status, findings, collections, config history."""
+
+    health: RouterHealth | None
+    open_findings: list[Finding]
+    resolved_findings: list[Finding]
+    resolved_days: int
+    collections: list[CollectionRow]
+    snapshots: list[ConfigSnapshot]
+
+    @property
+    def status(self) -> str:
+        return self.health.status if self.health is not None else "unknown"
+
+
+@register.simple_tag
+def router_diagnostics(router: Router) -> RouterDiagnostics:
+    """The router page's diagnostics, in a fixed handful of queries, computed once per page."""
+    cached = getattr(router, "_diagnostics_for_page", None)
+    if cached is not None:
+        return cached
+    since = timezone.now() - timedelta(days=RESOLVED_FINDINGS_DAYS)
+    findings = Finding.objects.for_router(router).select_related("first_collection", "last_collection")
+    failed = Prefetch("probe_results", queryset=ProbeResult.objects.filter(ok=False).only("collection_id", "name", "error"), to_attr="failed_probes")
+    collections = list(
+        Collection.objects.filter(router=router).defer("facts", "traceback").prefetch_related(failed)[:RECENT_COLLECTIONS]
+    )
+    diagnostics = RouterDiagnostics(
+        health=RouterHealth.objects.filter(router=router).first(),
+        open_findings=list(findings.open().worst_first()),
+        resolved_findings=list(findings.resolved_since(since).order_by("-resolved_at")),
+        resolved_days=RESOLVED_FINDINGS_DAYS,
+        collections=[CollectionRow(collection=c, failed_probes=c.failed_probes) for c in collections],
+        snapshots=list(
+            ConfigSnapshot.objects.filter(router=router).select_related("collection")[:RECENT_SNAPSHOTS]
+        ),
+    )
+    # Two blocks of the page ask for it; the router object lives for one request.
+    router._diagnostics_for_page = diagnostics
+    return diagnostics

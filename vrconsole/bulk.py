@@ -1,0 +1,110 @@
+"""Bulk inserts and upserts of many rows, fast on PostgreSQL.
+
+The sync writes up to tens of thousands of wide rows (router rows carry the API item as
+JSON). Django's bulk_create builds every value through the ORM and the driver quotes it in
+Python, which took over a minute for a 10,000-router first sync. On PostgreSQL this module
+sends each batch as ONE JSON parameter and lets the server unpack it with
+`jsonb_to_recordset`, typed by the model's own column types, inserting or upserting in one
+statement. Other databases (the SQLite of the local run) use bulk_create.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+
+BATCH = 2000
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def _batches(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _columns(model: type[Model], names: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(attname, column, SQL type) of the named fields (attnames), in order."""
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    columns = []
+    for name in names:
+        field = by_attname[name]
+        columns.append((name, field.column, field.db_type(connection)))
+    return columns
+
+
+def insert(model: type[Model], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows given as {attname: value}; every row has the same keys."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
+        return
+    columns = _columns(model, list(rows[0]))
+    qn = connection.ops.quote_name
+    target = ", ".join(qn(column) for _, column, _ in columns)
+    record = ", ".join(f"{qn(attname)} {sql_type}" for attname, _, sql_type in columns)
+    picked = ", ".join(qn(attname) for attname, _, _ in columns)
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({target}) "
+        f"SELECT {picked} FROM jsonb_to_recordset(%s::jsonb) AS x({record})"
+    )
+    with connection.cursor() as cursor:
+        for batch in _batches(rows, BATCH):
+            cursor.execute(sql, [json.dumps(batch, default=_json_default)])
+
+
+def upsert(
+    model: type[Model], rows: Sequence[dict[str, Any]], unique: Sequence[str], keep: Iterable[str] = ()
+) -> dict[tuple[Any, ...], int]:
+    """Insert rows, or update the existing row with the same `unique` attnames.
+
+    Columns named in `keep` are written on insert but left alone on update (first_seen).
+    Returns {unique values: primary key} for every row given.
+    """
+    if not rows:
+        return {}
+    names = list(rows[0])
+    keep = set(keep) | set(unique)
+    if connection.vendor != "postgresql":
+        objs = [model(**row) for row in rows]
+        model.objects.bulk_create(
+            objs,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=[model._meta.get_field(n).name for n in unique],
+            update_fields=[n for n in names if n not in keep],
+        )
+        return {tuple(getattr(obj, n) for n in unique): obj.pk for obj in objs}
+    columns = _columns(model, names)
+    unique_columns = [column for attname, column, _ in columns if attname in unique]
+    qn = connection.ops.quote_name
+    target = ", ".join(qn(column) for _, column, _ in columns)
+    record = ", ".join(f"{qn(attname)} {sql_type}" for attname, _, sql_type in columns)
+    picked = ", ".join(qn(attname) for attname, _, _ in columns)
+    updates = ", ".join(
+        f"{qn(column)} = EXCLUDED.{qn(column)}" for attname, column, _ in columns if attname not in keep
+    )
+    returning = ", ".join(qn(model._meta.get_field(n).column) for n in unique)
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({target}) "
+        f"SELECT {picked} FROM jsonb_to_recordset(%s::jsonb) AS x({record}) "
+        f"ON CONFLICT ({', '.join(qn(c) for c in unique_columns)}) DO UPDATE SET {updates} "
+        f"RETURNING {qn(model._meta.pk.column)}, {returning}"
+    )
+    ids: dict[tuple[Any, ...], int] = {}
+    with connection.cursor() as cursor:
+        for batch in _batches(rows, BATCH):
+            cursor.execute(sql, [json.dumps(batch, default=_json_default)])
+            for pk, *key in cursor.fetchall():
+                ids[tuple(key)] = pk
+    return ids

@@ -1,0 +1,1 @@
+"""CloudStack API access for VR Console: the console's client and the API simulator it is tested against."""
