@@ -121,6 +121,15 @@ class Zone(CloudObject):
 
     network_type = models.CharField(max_length=32, blank=True)
     allocation_state = models.CharField(max_length=32, blank=True)
+    # listTemplates templatefilter=system: [{name, hypervisor, isready, status}] in this zone.
+    # A router whose hypervisor has no ready system template cannot be recreated here.
+    system_templates = ApiJSONField(default=list, blank=True)
+
+    def system_template_for(self, hypervisor: str) -> dict | None:
+        """The system VM template of that hypervisor in this zone; a ready one wins over others."""
+        matching = [t for t in self.system_templates if str(t.get("hypervisor", "")).lower() == hypervisor.lower()]
+        ready = [t for t in matching if t.get("isready")]
+        return (ready or matching or [None])[0]
 
     class Meta:
         ordering = ["name"]

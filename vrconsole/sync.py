@@ -26,7 +26,7 @@ from django.utils import timezone
 from vrconsole import bulk
 from vrconsole.cloudstack import mapping
 from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, Inventory
-from vrconsole.cloudstack.regions import RegionConfig
+from vrconsole.cloudstack.regions import RegionConfig, region_config
 from vrconsole.models import (
     Host,
     Network,
@@ -113,7 +113,15 @@ def _upsert_plain(
 
 def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_removal: bool) -> SyncResult:
     """Write one complete inventory read; runs inside a transaction holding the region lock."""
-    zone_ids = _upsert_plain(Zone, region, inventory.zones, mapping.zone_fields, lambda item: {}, now)
+    templates = mapping.system_templates_by_zone(inventory.templates)
+    zone_ids = _upsert_plain(
+        Zone,
+        region,
+        [{**zone, "systemtemplates": templates.get(mapping.text(zone.get("id"), 64), [])} for zone in inventory.zones],
+        lambda item: {**mapping.zone_fields(item), "system_templates": item["systemtemplates"]},
+        lambda item: {},
+        now,
+    )
 
     def zone_of(item: dict[str, Any]) -> dict[str, Any]:
         return {"zone_id": zone_ids.get(mapping.text(item.get("zoneid"), 64))}
@@ -127,100 +135,198 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
     network_ids = _upsert_plain(Network, region, inventory.networks, mapping.network_fields, network_extra, now)
     network_types = {mapping.text(n.get("id"), 64): mapping.text(n.get("type"), 32) for n in inventory.networks}
 
-    existing = {
-        row[0]: row[1:]
-        for row in Router.objects.filter(region=region).values_list(
-            "uuid", "pk", "api_digest", "state", "redundant_state", "state_since", "removed_at", "first_seen"
-        )
-    }
-
-    listed: set[str] = set()
-    skipped = 0
-    rows: list[dict[str, Any]] = []
-    nics_of: dict[str, list[dict[str, Any]]] = {}
-    transitions: list[tuple[str, str, str, str]] = []  # uuid, kind, from, to
-    created = updated = 0
+    writer = _RouterWriter(
+        region,
+        now,
+        lookups=_Lookups(zone_ids, host_ids, vpc_ids, network_ids, network_types),
+        existing=_existing_routers(Router.objects.filter(region=region)),
+    )
     for item in inventory.routers:
-        uuid = mapping.text(item.get("id"), 64)
-        if not uuid or uuid in listed:
-            skipped += 1
-            continue
-        listed.add(uuid)
-        dig, has_nul = mapping.digest(item)
-        known = existing.get(uuid)
-        if known is not None and known[1] == dig and known[5] is None:
-            continue
-        values = mapping.router_fields(item, has_nul)
-        values["router_type"] = mapping.router_type(item, network_types)
-        values["zone_id"] = zone_ids.get(mapping.text(item.get("zoneid"), 64))
-        values["host_id"] = host_ids.get(mapping.text(item.get("hostid"), 64))
-        values["vpc_id"] = vpc_ids.get(mapping.text(item.get("vpcid"), 64))
-        values["network_id"] = network_ids.get(mapping.text(item.get("guestnetworkid"), 64))
-        if known is None:
-            created += 1
-            values["state_since"] = now
-            values["first_seen"] = now
-            transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "", "listed"))
-        else:
-            updated += 1
-            _pk, _dig, old_state, old_redundant, state_since, removed_at, first_seen = known
-            values["first_seen"] = first_seen
-            values["state_since"] = state_since or now
-            if removed_at is not None:
-                transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "removed", "listed"))
-            if old_state != values["state"]:
-                values["state_since"] = now
-                transitions.append((uuid, RouterStateChange.Kind.STATE, old_state, values["state"]))
-            if old_redundant != values["redundant_state"] and (old_redundant or values["redundant_state"]):
-                transitions.append((uuid, RouterStateChange.Kind.REDUNDANT, old_redundant, values["redundant_state"]))
-        nics_of[uuid] = mapping.router_nics(item)
-        rows.append(
-            {"region_id": region.pk, "uuid": uuid, "api_digest": dig, "last_seen": now, "removed_at": None, **values}
-        )
+        writer.add(item)
 
-    gone = [uuid for uuid, known in existing.items() if uuid not in listed and known[5] is None]
-    present_before = sum(1 for known in existing.values() if known[5] is None)
+    gone = [uuid for uuid, known in writer.existing.items() if uuid not in writer.listed and known[5] is None]
+    present_before = sum(1 for known in writer.existing.values() if known[5] is None)
     guard = settings.SYNC_MASS_REMOVAL_GUARD
     if not allow_mass_removal and present_before >= 20 and len(gone) > guard * present_before:
         raise SyncRefused(
-            f"the API listed {len(listed)} routers but {present_before} were known: applying it would mark "
+            f"the API listed {len(writer.listed)} routers but {present_before} were known: applying it would mark "
             f"{len(gone)} routers removed at once (more than {guard:.0%}). This looks like a permission or API "
             "problem, so the inventory was kept. If the routers are really gone, run "
             "`python manage.py sync_routers --allow-mass-removal`."
         )
-
-    pk_of = {uuid: pk for (_region_id, uuid), pk in bulk.upsert(Router, rows, unique=("region_id", "uuid")).items()}
-    rewritten = [pk_of[uuid] for uuid in pk_of if uuid in existing]
-    if rewritten:
-        RouterNic.objects.filter(router_id__in=rewritten).delete()
-    bulk.insert(RouterNic, [{"router_id": pk_of[uuid], **nic} for uuid, nics in nics_of.items() for nic in nics])
-
-    if gone:
-        Router.objects.filter(region=region, uuid__in=gone).update(removed_at=now)
-        for uuid in gone:
-            transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "listed", "removed"))
-
-    if transitions:
-        pk_all = {uuid: known[0] for uuid, known in existing.items()} | pk_of
-        bulk.insert(
-            RouterStateChange,
-            [
-                {"router_id": pk_all[uuid], "kind": kind, "from_state": old or "", "to_state": new or "", "at": now}
-                for uuid, kind, old, new in transitions
-            ],
-        )
-    state_changes = sum(1 for t in transitions if t[1] != RouterStateChange.Kind.PRESENCE)
+    writer.remove(gone)
+    writer.flush()
     return SyncResult(
         region=region.name,
-        routers=len(listed),
-        created=created,
-        updated=updated,
+        routers=len(writer.listed),
+        created=writer.created,
+        updated=writer.updated,
         removed=len(gone),
-        state_changes=state_changes,
+        state_changes=writer.state_changes,
         duration_s=0.0,
-        skipped=skipped,
+        skipped=writer.skipped,
         warnings=_warnings(inventory),
     )
+
+
+@dataclass
+class _Lookups:
+    """CloudStack uuid -> our primary key, for the foreign keys of router rows."""
+
+    zones: dict[str, int]
+    hosts: dict[str, int]
+    vpcs: dict[str, int]
+    networks: dict[str, int]
+    network_types: dict[str, str]
+
+
+def _existing_routers(routers: Any) -> dict[str, tuple[Any, ...]]:
+    """uuid -> (pk, digest, state, redundant state, state since, removed at, first seen)."""
+    return {
+        row[0]: row[1:]
+        for row in routers.values_list(
+            "uuid", "pk", "api_digest", "state", "redundant_state", "state_since", "removed_at", "first_seen"
+        )
+    }
+
+
+class _RouterWriter:
+    """Turns listRouters items into router rows, NICs and state transitions, then writes them in bulk."""
+
+    def __init__(self, region: Region, now: datetime, lookups: _Lookups, existing: dict[str, tuple[Any, ...]]) -> None:
+        self.region = region
+        self.now = now
+        self.lookups = lookups
+        self.existing = existing
+        self.listed: set[str] = set()
+        self.skipped = self.created = self.updated = 0
+        self.rows: list[dict[str, Any]] = []
+        self.nics_of: dict[str, list[dict[str, Any]]] = {}
+        self.transitions: list[tuple[str, str, str, str]] = []  # uuid, kind, from, to
+        self.removed: list[str] = []
+
+    @property
+    def state_changes(self) -> int:
+        return sum(1 for t in self.transitions if t[1] != RouterStateChange.Kind.PRESENCE)
+
+    def add(self, item: dict[str, Any]) -> None:
+        uuid = mapping.text(item.get("id"), 64)
+        if not uuid or uuid in self.listed:
+            self.skipped += 1
+            return
+        self.listed.add(uuid)
+        dig, has_nul = mapping.digest(item)
+        known = self.existing.get(uuid)
+        if known is not None and known[1] == dig and known[5] is None:
+            return
+        now, lookups = self.now, self.lookups
+        values = mapping.router_fields(item, has_nul)
+        values["router_type"] = mapping.router_type(item, lookups.network_types)
+        values["zone_id"] = lookups.zones.get(mapping.text(item.get("zoneid"), 64))
+        values["host_id"] = lookups.hosts.get(mapping.text(item.get("hostid"), 64))
+        values["vpc_id"] = lookups.vpcs.get(mapping.text(item.get("vpcid"), 64))
+        values["network_id"] = lookups.networks.get(mapping.text(item.get("guestnetworkid"), 64))
+        if known is None:
+            self.created += 1
+            values["state_since"] = now
+            values["first_seen"] = now
+            self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "", "listed"))
+        else:
+            self.updated += 1
+            _pk, _dig, old_state, old_redundant, state_since, removed_at, first_seen = known
+            values["first_seen"] = first_seen
+            values["state_since"] = state_since or now
+            if removed_at is not None:
+                self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "removed", "listed"))
+            if old_state != values["state"]:
+                values["state_since"] = now
+                self.transitions.append((uuid, RouterStateChange.Kind.STATE, old_state, values["state"]))
+            if old_redundant != values["redundant_state"] and (old_redundant or values["redundant_state"]):
+                self.transitions.append(
+                    (uuid, RouterStateChange.Kind.REDUNDANT, old_redundant, values["redundant_state"])
+                )
+        self.nics_of[uuid] = mapping.router_nics(item)
+        self.rows.append(
+            {"region_id": self.region.pk, "uuid": uuid, "api_digest": dig, "last_seen": now, "removed_at": None}
+            | values
+        )
+
+    def remove(self, uuids: list[str]) -> None:
+        """Mark routers the API no longer lists as removed (kept, with their history)."""
+        for uuid in uuids:
+            if uuid in self.existing and self.existing[uuid][5] is None:
+                self.removed.append(uuid)
+                self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "listed", "removed"))
+
+    def flush(self) -> dict[str, int]:
+        """Write everything; returns uuid -> pk of the rows written."""
+        written = bulk.upsert(Router, self.rows, unique=("region_id", "uuid"))
+        pk_of = {uuid: pk for (_region_id, uuid), pk in written.items()}
+        rewritten = [pk for uuid, pk in pk_of.items() if uuid in self.existing]
+        if rewritten:
+            RouterNic.objects.filter(router_id__in=rewritten).delete()
+        bulk.insert(
+            RouterNic, [{"router_id": pk_of[uuid], **nic} for uuid, nics in self.nics_of.items() for nic in nics]
+        )
+        if self.removed:
+            Router.objects.filter(region=self.region, uuid__in=self.removed).update(removed_at=self.now)
+        if self.transitions:
+            pk_all = {uuid: known[0] for uuid, known in self.existing.items()} | pk_of
+            bulk.insert(
+                RouterStateChange,
+                [
+                    {
+                        "router_id": pk_all[uuid],
+                        "kind": kind,
+                        "from_state": old or "",
+                        "to_state": new or "",
+                        "at": self.now,
+                    }
+                    for uuid, kind, old, new in self.transitions
+                ],
+            )
+        return pk_of
+
+
+def sync_router(router: Router) -> Router | None:
+    """Refresh one router's row from its region's API (triage); None when the API no longer lists it.
+
+    Raises ApiFailure when the API cannot answer, and ImproperlyConfigured when the router's
+    region is not configured here any more.
+    """
+    config = region_config(router.region.name)
+    item = CloudStackClient(config, page_size=settings.CLOUDSTACK_PAGE_SIZE).fetch_router(router.uuid)
+    region = router.region
+    with transaction.atomic():
+        Region.objects.select_for_update().get(pk=region.pk)
+        now = timezone.now()
+        item_refs = item or {}
+
+        def ids(model: type[Model], uuid: Any) -> dict[str, int]:
+            key = mapping.text(uuid, 64)
+            if not key:
+                return {}
+            return dict(model.objects.filter(region=region, uuid=key).values_list("uuid", "pk"))
+
+        network_uuid = mapping.text(item_refs.get("guestnetworkid"), 64)
+        lookups = _Lookups(
+            zones=ids(Zone, item_refs.get("zoneid")),
+            hosts=ids(Host, item_refs.get("hostid")),
+            vpcs=ids(Vpc, item_refs.get("vpcid")),
+            networks=ids(Network, network_uuid),
+            network_types=dict(
+                Network.objects.filter(region=region, uuid=network_uuid).values_list("uuid", "network_type")
+            ),
+        )
+        writer = _RouterWriter(region, now, lookups, _existing_routers(Router.objects.filter(pk=router.pk)))
+        if item is None:
+            writer.remove([router.uuid])
+        else:
+            writer.add(item)
+        writer.flush()
+    if item is None:
+        return None
+    return Router.objects.get(pk=router.pk)
 
 
 def _warnings(inventory: Inventory) -> str:

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from vrconsole.cloudstack.regions import RegionConfig
 from vrconsole.cloudstack.simulator import RunningSimulator, start_simulator
 from vrconsole.models import Host, Network, Region, Router, RouterNic, RouterStateChange, SyncRun, SyncStatus, Vpc, Zone
-from vrconsole.sync import sync_region
+from vrconsole.sync import sync_region, sync_router
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -245,3 +245,43 @@ def test_odd_api_data_costs_a_field_not_the_sync(sim: RunningSimulator) -> None:
     odd = Router.objects.get(name="r-9999-VM<script>")
     assert odd.link_local_ip is None and odd.created_in_cloudstack is None
     assert list(odd.nics.values_list("ip_address", "mtu")) == [("10.9.9.9", None)]
+
+
+def test_zones_carry_their_system_vm_templates(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    zone = Zone.objects.exclude(system_templates=[]).first()
+    assert zone is not None
+    template = zone.system_template_for("KVM")
+    assert template is not None and template["isready"] is True and template["name"].startswith("systemvm-")
+
+
+def _configure(settings, sim: RunningSimulator) -> None:
+    settings.CLOUDSTACK_CONFIG = None
+    settings.CLOUDSTACK_URL = sim.url
+    settings.CLOUDSTACK_API_KEY = sim.api_key
+    settings.CLOUDSTACK_SECRET_KEY = sim.secret_key
+    settings.CLOUDSTACK_REGION = "lab"
+
+
+def test_sync_router_refreshes_just_that_router(sim: RunningSimulator, settings) -> None:
+    _configure(settings, sim)
+    sync_region(_region(sim))
+    target, other = [r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter")][:2]
+    sim.set_router(target["id"], state="Error")
+    sim.set_router(other["id"], state="Error")
+
+    row = sync_router(Router.objects.get(uuid=target["id"]))
+
+    assert row is not None and row.state == "Error"
+    assert row.state_changes.filter(kind="state", from_state="Running", to_state="Error").exists()
+    assert Router.objects.get(uuid=other["id"]).state == "Running"
+    assert row.nics.count() == len(target["nic"])
+
+
+def test_sync_router_marks_a_vanished_router_removed(sim: RunningSimulator, settings) -> None:
+    _configure(settings, sim)
+    sync_region(_region(sim))
+    target = _api_routers(sim)[5]
+    sim.remove_router(target["id"])
+    assert sync_router(Router.objects.get(uuid=target["id"])) is None
+    assert Router.objects.get(uuid=target["id"]).removed_at is not None

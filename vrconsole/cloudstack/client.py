@@ -46,6 +46,7 @@ class Inventory:
     vpcs: list[dict[str, Any]]
     networks: list[dict[str, Any]]
     routers: list[dict[str, Any]]
+    templates: list[dict[str, Any]]
 
 
 def _describe_api_error(exc: CloudStackApiException, command: str) -> ApiFailure:
@@ -140,6 +141,7 @@ class CloudStackClient:
             vpcs=self._accounts_and_projects("listVPCs"),
             networks=self._accounts_and_projects("listNetworks"),
             routers=self._accounts_and_projects("listRouters", fetchhealthcheckresults=True),
+            templates=self.list_all("listTemplates", templatefilter="system"),
         )
 
     def fetch_router(self, uuid: str) -> dict[str, Any] | None:

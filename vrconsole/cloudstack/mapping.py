@@ -124,6 +124,24 @@ def zone_fields(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def system_templates_by_zone(templates: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """listTemplates templatefilter=system items, reduced and grouped by zone id."""
+    by_zone: dict[str, list[dict[str, Any]]] = {}
+    for item in templates:
+        zone = text(item.get("zoneid"), 64)
+        if not zone:
+            continue
+        by_zone.setdefault(zone, []).append(
+            {
+                "name": text(item.get("name")),
+                "hypervisor": text(item.get("hypervisor"), 32),
+                "isready": bool(boolean(item.get("isready"))),
+                "status": text(item.get("status"), 255),
+            }
+        )
+    return by_zone
+
+
 def host_fields(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": text(item.get("name")),
