@@ -1,0 +1,19 @@
+"""The periodic jobs are declared once, on the right queues, at the configured intervals."""
+
+from __future__ import annotations
+
+import importlib
+
+from rq import cron
+
+
+def test_the_schedule_syncs_every_region_and_sweeps_the_fleet(settings) -> None:
+    cron._job_data_registry.clear()
+    import vrconsole.schedules
+
+    importlib.reload(vrconsole.schedules)
+    jobs = {entry["name"]: entry for entry in cron._job_data_registry}
+    assert jobs["sync-all-regions"]["queue_name"] == "sync"
+    assert jobs["sync-all-regions"]["interval"] == settings.SYNC_INTERVAL_SECONDS
+    assert jobs["sweep-fleet"]["queue_name"] == "collect"
+    assert jobs["sweep-fleet"]["interval"] == settings.SWEEP_INTERVAL_SECONDS
