@@ -113,7 +113,7 @@ def main() -> None:
     sim = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "cloudstack_sim", "--port", str(port), "--routers",
          str(args.routers), "--control-token", token],
-        stdout=sim_log, stderr=subprocess.STDOUT, env={**os.environ, "VRCONSOLE_DEMO": "1"},
+        stdout=sim_log, stderr=subprocess.STDOUT, env=dict(os.environ),
     )
     try:
         sim_base = f"http://127.0.0.1:{port}"

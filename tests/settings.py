@@ -5,9 +5,10 @@ DATABASE_URL and REDIS_URL may be overridden (CI and parallel runs use their own
 
 import os
 
-os.environ.setdefault("VRCONSOLE_TESTING", "1")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vrconsole")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Tests only ever reach loopback and the lab: a mistake must fail, not leave the machine.
+os.environ.setdefault("SSH_ALLOWED_NETWORKS", "127.0.0.0/8,198.19.0.0/16")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-the-check")
 
 from vrconsole.settings import *  # noqa: E402,F401,F403

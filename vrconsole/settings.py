@@ -9,6 +9,7 @@ expected, because a console that silently falls back to a default misleads the o
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -105,17 +106,24 @@ def _path(name: str, default: str | None) -> str | None:
 # --- Core -------------------------------------------------------------------------------
 
 DEBUG = _bool("DEBUG", False)
-# The local run sets VRCONSOLE_DEMO=1; a deployment must set SECRET_KEY itself.
-DEMO = _bool("VRCONSOLE_DEMO", False)
 _secret = os.environ.get("SECRET_KEY", "")
 if not _secret:
-    if not (DEBUG or DEMO or os.environ.get("VRCONSOLE_TESTING")):
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set it to a long random string (python -c "
-            "'import secrets; print(secrets.token_urlsafe(50))'), or run the local demo."
-        )
-    _secret = "vrconsole-local-demo-key-not-for-production-" + "x" * 20
-elif len(_secret) < 32:
+    # A single-host install keeps a generated key in VAR_DIR (mode 0600), made on first use;
+    # a deployment passes SECRET_KEY (docker-compose.yml requires it).
+    _key_file = VAR_DIR / "secret_key"
+    try:
+        _secret = _key_file.read_text().strip()
+    except FileNotFoundError:
+        import secrets as _secrets
+
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        _secret = _secrets.token_urlsafe(50)
+        _fd = os.open(_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(_fd, "w") as _handle:
+            _handle.write(_secret)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"SECRET_KEY is not set and {_key_file} cannot be read ({exc})") from None
+if len(_secret) < 32:
     raise ImproperlyConfigured("SECRET_KEY is too short: use at least 32 characters")
 SECRET_KEY = _secret
 
@@ -245,7 +253,6 @@ SYNC_INTERVAL_SECONDS = _int("SYNC_INTERVAL_SECONDS", 60, minimum=10, maximum=86
 # refused (a permission change or an API bug looks exactly like that), unless forced.
 SYNC_MASS_REMOVAL_GUARD = _float("SYNC_MASS_REMOVAL_GUARD", 0.5, minimum=0.0, maximum=1.0)
 SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 300, minimum=30, maximum=86400)
-SWEEP_CONCURRENCY = _int("SWEEP_CONCURRENCY", 8, minimum=1, maximum=256)
 # A router seen in a transitional state (Starting, Stopping...) longer than this is "stuck".
 STUCK_TRANSITION_MINUTES = _int("STUCK_TRANSITION_MINUTES", 10, minimum=1, maximum=1440)
 
@@ -261,6 +268,16 @@ SSH_KNOWN_HOSTS_FILE = _path("SSH_KNOWN_HOSTS_FILE", str(VAR_DIR / "known_hosts"
 SSH_CONNECT_TIMEOUT = _float("SSH_CONNECT_TIMEOUT", 10.0, minimum=0.5, maximum=300)
 SSH_COMMAND_TIMEOUT = _float("SSH_COMMAND_TIMEOUT", 20.0, minimum=0.5, maximum=600)
 SSH_MAX_OUTPUT_BYTES = _int("SSH_MAX_OUTPUT_BYTES", 2 * 1024 * 1024, minimum=4096)
+# Networks the workers may open SSH connections to (comma-separated CIDRs), checked before
+# any connection: a tampered or odd API answer cannot point a worker anywhere else. Empty
+# means no restriction. The local run limits it to the lab's 198.19.0.0/16.
+SSH_ALLOWED_NETWORKS = []
+for _cidr in os.environ.get("SSH_ALLOWED_NETWORKS", "").split(","):
+    if _cidr.strip():
+        try:
+            SSH_ALLOWED_NETWORKS.append(ipaddress.ip_network(_cidr.strip(), strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"SSH_ALLOWED_NETWORKS: {_cidr.strip()!r} is not a network (e.g. 10.0.0.0/8)") from None
 # Per-zone or per-host overrides: a JSON object, e.g.
 # {"zone:<zone uuid or name>": {"HOST_SSH_USER": "cloudops"}, "host:<host uuid or name>": {...}}
 SSH_OVERRIDES = _json_object("SSH_OVERRIDES")

@@ -48,6 +48,9 @@ def test_defaults_import_cleanly() -> None:
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD'"),
         ({"SYNC_MASS_REMOVAL_GUARD": "2"}, "SYNC_MASS_REMOVAL_GUARD='2': must be at most 1.0"),
         ({"CSRF_TRUSTED_ORIGINS": "console.example"}, "must start with http:// or https://"),
+        ({"SSH_ALLOWED_NETWORKS": "10.0.0.0/8,lab"}, "SSH_ALLOWED_NETWORKS: 'lab' is not a network"),
+        ({"MATRIX_THRESHOLDS": "{not json"}, "MATRIX_THRESHOLDS: not valid JSON"),
+        ({"SSH_OVERRIDES": "[1]"}, "SSH_OVERRIDES: expected a JSON object"),
     ],
 )
 def test_it_refuses_a_malformed_value_naming_it(env: dict[str, str], message: str) -> None:
@@ -57,12 +60,13 @@ def test_it_refuses_a_malformed_value_naming_it(env: dict[str, str], message: st
     assert message in result.stderr
 
 
-def test_it_requires_a_secret_key_outside_the_demo() -> None:
-    result = _import_settings(SECRET_KEY="")
-    assert result.returncode != 0
-    assert "SECRET_KEY is not set" in result.stderr
-
-
-def test_the_demo_runs_without_a_secret_key() -> None:
-    result = _import_settings(SECRET_KEY="", VRCONSOLE_DEMO="1")
-    assert result.returncode == 0, result.stderr
+def test_without_a_secret_key_one_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = _import_settings(SECRET_KEY="", VRCONSOLE_VAR_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "secret_key"
+    key = key_file.read_text()
+    assert len(key) >= 32
+    assert key_file.stat().st_mode & 0o077 == 0
+    second = _import_settings(SECRET_KEY="", VRCONSOLE_VAR_DIR=str(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert key_file.read_text() == key

@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+LAB_NAME = "vrc"
 DEMO_USER = "demo"
 DEMO_PASSWORD = "vrconsole-demo"  # noqa: S105 - the local demo's published login, never a deployment's
 
@@ -46,8 +47,10 @@ class Command(BaseCommand):
         var = Path(settings.VAR_DIR)
         (var / "log").mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        env["VRCONSOLE_DEMO"] = "1"
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # The simulator's synthetic routers carry addresses of documentation ranges that
+        # may be this machine's own network: only the lab (198.19.0.0/16) is ever contacted.
+        env.setdefault("SSH_ALLOWED_NETWORKS", "198.19.0.0/16")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
             self._run(options, env, var)
@@ -64,18 +67,20 @@ class Command(BaseCommand):
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
 
         self._check(manage + ["migrate", "--noinput", "-v", "0"], env, "migrate the database")
-        self._check(manage + ["shell", "-c", _DEMO_USER_SCRIPT], env, "create the demo login")
+        self._check(manage + ["shell", "-v", "0", "-c", _DEMO_USER_SCRIPT], env, "create the demo login")
 
         lab_file = ""
         if not options["no_lab"]:
             if sys.platform.startswith("linux") and os.geteuid() == 0:
-                cmd = manage + ["lab", "up"]
+                cmd = manage + ["lab", "up", "--name", LAB_NAME]
                 if options["lab_faults"]:
                     cmd += ["--faults", options["lab_faults"]]
                 self.stdout.write("bringing up the lab of real routers…")
                 self._check(cmd, env, "bring up the lab")
                 self.lab_up = True
-                lab_file = self._lab_file(manage, env)
+                from vrconsole import lab
+
+                lab_file = str(lab.registration_path(LAB_NAME))
             else:
                 self.stderr.write("not root on Linux: running without the lab (synthetic routers only)")
 
@@ -125,11 +130,6 @@ class Command(BaseCommand):
         self._wait_for_port(port, "Redis")
         return f"redis://127.0.0.1:{port}/0"
 
-    def _lab_file(self, manage: list[str], env: dict[str, str]) -> str:
-        from vrconsole import lab
-
-        return str(lab.registration_path())
-
     # -- process plumbing --------------------------------------------------------------
 
     def _check(self, cmd: list[str], env: dict[str, str], what: str) -> None:
@@ -164,8 +164,11 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         if self.lab_up:
-            subprocess.run([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "lab", "down"], env=env,
-                           check=False)
+            subprocess.run(
+                [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "lab", "down", "--name", LAB_NAME],
+                env=env,
+                check=False,
+            )
 
 
 _DEMO_USER_SCRIPT = f"""
