@@ -41,34 +41,28 @@ def _bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r}: expected a boolean (true/false, yes/no, 1/0)")
 
 
-def _int(name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+def _number(name: str, default: float, kind: type, minimum: float | None, maximum: float | None) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw.strip())
+        value = kind(raw.strip())
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
+        expected = "a whole number" if kind is int else "a number"
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected {expected}") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
     if maximum is not None and value > maximum:
         raise ImproperlyConfigured(f"{name}={raw!r}: must be at most {maximum}")
     return value
+
+
+def _int(name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    return int(_number(name, default, int, minimum, maximum))
 
 
 def _float(name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
-    if maximum is not None and value > maximum:
-        raise ImproperlyConfigured(f"{name}={raw!r}: must be at most {maximum}")
-    return value
+    return float(_number(name, default, float, minimum, maximum))
 
 
 def _url(name: str, default: str, schemes: set[str]) -> str:
