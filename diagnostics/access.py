@@ -127,6 +127,7 @@ def plan_access(router: Router) -> AccessPlan:
         key_file=values["VR_SSH_KEY_FILE"] or "",
     )
     if path == ACCESS_PATH_DIRECT:
+        _check_allowed(router_endpoint)
         return AccessPlan(router=router_endpoint, host=None)
     host = router.host
     if host is None:
@@ -140,7 +141,22 @@ def plan_access(router: Router) -> AccessPlan:
         username=values["HOST_SSH_USER"],
         key_file=values["HOST_SSH_KEY_FILE"] or "",
     )
+    _check_allowed(host_endpoint)
     return AccessPlan(router=router_endpoint, host=host_endpoint)
+
+
+def _check_allowed(endpoint: Endpoint) -> None:
+    """Refuse, before any packet is sent, an address outside settings.SSH_ALLOWED_NETWORKS."""
+    networks = settings.SSH_ALLOWED_NETWORKS
+    if not networks:
+        return
+    address = ipaddress.ip_address(endpoint.address)
+    if not any(address in network for network in networks):
+        raise AccessError(
+            AccessReason.NOT_ALLOWED,
+            f"{endpoint.kind} {endpoint.label} address {endpoint.address} is outside SSH_ALLOWED_NETWORKS "
+            f"({', '.join(str(n) for n in networks)}); nothing was sent",
+        )
 
 
 @dataclass

@@ -18,6 +18,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,10 @@ from vrconsole.models import AuditEntry, Router
 logger = logging.getLogger(__name__)
 
 Publisher = Callable[[int, dict[str, Any]], None]
+
+# Probes in flight at once on one router connection: well under OpenSSH's default
+# MaxSessions (10), which a VR's sshd keeps.
+PROBE_CONCURRENCY = 4
 
 # Probe name -> the configuration kind its output is a snapshot of (the iptables parser
 # offers a `normalised` text without counters and timestamps).
@@ -160,6 +165,15 @@ def run_probe(connection: RouterConnection, probe: Probe, router: Router) -> Pro
         outcome.error = f"parser crashed ({type(exc).__name__}): {exc}"
         return outcome
     outcome.ok = True
+    return outcome
+
+
+def _timed_probe(connection: RouterConnection, probe: Probe, router: Router) -> ProbeOutcome:
+    """run_probe, with the wall time as the duration when the probe did not measure one."""
+    started = time.monotonic()
+    outcome = run_probe(connection, probe, router)
+    if not outcome.duration:
+        outcome.duration = time.monotonic() - started
     return outcome
 
 
@@ -369,17 +383,21 @@ def run_collection(
         collection.access_path = plan.description[:255]
         session_attempted = True
         with open_router_connection(plan, verifier, pool) as connection:
-            for probe in probes:
-                if probe.scope == "host" and connection.host is None:
-                    continue
-                publish(router.pk, _progress(collection, probe.name, "running"))
-                started = time.monotonic()
-                outcome = run_probe(connection, probe, router)
-                if not outcome.duration:
-                    outcome.duration = time.monotonic() - started
-                outcomes.append(outcome)
-                _save_probe_result(collection, outcome)
-                publish(router.pk, _progress(collection, probe.name, "ok" if outcome.ok else "error", outcome))
+            runnable = [p for p in probes if not (p.scope == "host" and connection.host is None)]
+            # Probes run a few at a time on their own channels of the one connection, so a
+            # probe that samples for a second, and every command's round trip, overlap the
+            # others. Results are still taken, stored and published in probe order.
+            probe_pool = ThreadPoolExecutor(max_workers=PROBE_CONCURRENCY, thread_name_prefix="probe")
+            try:
+                futures = [probe_pool.submit(_timed_probe, connection, probe, router) for probe in runnable]
+                for probe, future in zip(runnable, futures, strict=True):
+                    publish(router.pk, _progress(collection, probe.name, "running"))
+                    outcome = future.result()
+                    outcomes.append(outcome)
+                    _save_probe_result(collection, outcome)
+                    publish(router.pk, _progress(collection, probe.name, "ok" if outcome.ok else "error", outcome))
+            finally:
+                probe_pool.shutdown(wait=True, cancel_futures=True)
         _store_facts(collection, outcomes)
         HealthSample.objects.create(router=router, collection=collection, **health_numbers(collection.facts))
         store_changed_snapshots(collection, outcomes)

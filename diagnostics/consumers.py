@@ -56,8 +56,8 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
             return
         logger.debug("%s dropped an event of unknown type %r", type(self).__name__, event_type)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        # The feed is one-way: pages never send commands over the socket.
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        # The feed is one-way: whatever a page sends (even garbage) is ignored, never parsed.
         return None
 
 

@@ -87,6 +87,7 @@ def nic_view(nic: Any) -> NicView:
         mtu=nic.mtu,
         network_uuid=nic.network_uuid,
         is_default=nic.is_default,
+        broadcast_uri=nic.broadcast_uri,
     )
 
 
@@ -96,6 +97,7 @@ def router_view(router: Router) -> RouterView:
     network = router.network
     checks = tuple(check for check in router.health_checks if isinstance(check, dict))
     services = network.services if network is not None and isinstance(network.services, list) else []
+    template = router.zone.system_template_for(router.hypervisor) if router.zone is not None else None
     return RouterView(
         id=router.pk,
         uuid=router.uuid,
@@ -122,6 +124,8 @@ def router_view(router: Router) -> RouterView:
         network_name=router.network_label,
         egress_default_allow=network.egress_default_policy if network is not None else None,
         network_services=tuple(str(name) for name in services),
+        zone_system_template_ready=bool(template.get("isready")) if template is not None else None,
+        zone_system_template_name=str(template.get("name") or "") if template is not None else "",
     )
 
 

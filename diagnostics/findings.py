@@ -34,6 +34,15 @@ TITLE_MAX = 500
 CATEGORY_MAX = 32
 
 
+def storable(text: str) -> str:
+    """The text with NUL written as `\\x00`: PostgreSQL text and jsonb cannot hold a NUL, router output can."""
+    return str(text).replace("\x00", "\\x00")
+
+
+def storable_evidence(evidence: Iterable[str]) -> list[str]:
+    return [storable(line) for line in evidence]
+
+
 @dataclass(frozen=True)
 class RuleVerdict:
     """All the verdicts one rule gave in one evaluation, merged into what its finding shows."""
@@ -66,14 +75,14 @@ def merge_by_rule(verdicts: Iterable[Verdict]) -> dict[str, RuleVerdict]:
     for rule, group in grouped.items():
         worst = max(group, key=lambda v: SEVERITY_RANK.get(v.severity, 0))
         title = worst.title if len(group) == 1 else f"{worst.title} (and {len(group) - 1} more)"
-        evidence = tuple(line for verdict in group for line in verdict.evidence)
+        evidence = tuple(storable_evidence(line for verdict in group for line in verdict.evidence))
         merged[rule] = RuleVerdict(
             rule=rule,
             category=worst.category[:CATEGORY_MAX],
             severity=worst.severity,
-            title=title[:TITLE_MAX],
+            title=storable(title)[:TITLE_MAX],
             evidence=evidence,
-            remediation=worst.remediation,
+            remediation=storable(worst.remediation),
         )
     return merged
 
@@ -89,9 +98,9 @@ def record_verdicts(router: Router, collection: Collection | None, verdicts: Seq
             rule=verdict.rule,
             category=verdict.category[:CATEGORY_MAX],
             severity=verdict.severity,
-            title=verdict.title[:TITLE_MAX],
-            evidence=list(verdict.evidence),
-            remediation=verdict.remediation,
+            title=storable(verdict.title)[:TITLE_MAX],
+            evidence=storable_evidence(verdict.evidence),
+            remediation=storable(verdict.remediation),
         )
         for verdict in verdicts
     )

@@ -6,9 +6,11 @@ collection (those are in the database; `sweep_fleet` marks long-pending rows `jo
 
 A fleet sweep enqueues one job per KVM host (`collect_routers_behind_host`), which collects
 the routers behind that host one after another over one host SSH transport, and one job per
-directly reached router (`collect_router`). Concurrency is therefore the number of workers
-listening on the collect queue: scaling is adding workers (RQ is the distributed engine),
-and a host never sees more than one console transport from a sweep. Routers that already
+directly reached router (`collect_router`); a host with more than HOST_BATCH_SIZE routers
+gets several such jobs, so that the workers share a big host instead of one worker walking
+all of it. Concurrency is therefore the number of workers listening on the collect queue:
+scaling is adding workers (RQ is the distributed engine), and a host never sees more console
+transports from a sweep than there are workers. Routers that already
 have a collection pending or running are skipped, so a slow sweep cannot pile up behind
 itself.
 """
@@ -35,6 +37,10 @@ from vrconsole.models import Router, RouterState
 from vrconsole.queues import COLLECT, QUEUE_TIMEOUTS
 
 logger = logging.getLogger(__name__)
+
+# Routers per host job: big enough to amortise the host login over many routers, small
+# enough that a host with a few hundred routers keeps every worker busy.
+HOST_BATCH_SIZE = 10
 
 
 def collection_time_bound() -> float:
@@ -157,13 +163,16 @@ def sweep_fleet() -> dict[str, int]:
         else:
             alone.append(router)
     queued = 0
+    batches = 0
     for host_id, host_routers in by_host.items():
-        queued += len(enqueue_collect_routers_behind_host(host_id, host_routers))
+        for start in range(0, len(host_routers), HOST_BATCH_SIZE):
+            queued += len(enqueue_collect_routers_behind_host(host_id, host_routers[start : start + HOST_BATCH_SIZE]))
+            batches += 1
     for router in alone:
         enqueue_collect_router(router, CollectionTrigger.SCHEDULE)
         queued += 1
-    logger.info("fleet sweep queued %d collections (%d host batches), %d lost marked", queued, len(by_host), lost)
-    return {"queued": queued, "host_batches": len(by_host), "direct": len(alone), "lost": lost}
+    logger.info("fleet sweep queued %d collections (%d host batches), %d lost marked", queued, batches, lost)
+    return {"queued": queued, "host_batches": batches, "direct": len(alone), "lost": lost}
 
 
 def enqueue_sweep_fleet() -> None:

@@ -25,7 +25,6 @@ from vrconsole.models import Region, Router
 
 # Recent successful runs whose median duration stands for "how long this usually takes".
 ESTIMATE_SAMPLE = 5
-FLEET_ESTIMATE_SAMPLE = 50
 
 
 def _iso(value: Any) -> str | None:
@@ -112,16 +111,13 @@ def fleet_state() -> dict[str, Any]:
 
 
 def usual_collection_seconds(router_id: int) -> int | None:
-    """Median duration of the router's recent successful collections, else the fleet's; None if none yet."""
-    succeeded = Collection.objects.filter(status=CollectionStatus.SUCCEEDED, duration_s__isnull=False)
-    for durations in (
-        succeeded.filter(router_id=router_id).values_list("duration_s", flat=True)[:ESTIMATE_SAMPLE],
-        succeeded.values_list("duration_s", flat=True)[:FLEET_ESTIMATE_SAMPLE],
-    ):
-        values = list(durations)
-        if values:
-            return max(1, round(median(values)))
-    return None
+    """Median duration of the router's recent successful collections; None before its first."""
+    durations = list(
+        Collection.objects.filter(
+            router_id=router_id, status=CollectionStatus.SUCCEEDED, duration_s__isnull=False
+        ).values_list("duration_s", flat=True)[:ESTIMATE_SAMPLE]
+    )
+    return max(1, round(median(durations))) if durations else None
 
 
 def reason_labels() -> dict[str, str]:

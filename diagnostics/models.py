@@ -41,6 +41,7 @@ class CollectionReason(models.TextChoices):
     PROTOCOL_ERROR = AccessReason.PROTOCOL_ERROR.value, AccessReason.PROTOCOL_ERROR.label
     NO_ADDRESS = AccessReason.NO_ADDRESS.value, AccessReason.NO_ADDRESS.label
     KEY_MISSING = AccessReason.KEY_MISSING.value, AccessReason.KEY_MISSING.label
+    NOT_ALLOWED = AccessReason.NOT_ALLOWED.value, AccessReason.NOT_ALLOWED.label
     JOB_LOST = "job_lost", "the queued job was lost (Redis restarted?)"
 
 
@@ -253,9 +254,7 @@ class FindingQuerySet(models.QuerySet["Finding"]):
 
     def worst_first(self) -> FindingQuerySet:
         """Critical before warning before info; within a severity the longest-failing first."""
-        return self.annotate(worst_rank=_severity_rank_expression()).order_by(
-            "-worst_rank", "opened_at", "rule"
-        )
+        return self.annotate(worst_rank=_severity_rank_expression()).order_by("-worst_rank", "opened_at", "rule")
 
 
 class Finding(models.Model):
@@ -279,12 +278,8 @@ class Finding(models.Model):
     last_seen = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     times_opened = models.PositiveIntegerField(default=1)
-    first_collection = models.ForeignKey(
-        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    last_collection = models.ForeignKey(
-        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    first_collection = models.ForeignKey(Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_collection = models.ForeignKey(Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     objects = FindingQuerySet.as_manager()
 

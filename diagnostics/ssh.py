@@ -43,6 +43,7 @@ class AccessReason(models.TextChoices):
     PROTOCOL_ERROR = "protocol_error", "SSH protocol error"
     NO_ADDRESS = "no_address", "no usable address"
     KEY_MISSING = "key_missing", "SSH key file missing or unreadable"
+    NOT_ALLOWED = "not_allowed", "address outside SSH_ALLOWED_NETWORKS"
 
 
 # Retrying later helps when the network or the peer may come back; it does not help when

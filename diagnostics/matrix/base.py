@@ -55,6 +55,7 @@ class NicView:
     mtu: int | None
     network_uuid: str
     is_default: bool
+    broadcast_uri: str = ""  # vlan://100, vxlan://5001, ... (admin only; "" when unknown)
 
 
 @dataclass(frozen=True)

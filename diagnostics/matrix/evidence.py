@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from diagnostics.matrix.base import Rule, RouterContext, Severity, Verdict
+from diagnostics.matrix.base import RouterContext, Rule, Severity, Verdict
 
 EVIDENCE_CHARS = 400
 EVIDENCE_ITEMS = 12
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+LineT = TypeVar("LineT")
 
 
 def bounded(text: str, limit: int = EVIDENCE_CHARS) -> str:
@@ -86,7 +87,7 @@ def line_time(timestamp: str | None, now: datetime) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
 
 
-def recent_lines(lines: Sequence[object], ctx: RouterContext, hours: float) -> list[object]:
+def recent_lines(lines: Sequence[LineT], ctx: RouterContext, hours: float) -> list[LineT]:
     """The lines no older than `hours`.
 
     An undated line (a traceback frame) takes the time of the dated line before it, or
@@ -99,7 +100,7 @@ def recent_lines(lines: Sequence[object], ctx: RouterContext, hours: float) -> l
     for index in range(len(times) - 1, -1, -1):
         following = times[index] or following
         times[index] = times[index] or following
-    kept: list[object] = []
+    kept: list[LineT] = []
     previous: datetime | None = None
     for line, moment in zip(lines, times, strict=True):
         stamp = line_time(getattr(line, "timestamp", None), ctx.now)

@@ -32,7 +32,11 @@ DEFAULTS: dict[str, tuple[float, str, str]] = {
     "disk_critical_pct": (95, "%", "filesystem use at or above this is critical"),
     "inode_warning_pct": (85, "%", "inode use at or above this is a warning"),
     "inode_critical_pct": (95, "%", "inode use at or above this is critical"),
-    "log_unrotated_mb": (10, "MB", "a live log above this with no rotated sibling is not rotating (logrotate maxsize 10M)"),
+    "log_unrotated_mb": (
+        10,
+        "MB",
+        "a live log above this with no rotated sibling is not rotating (logrotate maxsize 10M)",
+    ),
     "deleted_open_mb": (50, "MB", "deleted files still held open above this hold disk space"),
 }
 
@@ -41,7 +45,9 @@ def thresholds(overrides: Mapping[str, float] | None = None) -> dict[str, float]
     """The defaults with settings.MATRIX_THRESHOLDS (or `overrides`) merged over them; unknown names are refused."""
     values = {name: float(default) for name, (default, _, _) in DEFAULTS.items()}
     # The console's own "stuck" setting is the natural default for the matrix's.
-    values["stuck_transition_minutes"] = float(getattr(settings, "STUCK_TRANSITION_MINUTES", values["stuck_transition_minutes"]))
+    values["stuck_transition_minutes"] = float(
+        getattr(settings, "STUCK_TRANSITION_MINUTES", values["stuck_transition_minutes"])
+    )
     given = dict(getattr(settings, "MATRIX_THRESHOLDS", {}) if overrides is None else overrides)
     unknown = sorted(name for name in given if name not in DEFAULTS)
     if unknown:

@@ -123,9 +123,15 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
         return cached
     since = timezone.now() - timedelta(days=RESOLVED_FINDINGS_DAYS)
     findings = Finding.objects.for_router(router).select_related("first_collection", "last_collection")
-    failed = Prefetch("probe_results", queryset=ProbeResult.objects.filter(ok=False).only("collection_id", "name", "error"), to_attr="failed_probes")
+    failed = Prefetch(
+        "probe_results",
+        queryset=ProbeResult.objects.filter(ok=False).only("collection_id", "name", "error"),
+        to_attr="failed_probes",
+    )
     collections = list(
-        Collection.objects.filter(router=router).defer("facts", "traceback").prefetch_related(failed)[:RECENT_COLLECTIONS]
+        Collection.objects.filter(router=router)
+        .defer("facts", "traceback")
+        .prefetch_related(failed)[:RECENT_COLLECTIONS]
     )
     diagnostics = RouterDiagnostics(
         health=RouterHealth.objects.filter(router=router).first(),
@@ -133,9 +139,7 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
         resolved_findings=list(findings.resolved_since(since).order_by("-resolved_at")),
         resolved_days=RESOLVED_FINDINGS_DAYS,
         collections=[CollectionRow(collection=c, failed_probes=c.failed_probes) for c in collections],
-        snapshots=list(
-            ConfigSnapshot.objects.filter(router=router).select_related("collection")[:RECENT_SNAPSHOTS]
-        ),
+        snapshots=list(ConfigSnapshot.objects.filter(router=router).select_related("collection")[:RECENT_SNAPSHOTS]),
     )
     # Two blocks of the page ask for it; the router object lives for one request.
     router._diagnostics_for_page = diagnostics

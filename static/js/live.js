@@ -30,7 +30,8 @@
   var PROBE_LOOK = {
     running: ["⧗ running", "tone-info"],
     ok: ["● ok", "tone-ok"],
-    error: ["▲ failed", "tone-crit"]
+    error: ["▲ failed", "tone-crit"],
+    unfinished: ["■ no answer", "tone-unknown"]
   };
 
   function setIndicator(text, tone) {
@@ -90,6 +91,17 @@
       (c.done === 1 ? "" : "s") + " done, " + c.failed + " failed.";
   }
 
+  function sentence(text) {
+    return /[.!?]$/.test(text) ? text : text + ".";
+  }
+
+  function markUnfinishedProbes() {
+    // A run that ended (unreachable mid-way, a bug) leaves its last probe without an answer.
+    rows.querySelectorAll('tr[data-status="running"]').forEach(function (row) {
+      showProbe({ probe: row.getAttribute("data-probe"), status: "unfinished" });
+    });
+  }
+
   function showOutcome() {
     var status = current && current.status;
     var text;
@@ -105,8 +117,8 @@
         (current.probe_errors ? ", " + current.probe_errors + " probe(s) with errors (see above)." : ", every probe answered.");
       tone = current.probe_errors ? "tone-warn" : "tone-ok";
     } else if (status === "failed") {
-      text = "▲ Failed: " + (reasons[current.reason] || current.reason || "no reason given") +
-        (current.error ? ". " + current.error : "") + " Check the router is Running and reachable, then collect again.";
+      text = sentence("▲ Failed: " + (reasons[current.reason] || current.reason || "no reason given") +
+        (current.error ? " — " + current.error : "")) + " Check the router is Running and reachable, then collect again.";
       tone = "tone-crit";
     } else {
       text = "▲ Errored: the console hit a bug (" + (current.error || "no message") +
@@ -143,7 +155,13 @@
     showOutcome();
   }
 
+  function isOlder(event) {
+    // A late event of an earlier run must not replace the run on screen (ids only grow).
+    return current !== null && event.collection_id < current.collection_id;
+  }
+
   function onProgress(event) {
+    if (isOlder(event)) { return; }
     if (!current || current.collection_id !== event.collection_id) {
       startCollection({ collection_id: event.collection_id, status: "running" });
     }
@@ -153,12 +171,15 @@
   }
 
   function onFinished(event) {
+    if (isOlder(event)) { return; }
     if (!current || current.collection_id !== event.collection_id) {
       startCollection({ collection_id: event.collection_id });
     }
     ["status", "reason", "error", "duration_s", "probe_errors"].forEach(function (key) {
       current[key] = event[key];
     });
+    markUnfinishedProbes();
+    if (collectMessage) { collectMessage.textContent = ""; }
     showSummary();
     showOutcome();
   }

@@ -66,6 +66,7 @@ def publish(group: str, event: dict[str, Any]) -> Callable[[], Awaitable[None]]:
 
 def test_it_refuses_an_anonymous_visitor_with_4401(router):
     headers = session_cookie(None)
+
     async def scenario() -> Any:
         socket = WebsocketCommunicator(application, f"/ws/routers/{router.pk}/", headers=headers)
         connected, _ = await socket.connect(timeout=WAIT_S)
@@ -80,6 +81,7 @@ def test_it_refuses_an_anonymous_visitor_with_4401(router):
 
 def test_it_refuses_an_unknown_router_with_4404(viewer):
     headers = session_cookie(viewer)
+
     async def scenario() -> Any:
         socket = WebsocketCommunicator(application, "/ws/routers/999999/", headers=headers)
         await socket.connect(timeout=WAIT_S)
@@ -92,6 +94,7 @@ def test_it_refuses_an_unknown_router_with_4404(viewer):
 
 def test_it_sends_an_empty_state_when_the_router_was_never_collected(router, viewer):
     headers = session_cookie(viewer)
+
     async def scenario() -> Any:
         socket = WebsocketCommunicator(application, f"/ws/routers/{router.pk}/", headers=headers)
         await socket.connect(timeout=WAIT_S)
@@ -113,7 +116,9 @@ def test_it_sends_the_routers_status_and_open_findings_worst_first_on_connect(ro
     headers = session_cookie(viewer)
     RouterHealth.objects.create(router=router, status=RouterStatus.CRITICAL)
     Finding.objects.create(router=router, rule="var-log-nearly-full", category="disk", severity="warning", title="97%")
-    Finding.objects.create(router=router, rule="dnsmasq-not-running", category="dhcp", severity="critical", title="gone")
+    Finding.objects.create(
+        router=router, rule="dnsmasq-not-running", category="dhcp", severity="critical", title="gone"
+    )
     Finding.objects.create(
         router=router, rule="old-one", category="disk", severity="critical", title="x", resolved_at=timezone.now()
     )
@@ -137,7 +142,9 @@ def test_it_sends_the_latest_collection_and_its_probes_on_connect(router, viewer
     headers = session_cookie(viewer)
     Collection.objects.create(router=router, status=CollectionStatus.SUCCEEDED)
     latest = Collection.objects.create(router=router, status=CollectionStatus.RUNNING, requested_by=viewer)
-    ProbeResult.objects.create(collection=latest, name="system", ok=True, duration_s=0.12, stdout="secret-ish raw output")
+    ProbeResult.objects.create(
+        collection=latest, name="system", ok=True, duration_s=0.12, stdout="secret-ish raw output"
+    )
     ProbeResult.objects.create(collection=latest, name="dnsmasq", ok=False, error="exit status 1", duration_s=0.3)
 
     async def scenario() -> Any:
@@ -210,7 +217,13 @@ def test_it_relays_verdicts_updated(router, viewer):
 
 def test_it_drops_unknown_event_types_and_keeps_the_socket_open(router, viewer):
     headers = session_cookie(viewer)
-    known = {"type": "collection.progress", "collection_id": 1, "router_id": router.pk, "probe": "cpu", "status": "running"}
+    known = {
+        "type": "collection.progress",
+        "collection_id": 1,
+        "router_id": router.pk,
+        "probe": "cpu",
+        "status": "running",
+    }
 
     async def scenario() -> Any:
         socket = WebsocketCommunicator(application, f"/ws/routers/{router.pk}/", headers=headers)
@@ -231,7 +244,13 @@ def test_it_drops_unknown_event_types_and_keeps_the_socket_open(router, viewer):
 def test_it_does_not_relay_another_routers_events(router, viewer):
     headers = session_cookie(viewer)
     other = make_router(router.zone, name="r-8-VM")
-    mine = {"type": "collection.progress", "collection_id": 2, "router_id": router.pk, "probe": "cpu", "status": "running"}
+    mine = {
+        "type": "collection.progress",
+        "collection_id": 2,
+        "router_id": router.pk,
+        "probe": "cpu",
+        "status": "running",
+    }
 
     async def scenario() -> Any:
         socket = WebsocketCommunicator(application, f"/ws/routers/{router.pk}/", headers=headers)
@@ -248,6 +267,7 @@ def test_it_does_not_relay_another_routers_events(router, viewer):
 
 def test_it_refuses_an_anonymous_visitor_on_the_fleet_socket():
     headers = session_cookie(None)
+
     async def scenario() -> Any:
         socket = WebsocketCommunicator(application, "/ws/fleet/", headers=headers)
         await socket.connect(timeout=WAIT_S)
@@ -293,3 +313,26 @@ def test_it_relays_sync_finished_and_fleet_status_on_the_fleet_socket(viewer):
         return relayed
 
     assert run(scenario) == [synced, status]
+
+
+def test_it_ignores_what_a_page_sends_and_keeps_relaying(router, viewer):
+    headers = session_cookie(viewer)
+    event = {
+        "type": "collection.progress",
+        "collection_id": 5,
+        "router_id": router.pk,
+        "probe": "cpu",
+        "status": "running",
+    }
+
+    async def scenario() -> Any:
+        socket = WebsocketCommunicator(application, f"/ws/routers/{router.pk}/", headers=headers)
+        await socket.connect(timeout=WAIT_S)
+        await socket.receive_json_from(timeout=WAIT_S)
+        await socket.send_to(text_data="{not json")
+        await publish(group_name(router.pk), event)()
+        relayed = await socket.receive_json_from(timeout=WAIT_S)
+        await socket.disconnect()
+        return relayed
+
+    assert run(scenario) == event

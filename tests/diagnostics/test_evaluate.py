@@ -65,7 +65,10 @@ def test_it_builds_the_router_view_from_the_inventory(fake_matrix, zone):
         False,
         ("Dhcp", "Dns", "SourceNat"),
     )
-    assert [(nic.position, nic.traffic_type, nic.mtu) for nic in view.nics] == [(0, "Control", None), (1, "Guest", 1500)]
+    assert [(nic.position, nic.traffic_type, nic.mtu) for nic in view.nics] == [
+        (0, "Control", None),
+        (1, "Guest", 1500),
+    ]
 
 
 def test_it_reads_the_stored_facts_back_into_the_probes_dataclasses(fake_matrix, zone):

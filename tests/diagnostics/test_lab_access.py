@@ -69,9 +69,7 @@ def test_it_collects_a_kvm_router_through_its_host(access_lab: SyncedLab, ssh_se
     assert collection.probe_errors == 0, list(collection.probe_results.filter(ok=False).values_list("name", "error"))
 
 
-def test_it_collects_a_vmware_router_directly_on_its_control_address(
-    access_lab: SyncedLab, ssh_settings: Any
-) -> None:
+def test_it_collects_a_vmware_router_directly_on_its_control_address(access_lab: SyncedLab, ssh_settings: Any) -> None:
     name = access_lab.first_of_kind("direct")
     collection, _ = timed_collect(access_lab, name)
     assert collection.status == CollectionStatus.SUCCEEDED, collection.error
@@ -100,7 +98,11 @@ def test_it_refuses_a_router_whose_host_key_changed(access_lab: SyncedLab, ssh_s
     # The key the router had "before": any other ed25519 key pinned to its CloudStack identity.
     old_key = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + os.urandom(32)).decode()
     HostKeyPin.objects.create(
-        kind="router", identity=router.uuid, key_type="ssh-ed25519", key_base64=old_key, fingerprint=fingerprint(old_key)
+        kind="router",
+        identity=router.uuid,
+        key_type="ssh-ed25519",
+        key_base64=old_key,
+        fingerprint=fingerprint(old_key),
     )
     collection, elapsed = timed_collect(access_lab, router.name)
     assert_failed(collection, CollectionReason.HOST_KEY_CHANGED, elapsed)

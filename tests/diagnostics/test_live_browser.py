@@ -17,6 +17,8 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, connections
 
 from diagnostics.collect import group_name
-from diagnostics.models import Collection
+from diagnostics.models import Collection, ProbeResult
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
 from vrconsole.models import Router
 from vrconsole.queues import COLLECT
@@ -69,51 +71,103 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def asgi_server() -> Iterator[str]:
-    """Daphne on a free loopback port, using the test database; stopped at teardown whatever happens."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        # The settings this test run uses (pytest-django exports them), so server and test agree.
-        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "tests.settings"),
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CHANNELS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-        # A pooled connection would keep the test database busy after the server stops.
-        "DATABASE_CONN_MAX_AGE": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vrconsole.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
+@dataclass
+class DaphneServer:
+    """`daphne vrconsole.asgi:application` on one loopback port, as a deployment runs it."""
+
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            # The settings this test run uses (pytest-django exports them), so server and test agree.
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "tests.settings"),
+            "DATABASE_URL": _database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "CHANNELS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+            # A pooled connection would keep the test database busy after the server stops.
+            "DATABASE_CONN_MAX_AGE": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "vrconsole.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 30
         while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"daphne exited: {server.stderr.read().decode() if server.stderr else ''}")
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"daphne exited: {error}")
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError("daphne did not start listening") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
         try:
-            server.wait(timeout=10)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if server.stderr:
-            server.stderr.close()
+            self.process.kill()
+            self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+
+@contextmanager
+def running_server(django_db_blocker: Any) -> Iterator[DaphneServer]:
+    """A started server, stopped on the way out whatever happened."""
+    server = DaphneServer(_free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        with django_db_blocker.unblock():
+            _wait_for_server_sessions_to_end()
+
+
+@pytest.fixture(scope="module")
+def asgi_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+    """One server for the module's tests: each test's rows are committed, and flushed after it."""
+    with running_server(django_db_blocker) as server:
+        yield server.url
+
+
+@pytest.fixture
+def own_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[DaphneServer]:
+    """A server of the test's own, for a test that stops and restarts it."""
+    with running_server(django_db_blocker) as server:
+        yield server
+
+
+def _wait_for_server_sessions_to_end() -> None:
+    # PostgreSQL ends a dead client's backend a moment after the process exits; the test
+    # database can only be flushed or dropped once it has.
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -146,6 +200,9 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+            # ORM calls made while Playwright's loop runs get their own database connection;
+            # it must be closed here, or the test database cannot be flushed or dropped.
+            connections.close_all()
 
 
 def signed_in_router_page(browser: Any, server: str, username: str, router: Router) -> Any:
@@ -168,7 +225,14 @@ def publish(router: Router, event: dict[str, Any]) -> None:
 
 
 def progress(router: Router, probe: str, status: str, **fields: Any) -> dict[str, Any]:
-    return {"type": "collection.progress", "collection_id": 77, "router_id": router.pk, "probe": probe, "status": status, **fields}
+    return {
+        "type": "collection.progress",
+        "collection_id": fields.pop("collection_id", 77),
+        "router_id": router.pk,
+        "probe": probe,
+        "status": status,
+        **fields,
+    }
 
 
 def test_it_shows_each_probe_as_it_arrives_then_the_outcome(asgi_server, browser, router):
@@ -210,9 +274,10 @@ def test_it_shows_each_probe_as_it_arrives_then_the_outcome(asgi_server, browser
     assert tab.evaluate("window.notReloaded") is True
 
 
-def test_it_names_the_reason_when_a_collection_fails(asgi_server, browser, router):
+def test_it_names_the_reason_when_a_collection_fails_and_marks_the_unanswered_probe(asgi_server, browser, router):
     _user("noc", operator=False)
     tab = signed_in_router_page(browser, asgi_server, "noc", router)
+    publish(router, progress(router, "routes", "running", collection_id=78))
     publish(
         router,
         {
@@ -228,8 +293,8 @@ def test_it_names_the_reason_when_a_collection_fails(asgi_server, browser, route
     )
     tab.wait_for_selector('[data-live-outcome][data-outcome="failed"]')
     outcome = tab.inner_text("[data-live-outcome]")
-    assert "▲ Failed: the queued job was lost (Redis restarted?)" in outcome
-    assert "could not enqueue" in outcome
+    assert "▲ Failed: the queued job was lost (Redis restarted?) — could not enqueue." in outcome
+    assert "■ no answer" in tab.inner_text('tr[data-probe="routes"]')
 
 
 def test_it_hides_collect_now_from_a_viewer(asgi_server, browser, router):
@@ -249,3 +314,18 @@ def test_it_queues_a_collection_when_an_operator_clicks_collect_now(asgi_server,
     assert "⧗ Queued" in tab.inner_text("[data-live-outcome]")
     assert tab.is_disabled("[data-collect-button]")
     assert [job.args for job in collect_queue.get_jobs()] == [(router.pk, collection.pk)]
+
+
+def test_it_says_it_is_reconnecting_and_catches_up_after_a_server_restart(own_server, browser, router):
+    _user("noc", operator=False)
+    tab = signed_in_router_page(browser, own_server.url, "noc", router)
+    own_server.stop()
+    tab.wait_for_selector('#live-panel[data-live-status="disconnected"]')
+    assert "live: reconnecting" in tab.inner_text("[data-live-indicator]")
+    # Finished while the page was cut off: the state sent on reconnect must show it.
+    collection = Collection.objects.create(router=router, status="succeeded", duration_s=2.0)
+    ProbeResult.objects.create(collection=collection, name="routes", ok=True, duration_s=0.2)
+    own_server.start()
+    tab.wait_for_selector('#live-panel[data-live-status="connected"]', timeout=4 * WAIT_MS)
+    tab.wait_for_selector('tr[data-probe="routes"][data-status="ok"]')
+    assert "● Succeeded in 2.00 s" in tab.inner_text("[data-live-outcome]")

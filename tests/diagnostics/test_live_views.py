@@ -11,8 +11,10 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from redis import Redis
 from rq import Queue
 
+from diagnostics import jobs
 from diagnostics.jobs import collect_router
 from diagnostics.models import Collection, CollectionStatus, CollectionTrigger
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
@@ -123,3 +125,13 @@ def test_it_refuses_a_router_the_api_no_longer_lists(operator_client, router, co
 
 def test_it_answers_404_for_an_unknown_router(operator_client, collect_queue):
     assert operator_client.post(reverse("router-collect", args=[999999])).status_code == 404
+
+
+def test_it_says_the_queue_is_down_and_audits_it_when_redis_refuses(operator_client, router, monkeypatch):
+    nowhere = Queue(COLLECT, connection=Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+    monkeypatch.setattr(jobs.django_rq, "get_queue", lambda name: nowhere)
+    response = operator_client.post(collect_url(router))
+    assert response.status_code == 503
+    assert "job queue (Redis)" in response.json()["error"]
+    assert AuditEntry.objects.get(action="collect.requested").outcome == "error"
+    assert Collection.objects.get(router=router).reason == "job_lost"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from diagnostics.matrix.base import RouterContext, RouterView, Rule, Verdict
+from diagnostics.matrix.base import RouterContext, RouterView, Rule, Severity, Verdict
 from diagnostics.matrix.evidence import facts_of, verdict
 from diagnostics.matrix.layout import own_redundant_state
 
@@ -36,7 +36,9 @@ def _error_state(ctx: RouterContext) -> list[Verdict]:
     if router.host_state and router.host_state != "Up":
         evidence.append(f"host {router.host_name} state: {router.host_state}")
     if router.zone_system_template_ready is False:
-        evidence.append(f"system VM template {router.zone_system_template_name or '?'} not ready in zone {router.zone_name}")
+        evidence.append(
+            f"system VM template {router.zone_system_template_name or '?'} not ready in zone {router.zone_name}"
+        )
     redundant = " The peer keeps serving meanwhile." if router.is_redundant else ""
     remediation = (
         f"1. Restart the network with cleanup: {restart_action(router)} — CloudStack builds a new router "
@@ -100,7 +102,9 @@ def _requires_upgrade(ctx: RouterContext) -> list[Verdict]:
         return []
     evidence = [f"listRouters requiresupgrade: true, version {router.template_version or 'UNKNOWN'}"]
     if router.software_version and router.software_version != router.template_version:
-        evidence.append(f"softwareversion {router.software_version} (live-patched) differs from template {router.template_version}")
+        evidence.append(
+            f"softwareversion {router.software_version} (live-patched) differs from template {router.template_version}"
+        )
     remediation = (
         "CloudStack refuses to send commands to this router ('Router requires upgrade'), so VM starts in its network "
         "fail. 1. Check minreq.sysvmtemplate.version for the zone. 2. If the router was live-patched, reboot it "
@@ -122,13 +126,29 @@ REQUIRES_UPGRADE = Rule(
 )
 
 
+_VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
+def same_version(one: str, other: str) -> bool:
+    """Two version strings naming the same release: 4.20.1 = 4.20.1.0; a full release line counts by its version."""
+
+    def parts(text: str) -> tuple[int, ...]:
+        match = _VERSION.search(text)
+        numbers = [int(p) for p in match.group(0).split(".")] if match else []
+        while numbers and numbers[-1] == 0:
+            numbers.pop()
+        return tuple(numbers)
+
+    return parts(one) == parts(other) and bool(parts(one))
+
+
 def _template_mismatch(ctx: RouterContext) -> list[Verdict]:
     versions = facts_of(ctx, "versions")
     router = ctx.router
     if versions is None or not versions.template_version:
         return []
     expected = router.template_version
-    if not expected or expected.upper() == "UNKNOWN" or versions.template_version == expected:
+    if not expected or not _VERSION.search(expected) or same_version(versions.template_version, expected):
         return []
     evidence = [
         f"listRouters version: {expected}",
@@ -139,7 +159,14 @@ def _template_mismatch(ctx: RouterContext) -> list[Verdict]:
         f"Reboot it (rebootRouter) so CloudStack reads the version again; if it persists, {restart_action(router)} "
         "to rebuild it from the zone's current system VM template."
     )
-    return [verdict(TEMPLATE_MISMATCH, f"{router.name} template {versions.template_version}, CloudStack says {expected}", evidence, remediation)]
+    return [
+        verdict(
+            TEMPLATE_MISMATCH,
+            f"{router.name} template {versions.template_version}, CloudStack says {expected}",
+            evidence,
+            remediation,
+        )
+    ]
 
 
 TEMPLATE_MISMATCH = Rule(
@@ -169,7 +196,9 @@ def _scripts_mismatch(ctx: RouterContext) -> list[Verdict]:
         "The router's scripts are not the ones CloudStack shipped (a hand edit, or a failed patch at boot). "
         f"Reboot the router (rebootRouter) to re-patch it; if it persists, {restart_action(router)}."
     )
-    return [verdict(SCRIPTS_MISMATCH, f"{router.name} scripts signature differs from CloudStack's", evidence, remediation)]
+    return [
+        verdict(SCRIPTS_MISMATCH, f"{router.name} scripts signature differs from CloudStack's", evidence, remediation)
+    ]
 
 
 SCRIPTS_MISMATCH = Rule(
@@ -188,7 +217,7 @@ def _live_patched(ctx: RouterContext) -> list[Verdict]:
     router = ctx.router
     if not router.software_version or not router.template_version or router.requires_upgrade:
         return []
-    if router.template_version.upper() == "UNKNOWN" or router.software_version.startswith(router.template_version):
+    if not _VERSION.search(router.template_version) or same_version(router.software_version, router.template_version):
         return []
     evidence = [f"listRouters softwareversion {router.software_version}, version (template) {router.template_version}"]
     remediation = (
@@ -266,7 +295,7 @@ def _health_checks(ctx: RouterContext) -> list[Verdict]:
             f"{name} ({check.get('checktype', '?')}) failed at {check.get('lastupdated', '?')}",
             f"details: {details}",
         ]
-        severity = "warning"
+        severity: Severity = "warning"
         remediation = HEALTH_CHECKS.remedy
         if name == "gateways_check.py" and own_redundant_state(ctx) == "BACKUP":
             severity = "info"
@@ -281,7 +310,9 @@ def _health_checks(ctx: RouterContext) -> list[Verdict]:
                 "configuration reaches it. Check the disk verdicts ('Read-only file system' means the VM's disk "
                 f"failed), then rebootRouter; if it persists, {restart_action(router)}."
             )
-        verdicts.append(verdict(HEALTH_CHECKS, f"CloudStack health check {name} failing", evidence, remediation, severity))
+        verdicts.append(
+            verdict(HEALTH_CHECKS, f"CloudStack health check {name} failing", evidence, remediation, severity)
+        )
     return verdicts
 
 
@@ -307,4 +338,13 @@ def addresses_in(text: str) -> list[str]:
     return list(dict.fromkeys(_IPV4.findall(text)))
 
 
-RULES = (ERROR_STATE, STUCK, REQUIRES_UPGRADE, TEMPLATE_MISMATCH, SCRIPTS_MISMATCH, LIVE_PATCHED, TEMPLATE_NOT_READY, HEALTH_CHECKS)
+RULES = (
+    ERROR_STATE,
+    STUCK,
+    REQUIRES_UPGRADE,
+    TEMPLATE_MISMATCH,
+    SCRIPTS_MISMATCH,
+    LIVE_PATCHED,
+    TEMPLATE_NOT_READY,
+    HEALTH_CHECKS,
+)

@@ -29,7 +29,10 @@ def _apply_failed(ctx: RouterContext) -> list[Verdict]:
     if not failures:
         return []
     hours = ctx.threshold("config_error_window_hours")
-    evidence = [f"{len(failures)} 'VR config: executing failed' line(s) in cloud.log in the last {hours:g} h", *quoted(line.text for line in failures)]
+    evidence = [
+        f"{len(failures)} 'VR config: executing failed' line(s) in cloud.log in the last {hours:g} h",
+        *quoted(line.text for line in failures),
+    ]
     remediation = (
         "Part of the configuration CloudStack pushed did not apply, so the router's rules differ from CloudStack's. "
         "1. Read the lines before the failure in /var/log/cloud.log (traceback, failing command). 2. Fix the cause "
@@ -61,7 +64,9 @@ def _tracebacks(ctx: RouterContext) -> list[Verdict]:
     if not recent:
         return []
     by_number = {line.number: line.text for line in tail.lines}
-    evidence = [f"{len(recent)} Python traceback(s) in cloud.log in the last {ctx.threshold('config_error_window_hours'):g} h"]
+    evidence = [
+        f"{len(recent)} Python traceback(s) in cloud.log in the last {ctx.threshold('config_error_window_hours'):g} h"
+    ]
     for tb in recent[:5]:
         before = by_number.get(tb.first_line - 1, "")
         evidence.append(f"line {tb.first_line}-{tb.last_line}: {tb.exception or '(no exception line)'}")
@@ -95,7 +100,10 @@ def _error_lines(ctx: RouterContext) -> list[Verdict]:
     ]
     if not errors:
         return []
-    evidence = [f"{len(errors)} ERROR line(s) in cloud.log in the last {ctx.threshold('config_error_window_hours'):g} h (benign ones left out)", *quoted(line.text for line in errors)]
+    evidence = [
+        f"{len(errors)} ERROR line(s) in cloud.log in the last {ctx.threshold('config_error_window_hours'):g} h (benign ones left out)",
+        *quoted(line.text for line in errors),
+    ]
     return [verdict(ERROR_LINES, "errors while applying configuration", evidence)]
 
 

@@ -105,7 +105,11 @@ def _table_full_logged(ctx: RouterContext) -> list[Verdict]:
     if facts is not None and facts.loaded and facts.max:
         evidence.append(f"table now {number(facts.count)} of {number(facts.max)}")
         bigger = str(facts.max * 2)
-    return [verdict(TABLE_FULL_LOGGED, "kernel dropped packets: conntrack table full", evidence, _REMEDY.format(bigger=bigger))]
+    return [
+        verdict(
+            TABLE_FULL_LOGGED, "kernel dropped packets: conntrack table full", evidence, _REMEDY.format(bigger=bigger)
+        )
+    ]
 
 
 TABLE_FULL_LOGGED = Rule(

@@ -1,8 +1,8 @@
 """Rules on CPU: sustained load, softirq share and its spread over CPUs, softnet drops between collections.
 
 One /proc/stat sample is one second: a spike is not load. CPU is "sustained" only when
-two samples (this collection and the previous one) agree, or when the 5-minute load
-average agrees with the sample. Packet processing lands on one CPU without RPS (§3.10,
+two samples (this collection and the previous one) agree; the load average is shown, not
+trusted (it counts tasks waiting on disk too). Packet processing lands on one CPU without RPS (§3.10,
 §5.21); softnet drops mean packets were lost because a CPU's backlog was full.
 """
 
@@ -26,18 +26,19 @@ def _cpu_high(ctx: RouterContext) -> list[Verdict]:
     busy = cpu.total.busy
     if busy < limit:
         return []
-    evidence = [f"CPU busy {busy:.1f} % now (user {cpu.total.user:.1f}, system {cpu.total.system:.1f}, softirq {cpu.total.softirq:.1f}, steal {cpu.total.steal:.1f})"]
+    evidence = [
+        f"CPU busy {busy:.1f} % now (user {cpu.total.user:.1f}, system {cpu.total.system:.1f}, softirq {cpu.total.softirq:.1f}, steal {cpu.total.steal:.1f})"
+    ]
     before = previous_facts_of(ctx, "cpu")
-    system = facts_of(ctx, "system")
-    sustained = False
-    if before is not None and before.total.busy >= limit:
-        sustained = True
-        evidence.append(f"CPU busy {before.total.busy:.1f} % at the previous collection")
-    if system is not None and system.cpus and system.load5 / system.cpus >= limit / 100:
-        sustained = True
-        evidence.append(f"load average 5 min {system.load5:.2f} on {system.cpus} CPU(s)")
-    if not sustained:
+    # One second of /proc/stat is a spike, not load: the previous collection must agree.
+    if before is None or before.total.busy < limit:
         return []
+    evidence.append(f"CPU busy {before.total.busy:.1f} % at the previous collection")
+    system = facts_of(ctx, "system")
+    if system is not None and system.cpus:
+        evidence.append(
+            f"load average 1/5/15 min {system.load1:.2f}/{system.load5:.2f}/{system.load15:.2f} on {system.cpus} CPU(s)"
+        )
     remediation = (
         "The router is CPU-bound: latency and drops for every VM behind it. 1. Check the softirq verdicts: packet "
         "processing on one CPU is fixed by RPS, not by more CPUs. 2. If steal is high the host is overcommitted: "
@@ -50,7 +51,7 @@ CPU_HIGH = Rule(
     id="cpu-sustained-high",
     category="cpu",
     severity="warning",
-    summary="CPU busy above the threshold in two samples (or with the load average agreeing).",
+    summary="CPU busy above the threshold at this and the previous collection.",
     remedy="Rule out softirq concentration and steal; then scale the service offering (scaleSystemVm / changeServiceForSystemVm).",
     reads=("facts:cpu", "facts:system", "history"),
     thresholds=("cpu_busy_warning_pct",),
@@ -91,12 +92,18 @@ SOFTIRQ_HIGH = Rule(
 
 def _concentrated(ctx: RouterContext) -> list[Verdict]:
     now, before = facts_of(ctx, "softirq"), previous_facts_of(ctx, "softirq")
-    row = now.row("NET_RX") if now is not None else None
+    if now is None:
+        return []
+    row = now.row("NET_RX")
     if row is None or len(row.per_cpu) < 2:
         return []
     counts = list(row.per_cpu)
     earlier = before.row("NET_RX") if before is not None else None
-    if earlier is not None and len(earlier.per_cpu) == len(counts) and all(b >= a for a, b in zip(earlier.per_cpu, counts, strict=True)):
+    if (
+        earlier is not None
+        and len(earlier.per_cpu) == len(counts)
+        and all(b >= a for a, b in zip(earlier.per_cpu, counts, strict=True))
+    ):
         counts = [b - a for a, b in zip(earlier.per_cpu, counts, strict=True)]
         scope = "since the previous collection"
     else:

@@ -32,6 +32,9 @@ def _dnsmasq_not_running(ctx: RouterContext) -> list[Verdict]:
         return []
     if not (_offers(ctx, "Dhcp") or _offers(ctx, "Dns")):
         return []
+    # A VPC router without tiers (or any router CloudStack lists without a guest NIC) serves no one yet.
+    if ctx.router.nics and not any(n.traffic_type.lower() == "guest" for n in ctx.router.nics):
+        return []
     dnsmasq = processes.service("dnsmasq")
     if dnsmasq.running:
         return []
@@ -73,7 +76,9 @@ def _leases_near_max(ctx: RouterContext) -> list[Verdict]:
     percent = 100.0 * used / dnsmasq.dhcp_lease_max
     if percent < ctx.threshold("dhcp_lease_warning_pct"):
         return []
-    evidence = [f"{used} leases in /var/lib/misc/dnsmasq.leases of dhcp-lease-max {dnsmasq.dhcp_lease_max} ({percent:.1f} %)"]
+    evidence = [
+        f"{used} leases in /var/lib/misc/dnsmasq.leases of dhcp-lease-max {dnsmasq.dhcp_lease_max} ({percent:.1f} %)"
+    ]
     remediation = (
         "dnsmasq refuses new leases at dhcp-lease-max. Stale leases of deleted VMs are the usual cause: compare "
         "dnsmasq.leases with /etc/dhcphosts.txt; re-push DHCP entries with "
@@ -94,27 +99,30 @@ LEASES_NEAR_MAX = Rule(
 )
 
 
-def _dnsmasq_problem_lines(ctx: RouterContext) -> list:
+def _dnsmasq_problem_lines(ctx: RouterContext, windowed: bool = True) -> list:
     logs = facts_of(ctx, "logs")
     tail = logs.file(DNSMASQ_LOG) if logs is not None else None
     if tail is None or tail.missing:
         return []
-    recent = recent_lines(tail.lines, ctx, ctx.threshold("config_error_window_hours"))
-    return [line for line in recent if line.kind in (log_kinds.DHCP_NO_ADDRESS, log_kinds.DHCP_ADDRESS_LEASED)]
+    lines = recent_lines(tail.lines, ctx, ctx.threshold("config_error_window_hours")) if windowed else tail.lines
+    return [line for line in lines if line.kind in (log_kinds.DHCP_NO_ADDRESS, log_kinds.DHCP_ADDRESS_LEASED)]
 
 
 def _stale_lease(ctx: RouterContext) -> list[Verdict]:
     dnsmasq = facts_of(ctx, "dnsmasq")
     if dnsmasq is None or not dnsmasq.stale_leases:
         return []
-    log_lines = _dnsmasq_problem_lines(ctx)
+    # The lease is a fact of now; any log line about it, however old, explains it.
+    log_lines = _dnsmasq_problem_lines(ctx, windowed=False)
     verdicts = []
     for stale in dnsmasq.stale_leases:
         lease = next((x for x in dnsmasq.leases if x.ip == stale.ip and x.mac == stale.lease_mac), None)
         host = next((h for h in dnsmasq.hosts if h.ip == stale.ip), None)
         evidence = []
         if lease is not None:
-            evidence.append(f"dnsmasq.leases: {lease.expiry} {lease.mac} {lease.ip} {lease.hostname} {lease.client_id}".rstrip())
+            evidence.append(
+                f"dnsmasq.leases: {lease.expiry} {lease.mac} {lease.ip} {lease.hostname} {lease.client_id}".rstrip()
+            )
         if host is not None:
             tag = f"set:{host.tag}," if host.tag else ""
             evidence.append(f"dhcphosts.txt: {host.mac},{tag}{host.ip},{host.hostname},{host.lease_time}")
@@ -147,7 +155,10 @@ def _no_address(ctx: RouterContext) -> list[Verdict]:
     if not lines:
         return []
     leased = [line.text for line in _dnsmasq_problem_lines(ctx) if line.kind == log_kinds.DHCP_ADDRESS_LEASED]
-    evidence = [f"{len(lines)} 'no address available' line(s) in dnsmasq.log", *quoted([line.text for line in lines] + leased, 8)]
+    evidence = [
+        f"{len(lines)} 'no address available' line(s) in dnsmasq.log",
+        *quoted([line.text for line in lines] + leased, 8),
+    ]
     remediation = (
         "A VM asked for an address and dnsmasq had none for its MAC: its entry is missing from /etc/dhcphosts.txt "
         "(dhcp-ignore=tag:!known), or its address is leased to another MAC (see dhcp-stale-lease). Check "
@@ -169,7 +180,7 @@ NO_ADDRESS = Rule(
 )
 
 
-def _served_networks(ctx: RouterContext) -> list[ipaddress.IPv4Network] | None:
+def _served_networks(ctx: RouterContext) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
     """The subnets this router serves DHCP on (its interface networks holding a dhcp-range), None if unknown."""
     dnsmasq, interfaces = facts_of(ctx, "dnsmasq"), facts_of(ctx, "interfaces")
     if dnsmasq is None or interfaces is None:
@@ -193,11 +204,15 @@ def _in(address: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) ->
         return False
 
 
-_DHCP_ENTRY = re.compile(r"(?P<mac>[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})\s+(?P<ip>(?:\d{1,3}\.){3}\d{1,3})\s*(?P<name>[^,\s]*)")
+_DHCP_ENTRY = re.compile(
+    r"(?P<mac>[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})\s+(?P<ip>(?:\d{1,3}\.){3}\d{1,3})\s*(?P<name>[^,\s]*)"
+)
 
 
 def _failed_check(ctx: RouterContext, name: str) -> dict | None:
-    return next((dict(c) for c in ctx.router.health_checks if c.get("checkname") == name and c.get("success") is False), None)
+    return next(
+        (dict(c) for c in ctx.router.health_checks if c.get("checkname") == name and c.get("success") is False), None
+    )
 
 
 def _missing_from_dhcphosts(ctx: RouterContext) -> list[Verdict]:
@@ -216,7 +231,9 @@ def _missing_from_dhcphosts(ctx: RouterContext) -> list[Verdict]:
         if not entries:
             return []
         if served is not None and not any(_in(ip, net) for _, ip, _ in entries for net in served):
-            return [_false_positive(DHCP_MISSING, header, "none of the VMs named is in a subnet this router serves DHCP on")]
+            return [
+                _false_positive(DHCP_MISSING, header, "none of the VMs named is in a subnet this router serves DHCP on")
+            ]
     evidence = [header, *quoted(f"not in /etc/dhcphosts.txt: {mac} {ip} {name}".rstrip() for mac, ip, name in entries)]
     remediation = (
         "These VMs will get no DHCP answer from this router (dhcp-ignore=tag:!known). Re-push the DHCP entries: "
@@ -281,4 +298,45 @@ DNS_MISSING = Rule(
     check=_missing_from_hosts,
 )
 
-RULES = (DNSMASQ_NOT_RUNNING, LEASES_NEAR_MAX, STALE_LEASE, NO_ADDRESS, DHCP_MISSING, DNS_MISSING)
+
+def _range_without_options(ctx: RouterContext) -> list[Verdict]:
+    dnsmasq = facts_of(ctx, "dnsmasq")
+    if dnsmasq is None or not dnsmasq.ranges:
+        return []
+    tagged = {o.tag for o in dnsmasq.range_options}
+    bare = [r for r in dnsmasq.ranges if r.tag and r.tag not in tagged]
+    if not bare:
+        return []
+    evidence = [
+        f"cloud.conf: dhcp-range=set:{r.tag},{r.start}{',' + r.end if r.end else ''},{r.mode} has no dhcp-option=tag:{r.tag},..."
+        for r in bare
+    ]
+    remediation = (
+        "VMs in these ranges get a lease without router, DNS or domain options, or dnsmasq ignores them "
+        "(apache/cloudstack#8158, shared networks with several CIDRs). Re-push the DHCP configuration: "
+        f"{restart_action(ctx.router)}; as a stopgap add the `dhcp-option=tag:<tag>,3,<gateway>` (and 6, 15, 1) "
+        "lines to /etc/dnsmasq.d/cloud.conf and restart dnsmasq."
+    )
+    return [verdict(RANGE_WITHOUT_OPTIONS, "DHCP ranges without their options", evidence, remediation)]
+
+
+RANGE_WITHOUT_OPTIONS = Rule(
+    id="dhcp-range-without-options",
+    category="dhcp",
+    severity="warning",
+    summary="A dhcp-range in cloud.conf has no dhcp-option lines for its tag (gateway, DNS, domain).",
+    remedy="Re-push the DHCP configuration; as a stopgap add the dhcp-option lines by hand.",
+    reads=("facts:dnsmasq",),
+    thresholds=(),
+    check=_range_without_options,
+)
+
+RULES = (
+    DNSMASQ_NOT_RUNNING,
+    LEASES_NEAR_MAX,
+    STALE_LEASE,
+    NO_ADDRESS,
+    DHCP_MISSING,
+    DNS_MISSING,
+    RANGE_WITHOUT_OPTIONS,
+)

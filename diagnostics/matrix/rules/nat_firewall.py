@@ -106,7 +106,10 @@ def _ssh_exposed(ctx: RouterContext) -> list[Verdict]:
     exposed = [
         rule
         for rule in table.rules_in("INPUT")
-        if rule.target == "ACCEPT" and rule.dport in ("3922",) and rule.in_interface != control and rule.in_interface != "lo"
+        if rule.target == "ACCEPT"
+        and rule.dport in ("3922",)
+        and rule.in_interface != control
+        and rule.in_interface != "lo"
     ]
     if not exposed:
         return []
@@ -167,7 +170,11 @@ EGRESS_ALLOW = Rule(
 
 def _port_forwarding_missing(ctx: RouterContext) -> list[Verdict]:
     check = next(
-        (c for c in ctx.router.health_checks if c.get("checkname") == "iptables_check.py" and c.get("success") is False),
+        (
+            c
+            for c in ctx.router.health_checks
+            if c.get("checkname") == "iptables_check.py" and c.get("success") is False
+        ),
         None,
     )
     if check is None:
@@ -177,7 +184,9 @@ def _port_forwarding_missing(ctx: RouterContext) -> list[Verdict]:
     nat = facts_of(ctx, "iptables_nat")
     if nat is not None and nat.complete:
         named = addresses_in(details)
-        present = {ip for r in nat.rules if r.target == "DNAT" for ip in addresses_in(f"{r.to_destination} {r.destination}")}
+        present = {
+            ip for r in nat.rules if r.target == "DNAT" for ip in addresses_in(f"{r.to_destination} {r.destination}")
+        }
         missing = [ip for ip in named if ip not in present]
         if named and not missing:
             # Every address CloudStack named is in a DNAT rule now: the result predates a later apply.

@@ -2,13 +2,15 @@
 
 haproxy reloads leave `<defunct>` children when the parent does not reap them, and the
 next load-balancer apply fails with "Resource busy". haproxy matters only where load
-balancing is configured (a `listen` section besides the template's `cloud-default`), and
+balancing is configured (a `listen <ip>-<port>` section, not the template's `cloud-default` or stats), and
 keepalived only on a redundant router, where its absence makes the router FAULT.
 """
 
 from __future__ import annotations
 
-from diagnostics.matrix.base import RouterContext, Rule, Verdict
+import re
+
+from diagnostics.matrix.base import RouterContext, Rule, Severity, Verdict
 from diagnostics.matrix.evidence import facts_of, quoted, verdict
 from diagnostics.matrix.layout import is_redundant, is_standby
 from diagnostics.matrix.rules.api_state import restart_action
@@ -47,17 +49,16 @@ DEFUNCT = Rule(
 )
 
 
+# CloudStack names a load-balancer section after its public IP and port: `listen 10_1_1_5-80`.
+_LB_SECTION = re.compile(r"^\s*(?:listen|frontend)\s+\d{1,3}_\d{1,3}_\d{1,3}_\d{1,3}-\d+")
+
+
 def _lb_sections(ctx: RouterContext) -> list[str]:
     config = facts_of(ctx, "config")
     cfg = config.file(HAPROXY_CFG) if config is not None else None
     if cfg is None or cfg.missing:
         return []
-    sections = []
-    for line in cfg.text.splitlines():
-        words = line.split()
-        if len(words) >= 2 and words[0] in ("listen", "frontend") and words[1] != "cloud-default":
-            sections.append(line.strip())
-    return sections
+    return [line.strip() for line in cfg.text.splitlines() if _LB_SECTION.match(line)]
 
 
 def _haproxy_not_running(ctx: RouterContext) -> list[Verdict]:
@@ -73,8 +74,12 @@ def _haproxy_not_running(ctx: RouterContext) -> list[Verdict]:
         f"{HAPROXY_CFG}` (a config error stops it), then `systemctl restart haproxy`; if the config is wrong, "
         f"re-push it: {restart_action(ctx.router)}."
     )
-    severity = "info" if is_standby(ctx) else "critical"
-    return [verdict(HAPROXY_DOWN, "haproxy not running although load balancing is configured", evidence, remediation, severity)]
+    severity: Severity = "info" if is_standby(ctx) else "critical"
+    return [
+        verdict(
+            HAPROXY_DOWN, "haproxy not running although load balancing is configured", evidence, remediation, severity
+        )
+    ]
 
 
 HAPROXY_DOWN = Rule(
@@ -93,10 +98,17 @@ def _keepalived(ctx: RouterContext) -> list[Verdict]:
     if not is_redundant(ctx):
         return []
     vrrp, processes = facts_of(ctx, "vrrp"), facts_of(ctx, "processes")
+    severity: Severity = "critical"
     if vrrp is not None:
         if vrrp.keepalived_active:
             return []
-        evidence = [f"systemctl is-active keepalived: {vrrp.keepalived_status or '(nothing)'}", f"checkrouter would say: Status: {vrrp.state} ({vrrp.reason})"]
+        if vrrp.router_type == "vpcrouter" and not vrrp.guest_nics:
+            # A VPC pair configures keepalived only once a tier exists (§5.16): expected, not a fault.
+            severity = "info"
+        evidence = [
+            f"systemctl is-active keepalived: {vrrp.keepalived_status or '(nothing)'}",
+            f"checkrouter would say: Status: {vrrp.state} ({vrrp.reason})",
+        ]
         evidence += quoted(vrrp.keepalived_log[-3:], 3)
     elif processes is not None and not processes.service("keepalived").running:
         evidence = ["ps: no keepalived process"]
@@ -108,7 +120,7 @@ def _keepalived(ctx: RouterContext) -> list[Verdict]:
         "condition failed' means the config was never generated (§5.16, a tier with running VMs is needed). "
         f"2. `systemctl restart keepalived`. 3. If it will not stay up, {restart_action(ctx.router)}."
     )
-    return [verdict(KEEPALIVED_DOWN, "keepalived not active on a redundant router", evidence, remediation)]
+    return [verdict(KEEPALIVED_DOWN, "keepalived not active on a redundant router", evidence, remediation, severity)]
 
 
 KEEPALIVED_DOWN = Rule(

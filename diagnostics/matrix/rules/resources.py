@@ -9,7 +9,9 @@ full is a reboot waiting to happen.
 
 from __future__ import annotations
 
-from diagnostics.matrix.base import RouterContext, Rule, Verdict
+import re
+
+from diagnostics.matrix.base import RouterContext, Rule, Severity, Verdict
 from diagnostics.matrix.evidence import facts_of, number, quoted, size, verdict
 
 
@@ -29,7 +31,7 @@ def _memory(ctx: RouterContext) -> list[Verdict]:
         "runaway haproxy, conntrackd or charon? restart that service. 2. If the router is simply too small for its "
         "load, scale its offering (scaleSystemVm / changeServiceForSystemVm)."
     )
-    severity = "critical" if percent >= critical else "warning"
+    severity: Severity = "critical" if percent >= critical else "warning"
     return [verdict(MEMORY_HIGH, f"memory {percent:.0f} % used", evidence, remediation, severity)]
 
 
@@ -69,7 +71,9 @@ def _space(ctx: RouterContext) -> list[Verdict]:
         ]
         logfiles = facts_of(ctx, "logfiles")
         if logfiles is not None:
-            evidence += [f"{family.base}: {size(family.bytes)} in {family.files} file(s)" for family in logfiles.families[:3]]
+            evidence += [
+                f"{family.base}: {size(family.bytes)} in {family.files} file(s)" for family in logfiles.families[:3]
+            ]
             if logfiles.deleted_open_bytes:
                 evidence.append(f"deleted but still open: {size(logfiles.deleted_open_bytes)}")
         remediation = (
@@ -78,7 +82,7 @@ def _space(ctx: RouterContext) -> list[Verdict]:
             "(`rm /var/log/*.gz /var/log/*.[2-9]`); deleted-but-open logs need `systemctl restart rsyslog`. "
             "3. /var/cache/cloud/processed is cleaned by `/root/cleanup_processed.sh 5`."
         )
-        severity = "critical" if fs.used_percent >= critical else "warning"
+        severity: Severity = "critical" if fs.used_percent >= critical else "warning"
         verdicts.append(verdict(SPACE, f"{fs.mount} {fs.used_percent} % full", evidence, remediation, severity))
     return verdicts
 
@@ -113,8 +117,10 @@ def _inodes(ctx: RouterContext) -> list[Verdict]:
             "`/root/cleanup_processed.sh 5` (or `find /var/cache/cloud/processed -mtime +5 -delete`) and check "
             "/etc/cron.daily/clean_cloud_processed_files runs."
         )
-        severity = "critical" if fs.inodes_used_percent >= critical else "warning"
-        verdicts.append(verdict(INODES, f"{fs.mount} inodes {fs.inodes_used_percent} % used", evidence, remediation, severity))
+        severity: Severity = "critical" if fs.inodes_used_percent >= critical else "warning"
+        verdicts.append(
+            verdict(INODES, f"{fs.mount} inodes {fs.inodes_used_percent} % used", evidence, remediation, severity)
+        )
     return verdicts
 
 
@@ -130,6 +136,10 @@ INODES = Rule(
 )
 
 
+# Binary or sparse records (lastlog's size is its sparse extent) and journald's own files are not logrotate's.
+_NOT_ROTATED_TEXT = re.compile(r"/(?:lastlog|wtmp|btmp|faillog)$|\.journal~?$|/journal/")
+
+
 def _not_rotating(ctx: RouterContext) -> list[Verdict]:
     logfiles = facts_of(ctx, "logfiles")
     if logfiles is None:
@@ -137,7 +147,7 @@ def _not_rotating(ctx: RouterContext) -> list[Verdict]:
     limit = ctx.threshold("log_unrotated_mb") * 1024 * 1024
     verdicts = []
     for item in logfiles.files:
-        if item.rotated or item.size <= limit:
+        if item.rotated or item.size <= limit or _NOT_ROTATED_TEXT.search(item.path):
             continue
         family = logfiles.family(item.base)
         if family is not None and family.files > 1:
@@ -148,7 +158,9 @@ def _not_rotating(ctx: RouterContext) -> list[Verdict]:
             "`systemctl status logrotate.timer`, /etc/logrotate.d/ for a rule covering it, and run "
             "`logrotate -f /etc/logrotate.conf` once; a log with no rule needs one."
         )
-        verdicts.append(verdict(NOT_ROTATING, f"{item.path} is {size(item.size)} and never rotated", evidence, remediation))
+        verdicts.append(
+            verdict(NOT_ROTATING, f"{item.path} is {size(item.size)} and never rotated", evidence, remediation)
+        )
     return verdicts
 
 
@@ -178,7 +190,9 @@ def _deleted_open(ctx: RouterContext) -> list[Verdict]:
         "3 GB haproxy.log.1 held by rsyslogd). Restart the holder: `systemctl restart rsyslog` (or the pid's "
         "service); the space returns at once."
     )
-    return [verdict(DELETED_OPEN, f"{size(logfiles.deleted_open_bytes)} held by deleted open files", evidence, remediation)]
+    return [
+        verdict(DELETED_OPEN, f"{size(logfiles.deleted_open_bytes)} held by deleted open files", evidence, remediation)
+    ]
 
 
 DELETED_OPEN = Rule(

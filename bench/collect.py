@@ -1,0 +1,375 @@
+"""Benchmark: collecting lab routers over SSH against OpenSSH running the same commands.
+
+Sets up its own lab (name `vrcb`, block 198.19.76.0/24, 100 routers), its own PostgreSQL
+database (synced from a simulator loaded with the lab's registration file) and its own
+Redis server on a free loopback port, then measures in the same run:
+
+- (a) one router: a full collection (`run_collection`, every router and host probe) of one
+  KVM router through the lab host, against `ssh` through the same host (ProxyCommand
+  `ssh -W`, what `-J` does, with the host key given explicitly) running the same router
+  probe commands in one session; median of N runs each;
+- (b) the fleet: a sweep of every lab router (`sweep_fleet`) executed by 2 real RQ worker
+  processes on the collect queue, against a pool of 2 processes running that OpenSSH
+  session for every router; wall time, routers per second, and the peak RSS of the worker
+  processes and their work horses (sampled from /proc).
+
+Targets: both ratios <= 1.5. Tears everything down. Last line: one JSON object.
+
+    python bench/collect.py [--routers 100] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LAB_NAME = "vrcb"
+LAB_BLOCK = 76
+WORKERS = 2
+TARGET_RATIO = 1.5
+PROBE_SEPARATOR = "==> vrconsole-bench-probe <=="
+
+
+def _base_database_url() -> str:
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return os.environ["BENCH_DATABASE_URL"]
+    stored = ROOT / ".venv" / ".test-database-url"
+    if stored.exists():
+        return stored.read_text().strip()
+    return "postgres://postgres@127.0.0.1:5432/vrconsole"
+
+
+def _with_db(url: str, name: str) -> str:
+    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
+
+
+def _admin_sql(url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_with_db(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A throwaway Redis server on a free loopback port, without persistence."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server, port
+        except OSError:
+            time.sleep(0.05)
+    server.kill()
+    raise SystemExit("redis-server did not start")
+
+
+def _rss_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class WorkerMemory:
+    """Samples the RSS of worker processes and their forked work horses until stopped."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> WorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for pid in self.pids:
+            self.peak_kb = max(self.peak_kb, _rss_kb(pid, "VmHWM"))
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            for pid in self.pids:
+                for process in (pid, *_children(pid)):
+                    self.peak_kb = max(self.peak_kb, _rss_kb(process, "VmRSS"))
+
+
+def _openssh_argv(host_ip: str, router_ip: str, host_key: str, vr_key: str, script: str) -> list[str]:
+    common = [
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=10",
+    ]
+    jump = shlex.join(["ssh", *common, "-i", host_key, "-W", "%h:%p", f"root@{host_ip}"])
+    return ["ssh", *common, "-o", f"ProxyCommand={jump}", "-i", vr_key, "-p", "3922", f"root@{router_ip}", script]
+
+
+def _openssh_direct_argv(router_ip: str, vr_key: str, script: str) -> list[str]:
+    return [
+        "ssh",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=10",
+        "-i",
+        vr_key,
+        "-p",
+        "3922",
+        f"root@{router_ip}",
+        script,
+    ]
+
+
+def _probe_script() -> str:
+    """Every router probe command in one shell script, each in a subshell, outputs separated."""
+    from diagnostics.probes import ROUTER_PROBES
+
+    return "; ".join(f"echo '{PROBE_SEPARATOR} {probe.name}'; ( {probe.command} ) 2>&1" for probe in ROUTER_PROBES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--routers", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("the lab needs root")
+
+    base_url = _base_database_url()
+    db_name = f"vrc_bench_collect_{os.getpid()}"
+    scratch = Path(tempfile.mkdtemp(prefix="vrc-bench-collect-"))
+    redis_server, redis_port = _start_redis(scratch)
+    _admin_sql(base_url, f'CREATE DATABASE "{db_name}"')
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "vrconsole.settings",
+            "DATABASE_URL": _with_db(base_url, db_name),
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "ALLOWED_HOSTS": "localhost",
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "SSH_KNOWN_HOSTS_FILE": str(scratch / "known_hosts"),
+        }
+    )
+    import django
+
+    django.setup()
+    from vrconsole import lab
+
+    workers: list[subprocess.Popen[bytes]] = []
+    lab_started = False
+    try:
+        if lab.status(LAB_NAME).get("status") is not None:
+            lab.down(LAB_NAME)
+        began = time.monotonic()
+        lab_started = True
+        lab.up(name=LAB_NAME, block=LAB_BLOCK, router_count=args.routers)
+        print(f"lab {LAB_NAME} with {args.routers} routers up in {time.monotonic() - began:.1f} s", flush=True)
+        figures = _measure(args, workers)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if lab_started:
+            lab.down(LAB_NAME)
+        from django.db import connections
+
+        connections.close_all()
+        _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        redis_server.terminate()
+        redis_server.wait(timeout=10)
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(json.dumps(figures, sort_keys=True))
+
+
+def _measure(args: argparse.Namespace, workers: list[subprocess.Popen[bytes]]) -> dict:
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from diagnostics.access import plan_access
+    from diagnostics.collect import run_collection
+    from diagnostics.jobs import sweep_fleet
+    from diagnostics.models import Collection, CollectionStatus
+    from vrconsole.cloudstack.regions import RegionConfig
+    from vrconsole.cloudstack.simulator import start_simulator
+    from vrconsole.lab import registration_path
+    from vrconsole.models import Router
+    from vrconsole.sync import sync_region
+
+    call_command("migrate", "--noinput", verbosity=0)
+    simulator = start_simulator(routers=0, lab_file=registration_path(LAB_NAME), prewarm=False)
+    try:
+        result = sync_region(RegionConfig("bench", simulator.url, simulator.api_key, simulator.secret_key, timeout=60))
+    finally:
+        simulator.stop()
+    if result.status != "ok":
+        raise SystemExit(f"the sync failed: {result.error}")
+    routers = list(Router.objects.select_related("host").order_by("pk"))
+    kvm = next(r for r in routers if plan_access(r).host is not None)
+    host_key, vr_key = settings.HOST_SSH_KEY_FILE, settings.VR_SSH_KEY_FILE
+    script = _probe_script()
+
+    def openssh_session(router: Router) -> float:
+        plan = plan_access(router)
+        if plan.host is not None:
+            argv = _openssh_argv(plan.host.address, plan.router.address, host_key, vr_key, script)
+        else:
+            argv = _openssh_direct_argv(router.link_local_ip, vr_key, script)
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, timeout=120, check=False)
+        elapsed = time.perf_counter() - started
+        if done.returncode not in (0, 1) or done.stdout.count(PROBE_SEPARATOR.encode()) < 10:
+            raise SystemExit(f"the OpenSSH baseline failed on {router.name}: {done.stderr.decode()[:300]}")
+        return elapsed
+
+    def console_collection(router: Router) -> float:
+        started = time.perf_counter()
+        collection = run_collection(Collection.objects.create(router=router), publish=lambda *_: None)
+        elapsed = time.perf_counter() - started
+        if collection.status != CollectionStatus.SUCCEEDED:
+            raise SystemExit(f"the collection of {router.name} failed: {collection.error}")
+        return elapsed
+
+    # (a) one router, both sides warmed once (host key pinned, imports settled).
+    console_collection(kvm)
+    openssh_session(kvm)
+    console_times, openssh_times = [], []
+    for _ in range(args.runs):
+        console_times.append(console_collection(kvm))
+        openssh_times.append(openssh_session(kvm))
+    console_one, openssh_one = statistics.median(console_times), statistics.median(openssh_times)
+    probe_errors = Collection.objects.filter(router=kvm).order_by("-pk").values_list("probe_errors", flat=True)[0]
+    print(
+        f"(a) one router: console {console_one:.3f} s (median of {args.runs}, {probe_errors} probe errors), "
+        f"OpenSSH one session {openssh_one:.3f} s -> ratio {console_one / openssh_one:.2f} "
+        f"(target <= {TARGET_RATIO})",
+        flush=True,
+    )
+
+    # (b) the fleet: 2 real RQ workers on the collect queue, then a 2-process OpenSSH pool.
+    worker_log = open(os.devnull, "wb")  # noqa: SIM115 - the workers' output is not needed
+    for _ in range(WORKERS):
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "manage.py"), "rqworker", "collect"],
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
+                env=os.environ.copy(),
+            )
+        )
+    time.sleep(3)  # the workers import Django and register before the sweep is queued
+    Collection.objects.all().delete()
+    with WorkerMemory([w.pid for w in workers]) as memory:
+        started = time.perf_counter()
+        queued = sweep_fleet()
+        deadline = time.monotonic() + 1800
+        while Collection.objects.in_flight().exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("the sweep did not finish within 30 minutes")
+            time.sleep(0.1)
+        console_sweep = time.perf_counter() - started
+    succeeded = Collection.objects.filter(status=CollectionStatus.SUCCEEDED).count()
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        started = time.perf_counter()
+        list(pool.map(openssh_session, routers))
+        openssh_sweep = time.perf_counter() - started
+    print(
+        f"(b) sweep of {len(routers)} routers with {WORKERS} workers: console {console_sweep:.2f} s "
+        f"({len(routers) / console_sweep:.2f} routers/s, {succeeded} succeeded, {queued['host_batches']} host "
+        f"batches), OpenSSH x{WORKERS} {openssh_sweep:.2f} s ({len(routers) / openssh_sweep:.2f} routers/s) "
+        f"-> ratio {console_sweep / openssh_sweep:.2f} (target <= {TARGET_RATIO}); peak worker RSS "
+        f"{memory.peak_kb / 1024:.1f} MiB",
+        flush=True,
+    )
+    return {
+        "routers": len(routers),
+        "runs": args.runs,
+        "one_router_console_median_s": round(console_one, 3),
+        "one_router_openssh_median_s": round(openssh_one, 3),
+        "one_router_ratio": round(console_one / openssh_one, 3),
+        "one_router_probe_errors": probe_errors,
+        "sweep_workers": WORKERS,
+        "sweep_console_s": round(console_sweep, 3),
+        "sweep_openssh_s": round(openssh_sweep, 3),
+        "sweep_ratio": round(console_sweep / openssh_sweep, 3),
+        "sweep_succeeded": succeeded,
+        "sweep_host_batches": queued["host_batches"],
+        "console_routers_per_s": round(len(routers) / console_sweep, 2),
+        "openssh_routers_per_s": round(len(routers) / openssh_sweep, 2),
+        "peak_worker_rss_mib": round(memory.peak_kb / 1024, 1),
+        "target_ratio": TARGET_RATIO,
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""`python manage.py triage ROUTER [--json]`: sync, collect and judge one router now, and print the verdicts.
+
+ROUTER is a router name (`r-123-VM`) or uuid. The router's row is first refreshed from its
+region's API (when the API cannot answer, the stored inventory is used and the output says
+so; when the API no longer lists the router, nothing is collected: its control address may
+already belong to another router). It is then collected in this process (trigger
+"triage", progress on stderr and on the router's channel-layer group, like a worker's) and
+the troubleshooting matrix judges the collection. With --json the last line of output is
+one JSON object: router, sync, collection outcome, status and verdicts. The exit status is
+0 whenever the triage ran, whatever it found; non-zero only for an unknown router or when
+the triage itself could not run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from diagnostics.collect import publish_to_channel_layer, run_collection
+from diagnostics.evaluate import evaluate_router
+from diagnostics.management.commands.collect import find_router
+from diagnostics.models import SEVERITY_RANKS, Collection, CollectionTrigger, RouterHealth, VerdictRecord
+from diagnostics.templatetags.verdict_tags import SEVERITY_LOOK, STATUS_LOOK, visible_controls
+from vrconsole import sync
+from vrconsole.cloudstack.client import ApiFailure
+from vrconsole.models import Router
+
+NOT_LISTED = "the CloudStack API no longer lists this router: not collected"
+
+
+def router_summary(router: Router, status: str) -> dict[str, Any]:
+    """The router as the --json output reports it."""
+    return {
+        "id": router.pk,
+        "name": router.name,
+        "uuid": router.uuid,
+        "state": router.state,
+        "redundant_state": router.redundant_state,
+        "is_redundant": router.is_redundant,
+        "hypervisor": router.hypervisor,
+        "zone": router.zone.name if router.zone is not None else "",
+        "host": router.host.name if router.host is not None else router.host_name,
+        "region": router.region.name,
+        "link_local_ip": router.link_local_ip,
+        "removed": router.removed_at is not None,
+        "status": status,
+    }
+
+
+def collection_summary(collection: Collection | None, skipped_because: str = "") -> dict[str, Any]:
+    """The collection's outcome as the --json output reports it."""
+    if collection is None:
+        return {"id": None, "status": "skipped", "reason": "", "duration_s": None, "error": skipped_because}
+    return {
+        "id": collection.pk,
+        "status": collection.status,
+        "reason": collection.reason,
+        "duration_s": collection.duration_s,
+        "error": collection.error,
+        "probe_errors": dict(collection.probe_results.filter(ok=False).order_by("id").values_list("name", "error")),
+    }
+
+
+def verdicts_of(collection: Collection) -> list[dict[str, Any]]:
+    """The verdicts stored on the collection, worst first."""
+    records = sorted(
+        VerdictRecord.objects.filter(collection=collection),
+        key=lambda record: (-SEVERITY_RANKS.get(record.severity, 0), record.rule, record.pk),
+    )
+    return [
+        {
+            "rule": record.rule,
+            "category": record.category,
+            "severity": record.severity,
+            "title": record.title,
+            "evidence": record.evidence,
+            "remediation": record.remediation,
+        }
+        for record in records
+    ]
+
+
+class Command(BaseCommand):
+    help = "Sync, collect and evaluate one router now (no worker needed), and print the verdicts."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("router", help="router name (r-123-VM) or uuid")
+        parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        router = find_router(options["router"])
+        sync_report = self._sync(router)
+        router = Router.objects.select_related("region", "zone", "host").get(pk=router.pk)
+        collection: Collection | None = None
+        if sync_report["listed"]:
+            collection = self._collect(router, quiet=options["json"])
+        verdicts = self._evaluate(router, collection)
+        status = RouterHealth.status_of(router)
+        payload = {
+            "router": router_summary(router, status),
+            "sync": sync_report,
+            "collection": collection_summary(collection, "" if sync_report["listed"] else NOT_LISTED),
+            "status": status,
+            "verdicts": verdicts,
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(payload, default=str, ensure_ascii=False))
+        else:
+            self._print_readably(payload)
+
+    def _sync(self, router: Router) -> dict[str, Any]:
+        try:
+            refreshed = sync.sync_router(router)
+        except (ApiFailure, ImproperlyConfigured) as exc:
+            # Triage is most needed when things are broken: go on with what the inventory knows.
+            return {"ok": False, "listed": True, "error": f"sync failed, using the stored inventory: {exc}"}
+        if refreshed is None:
+            return {"ok": True, "listed": False, "error": NOT_LISTED}
+        return {"ok": True, "listed": True, "error": ""}
+
+    def _collect(self, router: Router, *, quiet: bool) -> Collection:
+        collection = Collection.objects.create(router=router, trigger=CollectionTrigger.TRIAGE)
+
+        def publish(router_id: int, message: dict[str, Any]) -> None:
+            publish_to_channel_layer(router_id, message)
+            if not quiet and message.get("type") == "collection.progress" and message.get("status") != "running":
+                mark = "ok " if message.get("status") == "ok" else "ERR"
+                self.stderr.write(f"  {mark} {message.get('probe')} {message.get('error') or ''}".rstrip())
+
+        try:
+            run_collection(collection, publish=publish)
+        except Exception as exc:  # recorded on the row as errored with its traceback; the triage goes on
+            self.stderr.write(f"collection {collection.pk} errored: {type(exc).__name__}: {exc}")
+        collection.refresh_from_db()
+        return collection
+
+    def _evaluate(self, router: Router, collection: Collection | None) -> list[dict[str, Any]]:
+        already_judged = (
+            collection is not None and RouterHealth.objects.filter(router=router, collection=collection).exists()
+        )
+        if collection is None or not already_judged:
+            # The collection hook logs and swallows its failures; here a failure must be seen.
+            try:
+                evaluation = evaluate_router(router, collection)
+            except Exception as exc:
+                raise CommandError(f"the troubleshooting matrix could not run: {type(exc).__name__}: {exc}") from exc
+            if collection is None:
+                return [verdict.as_json() for verdict in evaluation.verdicts]
+        return verdicts_of(collection)
+
+    def _print_readably(self, payload: dict[str, Any]) -> None:
+        router = payload["router"]
+        glyph, _ = STATUS_LOOK.get(payload["status"], ("?", ""))
+        redundant = f" {router['redundant_state']}" if router["is_redundant"] else ""
+        self.stdout.write(f"{router['name']} ({router['uuid']}) {router['state']}{redundant}, {router['hypervisor']}")
+        self.stdout.write(f"  zone {router['zone'] or '-'}, host {router['host'] or '-'}, region {router['region']}")
+        if payload["sync"]["error"]:
+            self.stdout.write(f"  ! {payload['sync']['error']}")
+        collection = payload["collection"]
+        line = f"collection {collection['status']}"
+        if collection["duration_s"] is not None:
+            line += f" in {collection['duration_s']} s"
+        if collection["reason"] or collection["error"]:
+            line += f": {collection['reason']} {collection['error']}".rstrip()
+        self.stdout.write(line)
+        self.stdout.write(f"status: {glyph} {payload['status']}, {len(payload['verdicts'])} verdict(s)")
+        for verdict in payload["verdicts"]:
+            mark, _ = SEVERITY_LOOK.get(verdict["severity"], ("?", ""))
+            self.stdout.write(
+                f"\n{mark} {verdict['severity']} {verdict['rule']} [{verdict['category']}] "
+                + visible_controls(verdict["title"])
+            )
+            # Evidence is router output: an escape sequence must not drive the operator's terminal.
+            for evidence in verdict["evidence"]:
+                self.stdout.write(f"    | {visible_controls(evidence)}")
+            self.stdout.write(f"    Fix: {verdict['remediation']}")

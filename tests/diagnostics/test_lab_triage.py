@@ -1,0 +1,105 @@
+"""Integration: `manage.py triage` on a real lab router, with a real fault injected and then cleared.
+
+A lab of its own (name `vrcv`, block 198.19.72.0/24) so it can run beside the other lab
+tests. The API sync is replaced (the lab's routers are not in a simulator here); the SSH
+collection, the probes and the real rule registry all run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from diagnostics.models import Finding
+from vrconsole import lab
+from vrconsole.lab.topology import LabPlan, plan_lab
+from vrconsole.models import Host, Network, Region, Router, Zone
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+LAB_NAME = "vrcv"
+LAB_BLOCK = 72
+
+
+@pytest.fixture(scope="module")
+def triage_lab() -> Iterator[LabPlan]:
+    if not (sys.platform.startswith("linux") and os.geteuid() == 0):
+        pytest.skip("the lab needs Linux and root")
+    if lab.status(LAB_NAME).get("status") is not None:
+        lab.down(LAB_NAME)
+    lab.up(name=LAB_NAME, block=LAB_BLOCK)
+    try:
+        yield plan_lab(LAB_NAME, LAB_BLOCK)
+    finally:
+        lab.down(LAB_NAME)
+
+
+@pytest.fixture
+def lab_router(triage_lab: LabPlan, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Router:
+    settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
+    settings.SSH_OVERRIDES = {}
+    monkeypatch.setattr("vrconsole.sync.sync_router", lambda router: router)
+    region = Region.objects.create(name="lab-triage")
+    zone = Zone.objects.create(region=region, uuid=triage_lab.zone_id, name=f"{triage_lab.name}-zone1")
+    planned = next(router for router in triage_lab.routers if router.kind == "isolated")
+    host = Host.objects.create(
+        region=region,
+        zone=zone,
+        uuid=triage_lab.host_id,
+        name=triage_lab.host_name,
+        ipaddress=triage_lab.host_ip,
+        hypervisor="KVM",
+        state="Up",
+    )
+    # The services decide which rules apply: an isolated network with the VR's usual ones.
+    network = Network.objects.create(
+        region=region,
+        zone=zone,
+        uuid=f"{planned.id}-network",
+        name="lab-guest",
+        services=["Dhcp", "Dns", "SourceNat", "Firewall", "PortForwarding", "StaticNat", "UserData"],
+        egress_default_policy=False,
+    )
+    return Router.objects.create(
+        region=region,
+        zone=zone,
+        host=host,
+        network=network,
+        uuid=planned.id,
+        name=planned.name,
+        state="Running",
+        hypervisor=planned.hypervisor,
+        link_local_ip=planned.control.ipaddress,
+    )
+
+
+def triage_json(router: Router) -> dict[str, Any]:
+    out = StringIO()
+    call_command("triage", router.uuid, "--json", stdout=out, stderr=StringIO())
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+@pytest.mark.django_db
+def test_it_finds_a_full_var_log_on_a_lab_router_and_sees_it_fixed(lab_router: Router) -> None:
+    # /var/log is the router's own (mount namespace): unlike processes, which lab routers share
+    # with every other lab on the machine, a full /var/log is seen on this router only.
+    lab.inject_fault(lab_router.name, "var-log-full", lab=LAB_NAME)
+    try:
+        broken = triage_json(lab_router)
+    finally:
+        lab.clear_fault(lab_router.name, "var-log-full", lab=LAB_NAME)
+    assert broken["collection"]["status"] == "succeeded", broken["collection"]
+    assert "filesystem-near-full" in [v["rule"] for v in broken["verdicts"]]
+    assert broken["status"] == "critical"
+    assert broken["router"]["name"] == lab_router.name
+    fixed = triage_json(lab_router)
+    assert "filesystem-near-full" not in [v["rule"] for v in fixed["verdicts"]]
+    assert Finding.objects.get(router=lab_router, rule="filesystem-near-full").resolved_at is not None

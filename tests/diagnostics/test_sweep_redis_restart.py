@@ -1,0 +1,177 @@
+"""Integration: Redis dies and comes back during a fleet sweep; no finished collection is lost.
+
+A lab of its own (name `vrcr`, block 198.19.75.0/24), synced from the simulator, a Redis
+server started on a free loopback port for this test only (the machine's Redis is never
+touched), and a real `rqworker collect` process. The sweep is queued, Redis is killed as soon
+as the first collection has finished and started again empty. Every collection that had
+finished must be in PostgreSQL with its facts and health sample; whatever was cut off must
+not stay pending or running: the next sweep marks rows older than any job could last as
+`job_lost` (their age is simulated by moving `created` back).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from diagnostics.jobs import sweep_fleet
+from diagnostics.models import Collection, CollectionReason, CollectionStatus, HealthSample
+from tests.diagnostics.lab_inventory import require_lab, sync_lab_inventory
+from vrconsole import lab
+from vrconsole.queues import QUEUE_TIMEOUTS
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+LAB_NAME = "vrcr"
+LAB_BLOCK = 75
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_SECONDS = 180
+# How long the collection in flight when Redis died may take to finish on its own.
+SETTLE_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A Redis server of this test only: no persistence, so a restart comes back empty."""
+
+    def __init__(self, port: int, directory: Path) -> None:
+        self.port = port
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self._answers, "redis-server to listen")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+
+def wait_until(condition: Any, what: str, timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def running_lab() -> Iterator[None]:
+    require_lab()
+    if lab.status(LAB_NAME).get("status") is not None:
+        lab.down(LAB_NAME)
+    lab.up(name=LAB_NAME, block=LAB_BLOCK)
+    try:
+        yield
+    finally:
+        lab.down(LAB_NAME)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def queue_settings(settings: Any, redis_server: RedisServer, tmp_path: Path) -> Any:
+    settings.RQ_QUEUES = {name: {"URL": redis_server.url, "DEFAULT_TIMEOUT": t} for name, t in QUEUE_TIMEOUTS.items()}
+    settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
+    settings.SSH_OVERRIDES = {}
+    return settings
+
+
+@pytest.fixture
+def collect_worker(queue_settings: Any, redis_server: RedisServer, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "REDIS_URL": redis_server.url,
+        "SSH_KNOWN_HOSTS_FILE": queue_settings.SSH_KNOWN_HOSTS_FILE,
+    }
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "rqworker", "collect"], env=env, stdout=log, stderr=log, cwd=ROOT
+    )
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+        log.close()
+
+
+def test_it_loses_no_finished_collection_when_redis_restarts_mid_sweep(
+    running_lab: None, redis_server: RedisServer, collect_worker: subprocess.Popen[bytes]
+) -> None:
+    sync_lab_inventory(LAB_NAME, f"lab-{LAB_NAME}")
+    queued = sweep_fleet()
+    assert queued["queued"] >= 2
+    wait_until(lambda: Collection.objects.filter(status=CollectionStatus.SUCCEEDED).exists(), "a first collection")
+    redis_server.kill()
+    finished_before = set(Collection.objects.filter(status=CollectionStatus.SUCCEEDED).values_list("pk", flat=True))
+    redis_server.start()
+
+    # The collection the worker had in hand finishes, or is cut off with the worker's job:
+    # either way it must not stay running once the next sweep has looked.
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while Collection.objects.filter(status=CollectionStatus.RUNNING).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for collection in Collection.objects.filter(status=CollectionStatus.SUCCEEDED):
+        assert "interfaces" in collection.facts and "conntrack" in collection.facts, collection.pk
+        assert HealthSample.objects.filter(collection=collection).exists(), collection.pk
+    still_succeeded = Collection.objects.filter(pk__in=finished_before, status=CollectionStatus.SUCCEEDED)
+    assert still_succeeded.count() == len(finished_before)
+
+    cut_off = list(Collection.objects.in_flight().values_list("pk", flat=True))
+    Collection.objects.filter(pk__in=cut_off).update(created=timezone.now() - timedelta(days=1))
+    assert sweep_fleet()["lost"] == len(cut_off)
+    assert not Collection.objects.filter(pk__in=cut_off).in_flight().exists()
+    assert set(Collection.objects.filter(pk__in=cut_off).values_list("reason", flat=True)) <= {
+        CollectionReason.JOB_LOST
+    }

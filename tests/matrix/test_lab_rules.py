@@ -1,0 +1,155 @@
+"""The rules on facts collected from real lab routers: quiet on healthy ones, firing on injected faults.
+
+A lab of its own (name `vrcm`, block 198.19.71.0/24) so it can run beside the other lab
+tests. (dnsmasq-down is left out: lab routers share the machine's PID namespace, so `ps`
+in one sees every lab's dnsmasq.) Each test builds the router's inventory rows from the lab's registration (what the
+API simulator would list) through the sync's own mapping, collects it with the real probes,
+builds the context the way diagnostics.evaluate does, and runs the whole registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from diagnostics import evaluate as evaluation
+from diagnostics.collect import run_collection
+from diagnostics.matrix import evaluate
+from diagnostics.matrix.base import CollectionView, PeerView, RouterContext, Verdict
+from diagnostics.matrix.thresholds import DEFAULTS
+from diagnostics.models import Collection, CollectionStatus
+from vrconsole import lab
+from vrconsole.cloudstack import mapping
+from vrconsole.lab.topology import LabPlan, plan_lab
+from vrconsole.models import Host, Region, Router, RouterNic, Zone
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+LAB_NAME = "vrcm"
+LAB_BLOCK = 71
+
+
+@pytest.fixture(scope="module")
+def rules_lab() -> Iterator[LabPlan]:
+    if not (sys.platform.startswith("linux") and os.geteuid() == 0):
+        pytest.skip("the lab needs Linux and root")
+    if lab.status(LAB_NAME).get("status") is not None:
+        lab.down(LAB_NAME)
+    lab.up(name=LAB_NAME, block=LAB_BLOCK)
+    try:
+        yield plan_lab(LAB_NAME, LAB_BLOCK)
+    finally:
+        lab.down(LAB_NAME)
+
+
+@pytest.fixture
+def lab_settings(settings: Any, tmp_path: Path) -> Any:
+    settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
+    settings.SSH_OVERRIDES = {}
+    return settings
+
+
+def _inventory(plan: LabPlan, kind: str, member: int = 0) -> Router:
+    """The router's rows as the sync would write them from the lab's listRouters item."""
+    planned = [router for router in plan.routers if router.kind == kind][member]
+    document = json.loads(lab.registration_path(LAB_NAME).read_text())
+    item = next(r for r in document["routers"] if r["name"] == planned.name)
+    region, _ = Region.objects.get_or_create(name=f"lab-{LAB_NAME}")
+    zone, _ = Zone.objects.get_or_create(region=region, uuid=plan.zone_id, defaults={"name": f"{plan.name}-zone1"})
+    host = None
+    if planned.hypervisor == "KVM":
+        host, _ = Host.objects.get_or_create(
+            region=region,
+            uuid=plan.host_id,
+            defaults={
+                "zone": zone,
+                "name": plan.host_name,
+                "ipaddress": plan.host_ip,
+                "hypervisor": "KVM",
+                "state": "Up",
+            },
+        )
+    fields = mapping.router_fields(item)
+    fields["router_type"] = "vpc" if item.get("vpcid") else "isolated"
+    Router.objects.filter(region=region, uuid=planned.id).delete()
+    router = Router.objects.create(region=region, zone=zone, host=host, uuid=planned.id, **fields)
+    for nic in mapping.router_nics(item):
+        RouterNic.objects.create(router=router, **nic)
+    return router
+
+
+def _collected(router: Router) -> CollectionView:
+    collection = run_collection(Collection.objects.create(router=router), publish=lambda *_: None)
+    assert collection.status == CollectionStatus.SUCCEEDED, collection.error
+    return evaluation.collection_view(collection)
+
+
+def _judge(plan: LabPlan, kind: str, member: int = 0, peers: tuple[PeerView, ...] = ()) -> list[Verdict]:
+    router = _inventory(plan, kind, member)
+    ctx = RouterContext(
+        router=evaluation.router_view(router),
+        collection=_collected(router),
+        previous=None,
+        peers=peers,
+        thresholds={name: float(default) for name, (default, _, _) in DEFAULTS.items()},
+        now=datetime.now(UTC),
+    )
+    return evaluate(ctx)
+
+
+def _router_name(plan: LabPlan, kind: str) -> str:
+    return next(router.name for router in plan.routers if router.kind == kind)
+
+
+def _alarms(verdicts: list[Verdict]) -> list[tuple[str, str]]:
+    return [(v.rule, v.title) for v in verdicts if v.severity != "info"]
+
+
+@pytest.mark.django_db
+def test_it_finds_nothing_wrong_with_healthy_lab_routers(rules_lab: LabPlan, lab_settings: Any) -> None:
+    alarms = {kind: _alarms(_judge(rules_lab, kind)) for kind in ("isolated", "vpc", "direct")}
+    assert alarms == {"isolated": [], "vpc": [], "direct": []}
+
+
+@pytest.mark.django_db
+def test_it_finds_nothing_wrong_with_a_healthy_lab_redundant_pair(rules_lab: LabPlan, lab_settings: Any) -> None:
+    first = _inventory(rules_lab, "redundant", 0)
+    first_peer = PeerView(evaluation.router_view(first), _collected(first))
+    second_verdicts = _judge(rules_lab, "redundant", 1, peers=(first_peer,))
+    second = _inventory(rules_lab, "redundant", 1)
+    second_peer = PeerView(evaluation.router_view(second), _collected(second))
+    first_verdicts = _judge(rules_lab, "redundant", 0, peers=(second_peer,))
+    assert {first_peer.router.redundant_state, second_peer.router.redundant_state} == {"PRIMARY", "BACKUP"}
+    assert (_alarms(first_verdicts), _alarms(second_verdicts)) == ([], [])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "fault", "rule_id"),
+    [
+        ("isolated", "snat-missing", "snat-rule-missing"),
+        ("isolated", "mtu-mismatch", "mtu-mismatch"),
+        ("isolated", "log-not-rotating", "log-not-rotating"),
+        ("isolated", "var-log-full", "filesystem-near-full"),
+        ("isolated", "config-apply-failed", "config-apply-failed"),
+        ("isolated", "zombie-haproxy", "haproxy-defunct-children"),
+        ("isolated", "stale-lease", "dhcp-stale-lease"),
+    ],
+)
+def test_it_fires_on_a_fault_injected_into_a_lab_router(
+    rules_lab: LabPlan, lab_settings: Any, kind: str, fault: str, rule_id: str
+) -> None:
+    name = _router_name(rules_lab, kind)
+    lab.inject_fault(name, fault, lab=LAB_NAME)
+    try:
+        verdicts = _judge(rules_lab, kind)
+    finally:
+        lab.clear_fault(name, fault, lab=LAB_NAME)
+    assert rule_id in {v.rule for v in verdicts if v.severity != "info"}
