@@ -59,7 +59,9 @@ def status_badge(status: str | None, title: str = "") -> SafeString:
     """A router status as a badge: ▲ critical, ⚠ warning, ● ok, ? unknown."""
     text = status if status in STATUS_LOOK else "unknown"
     glyph, tone = STATUS_LOOK[text]
-    return format_html('<span class="badge status tone-{}" title="{}">{} {}</span>', tone, title, glyph, text)
+    if title:
+        return format_html('<span class="badge status tone-{}" title="{}">{} {}</span>', tone, title, glyph, text)
+    return format_html('<span class="badge status tone-{}">{} {}</span>', tone, glyph, text)
 
 
 @register.simple_tag
