@@ -84,8 +84,8 @@ def test_it_refuses_a_viewer_with_403(viewer_client, router, collect_queue):
     assert response.status_code == 403
     assert "operators" in response.json()["error"]
     assert collect_queue.count == 0
-    assert not Collection.objects.exists()
-    assert not AuditEntry.objects.exists()
+    assert not Collection.objects.filter(router=router).exists()
+    assert not AuditEntry.objects.filter(router=router).exists()
 
 
 def test_it_sends_an_anonymous_visitor_to_the_login_page(client, router, collect_queue):
