@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -254,6 +255,9 @@ def status_q(status: str) -> Q:
     return Q(health__status=status)
 
 
+SUMMARY_CACHE_KEY = "vrconsole:fleet-summary"
+
+
 def fleet_summary() -> FleetSummary:
     """The summary band in six queries: states, flags and statuses, two pair counts, categories, regions."""
     present = Router.objects.present()
@@ -285,6 +289,18 @@ def fleet_summary() -> FleetSummary:
         by_status={status: flags[f"status_{status}"] for status in RouterStatus.values},
         by_category=category_counts(),
     )
+
+
+def cached_fleet_summary() -> FleetSummary:
+    """fleet_summary(), shared for FLEET_SUMMARY_CACHE_SECONDS by every screen of this process."""
+    ttl = settings.FLEET_SUMMARY_CACHE_SECONDS
+    if not ttl:
+        return fleet_summary()
+    summary = cache.get(SUMMARY_CACHE_KEY)
+    if summary is None:
+        summary = fleet_summary()
+        cache.set(SUMMARY_CACHE_KEY, summary, ttl)
+    return summary
 
 
 def _name_or_uuid_q(relation: str, value: str) -> Q:

@@ -75,7 +75,7 @@ def fleet_page(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "criteria": criteria,
-        "summary": fleet.fleet_summary(),
+        "summary": fleet.cached_fleet_summary(),
         "stuck_minutes": settings.STUCK_TRANSITION_MINUTES,
         "page": page,
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),

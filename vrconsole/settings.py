@@ -247,6 +247,10 @@ SYNC_INTERVAL_SECONDS = _int("SYNC_INTERVAL_SECONDS", 60, minimum=10, maximum=86
 # refused (a permission change or an API bug looks exactly like that), unless forced.
 SYNC_MASS_REMOVAL_GUARD = _float("SYNC_MASS_REMOVAL_GUARD", 0.5, minimum=0.0, maximum=1.0)
 SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 300, minimum=30, maximum=86400)
+# The fleet summary band (a handful of aggregates over the whole fleet) is reused for this
+# many seconds by every screen showing it; 0 computes it on every request. The data under it
+# changes at the sync and sweep intervals, so a few seconds cost no freshness.
+FLEET_SUMMARY_CACHE_SECONDS = _int("FLEET_SUMMARY_CACHE_SECONDS", 10, minimum=0, maximum=300)
 # A router seen in a transitional state (Starting, Stopping...) longer than this is "stuck".
 STUCK_TRANSITION_MINUTES = _int("STUCK_TRANSITION_MINUTES", 10, minimum=1, maximum=1440)
 

@@ -243,3 +243,17 @@ def test_it_builds_the_vmware_ssh_command_to_the_control_ip(zone):
 
 def test_it_gives_no_ssh_command_without_a_control_ip(zone):
     assert fleet.operator_ssh_command(make_router(zone, hypervisor="KVM")) == ""
+
+
+def test_the_summary_is_shared_between_requests_for_its_cache_time(settings, django_assert_num_queries) -> None:
+    from django.core.cache import cache
+
+    from vrconsole.fleet import SUMMARY_CACHE_KEY, cached_fleet_summary
+
+    settings.FLEET_SUMMARY_CACHE_SECONDS = 30
+    cache.delete(SUMMARY_CACHE_KEY)
+    first = cached_fleet_summary()
+    with django_assert_num_queries(0):
+        again = cached_fleet_summary()
+    assert again.total == first.total
+    cache.delete(SUMMARY_CACHE_KEY)
