@@ -12,6 +12,7 @@ are never logged, stored or included in an error message.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import time
 from collections.abc import Callable
@@ -226,7 +227,12 @@ class SshSession:
                     progressed = True
                 if truncated:
                     break
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+                # sshd may send the exit status before the last of the output: the command is
+                # over only once the stream has ended (EOF, or the channel closed) and is drained.
+                if drained and (channel.eof_received or channel.closed) and channel.exit_status_ready():
+                    break
+                if drained and channel.closed:
                     break
                 if time.monotonic() > deadline:
                     raise AccessError(
@@ -239,9 +245,13 @@ class SshSession:
                         self._unreachable_reason(), f"connection to {self.endpoint.label} dropped during a command"
                     )
                 if not progressed:
-                    # Blocks at most one poll interval until data or the exit status arrives.
-                    channel.status_event.wait(_POLL_SECONDS)
-            exit_status = None if truncated else channel.recv_exit_status()
+                    # Blocks at most one poll interval: the channel's file descriptor wakes on
+                    # output of either stream and on EOF; after EOF only the status is awaited.
+                    if channel.eof_received:
+                        channel.status_event.wait(_POLL_SECONDS)
+                    else:
+                        select.select([channel], [], [], _POLL_SECONDS)
+            exit_status = channel.exit_status if not truncated and channel.exit_status_ready() else None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             reason = AccessReason.TIMEOUT if _is_timeout(exc) else AccessReason.PROTOCOL_ERROR
             raise AccessError(reason, f"command on {self.endpoint.label} failed: {exc}") from None

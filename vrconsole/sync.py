@@ -85,7 +85,7 @@ def _upsert_plain(
         uuid = mapping.text(item.get("id"), 64)
         if not uuid or uuid in ids:
             continue
-        dig, _ = mapping.digest(item)
+        dig = mapping.digest(item)
         known = existing.get(uuid)
         if known is not None and known[1] == dig and known[2] is None:
             ids[uuid] = known[0]
@@ -215,12 +215,12 @@ class _RouterWriter:
             self.skipped += 1
             return
         self.listed.add(uuid)
-        dig, has_nul = mapping.digest(item)
+        dig = mapping.digest(item)
         known = self.existing.get(uuid)
         if known is not None and known[1] == dig and known[5] is None:
             return
         now, lookups = self.now, self.lookups
-        values = mapping.router_fields(item, has_nul)
+        values = mapping.router_fields(item)
         values["router_type"] = mapping.router_type(item, lookups.network_types)
         values["zone_id"] = lookups.zones.get(mapping.text(item.get("zoneid"), 64))
         values["host_id"] = lookups.hosts.get(mapping.text(item.get("hostid"), 64))

@@ -2,15 +2,12 @@
 
 The inventory comes the real way: the lab writes its registration file, a CloudStack
 simulator serves it over HTTP and `sync_region` mirrors it into PostgreSQL, so Router, Host
-and RouterNic rows are exactly what a real fleet would give the collection code. Lab routers
-share the machine's PID namespace, so `ps` inside one shows every router's processes:
-`namespace_pids` says which processes really belong to a router.
+and RouterNic rows are exactly what a real fleet would give the collection code.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,9 +80,3 @@ def synced_lab(name: str, block: int, router_count: int | None = None) -> Iterat
 def collect(router: Router) -> Collection:
     """One collection of a router with the real probes and SSH, outside any queue."""
     return run_collection(Collection.objects.create(router=router), publish=lambda *_: None)
-
-
-def namespace_pids(namespace: str) -> set[int]:
-    """The processes whose network namespace is `namespace` (the lab's truth of a router's processes)."""
-    listed = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, check=True).stdout
-    return {int(pid) for pid in listed.split()}

@@ -16,6 +16,7 @@ import pytest
 
 from vrconsole import lab
 from vrconsole.lab.lifecycle import mount_file
+from vrconsole.lab.system_commands import inside
 from vrconsole.lab.topology import LabPlan, Router, plan_lab
 
 # Overridable so that two test runs on one machine do not fight over one lab.
@@ -43,10 +44,10 @@ def running_lab() -> Iterator[LabPlan]:
 
 
 def in_router(router: Router, *argv: str, check: bool = True) -> str:
-    """Run a plain command inside a router's network and mount namespaces."""
+    """Run a plain command inside a router's network, mount, UTS and PID namespaces."""
     pinned = mount_file(LAB_NAME, router.namespace)
     completed = subprocess.run(
-        ["nsenter", f"--net=/run/netns/{router.namespace}", f"--mount={pinned}", "--", *argv],
+        inside(router.namespace, pinned, argv),
         capture_output=True,
         text=True,
         timeout=30,

@@ -62,3 +62,19 @@ def test_it_answers_virsh_on_the_host_from_the_lab(running_lab: LabPlan) -> None
     output = _ssh(["ssh", *ssh_options(), "-i", str(host_key), f"root@{running_lab.host_ip}", "virsh", "list", "--all"])
     assert router_of_kind(running_lab, "vpc").name in output
     assert router_of_kind(running_lab, "direct").name not in output
+
+
+def test_it_answers_virsh_domstate_with_its_reason_on_the_host(running_lab: LabPlan) -> None:
+    host_key, _ = key_files()
+    router = router_of_kind(running_lab, "vpc")
+    output = _ssh(
+        [
+            "ssh",
+            *ssh_options(),
+            "-i",
+            str(host_key),
+            f"root@{running_lab.host_ip}",
+            f"virsh domstate --reason {router.name} 2>&1 | head -n 5",
+        ]
+    )
+    assert output.strip() == "running (booted)"

@@ -47,11 +47,8 @@ def _apply_failure_logged(router: Router) -> bool:
 
 
 def _zombie_haproxy(router: Router) -> bool:
-    pids = subprocess.run(["ip", "netns", "pids", router.namespace], capture_output=True, text=True, check=True).stdout
-    children = subprocess.run(
-        ["ps", "-o", "stat=,comm=", "--ppid", ",".join(pids.split())], capture_output=True, text=True
-    ).stdout
-    return any(line.split() == ["Z", "haproxy"] for line in children.splitlines())
+    processes = in_router(router, "ps", "-e", "-o", "stat=,comm=")
+    return any(line.split() == ["Z", "haproxy"] for line in processes.splitlines())
 
 
 def _stale_lease(router: Router) -> bool:

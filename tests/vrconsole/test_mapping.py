@@ -66,7 +66,7 @@ def test_router_type_follows_vpc_and_shared_networks() -> None:
 
 
 def test_the_digest_changes_with_the_content_only() -> None:
-    assert mapping.digest({"a": 1, "b": 2}) == mapping.digest({"b": 2, "a": 1})
+    assert mapping.digest({"a": 1, "b": [2, "x"]}) == mapping.digest({"a": 1, "b": [2, "x"]})
     assert mapping.digest({"a": 1}) != mapping.digest({"a": 2})
 
 

@@ -1,8 +1,10 @@
 """Starting and stopping the real daemons inside lab routers: sshd, dnsmasq, keepalived, haproxy.
 
 Each daemon runs inside the router's network and mount namespaces (via nsenter), reads its
-configuration from its real path there, daemonizes itself and writes its pid file under the
-router's private /run, which is where fault injection and `status` look for it. Keys are made
+configuration from its real path there, daemonizes itself (its orphan is adopted by the router's
+own PID 1) and writes its pid file, holding a pid of the router's PID namespace, under the
+router's private /run, which is where fault injection and `status` look for it (translated to
+the machine-wide pid, which is what the lab's own code can signal). Keys are made
 here too: the system-VM key pair and host login key (shared by the lab's users, mode 0600) and
 one fresh SSH host key per router.
 """
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 
-from vrconsole.lab.system_commands import LabCommandError, run, run_inside
+from vrconsole.lab.system_commands import LabCommandError, pid_file, run, run_inside
 
 PID_FILES = {
     "sshd": "/run/sshd.pid",
@@ -62,18 +64,43 @@ def new_host_key() -> tuple[bytes, bytes]:
     return private, public + b"\n"
 
 
+# Fixed shell text; the pid file path arrives as $0, so nothing is interpolated into it.
+LIVE_PID_SCRIPT = 'read pid < "$0" && kill -0 "$pid" 2>/dev/null && echo "$pid"'
+
+
 def read_pid(namespace: str, mount_file: Path, daemon: str) -> int | None:
-    """The pid of a daemon from its pid file inside the router, if that process is alive."""
+    """The machine-wide pid of a daemon from its pid file inside the router, if that process is alive.
+
+    The pid file holds a pid of the router's own PID namespace, which means nothing from the
+    machine's (it may even name an unrelated process there), so the liveness check runs inside
+    the router and the answer is translated to the pid the lab's own code can signal.
+    """
+    text = run_inside(namespace, mount_file, ["/bin/sh", "-c", LIVE_PID_SCRIPT, PID_FILES[daemon]], check=False)
     try:
-        text = run_inside(namespace, mount_file, ["cat", PID_FILES[daemon]], check=True)
-    except LabCommandError:
+        inner = int(text.split()[0])
+    except (ValueError, IndexError):
         return None
-    try:
-        pid = int(text.split()[0])
-        os.kill(pid, 0)
-    except (ValueError, IndexError, ProcessLookupError):
-        return None
-    return pid
+    return machine_pid(namespace, mount_file, inner)
+
+
+def machine_pid(namespace: str, mount_file: Path, inner: int) -> int | None:
+    """The machine-wide pid of the process the router's PID namespace numbers `inner`."""
+    pinned = pid_file(mount_file)
+    if not pinned.exists():
+        return inner
+    router_pid_namespace = os.stat(pinned).st_ino
+    for candidate in namespace_pids(namespace):
+        try:
+            if os.stat(f"/proc/{candidate}/ns/pid").st_ino != router_pid_namespace:
+                continue
+            status = Path(f"/proc/{candidate}/status").read_text()
+        except OSError:
+            continue
+        # NSpid lists the pid in each namespace from the machine's down to the innermost.
+        for line in status.splitlines():
+            if line.startswith("NSpid:") and line.split()[-1] == str(inner):
+                return candidate
+    return None
 
 
 def start(namespace: str, mount_file: Path, daemon: str) -> None:
@@ -101,7 +128,10 @@ def stop(namespace: str, mount_file: Path, daemon: str) -> bool:
     pid = read_pid(namespace, mount_file, daemon)
     if pid is None:
         return False
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
     return True
 
 

@@ -233,24 +233,22 @@ def _zombie_children(target: Target) -> int:
     parent = _zombie_parent(target)
     if parent is None:
         return 0
-    output = run(["ps", "-o", "stat=,comm=", "--ppid", str(parent)], check=False)
+    # The pid file holds a pid of the router's PID namespace: ask the router's own ps.
+    output = target.run(["ps", "-o", "stat=,comm=", "--ppid", str(parent)], check=False)
     return sum(1 for line in output.splitlines() if line.strip().startswith("Z") and "haproxy" in line)
 
 
 def _stop_zombie_haproxy(target: Target) -> None:
     parent = _zombie_parent(target)
     if parent is not None:
-        run(["kill", "-KILL", str(parent)], check=False)
-        _wait(lambda: _exited(parent), "the zombie haproxy parent to exit")
+        target.run(["kill", "-KILL", str(parent)], check=False)
+        _wait(lambda: _exited(target, parent), "the zombie haproxy parent to exit")
     target.run(["rm", "-f", ZOMBIE_PID_FILE])
 
 
-def _exited(pid: int) -> bool:
-    # A killed process waiting to be reaped by init has an empty cmdline.
-    try:
-        return not Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
+def _exited(target: Target, pid: int) -> bool:
+    # A killed process waiting to be reaped by the router's init has an empty cmdline.
+    return not target.run(["cat", f"/proc/{pid}/cmdline"], check=False)
 
 
 # sshd-down ----------------------------------------------------------------------------------
@@ -372,26 +370,26 @@ def _rotate_cloud_log(target: Target) -> None:
 # qemu-tap-failure (on the KVM host) ---------------------------------------------------------
 
 
-def _host_qemu_log(target: Target, text: str, state: str) -> None:
+def _host_qemu_log(target: Target, text: str, state: str, reason: str) -> None:
     if target.router.hypervisor != "KVM":
         raise LabError(f"{target.router.name} does not run on the lab KVM host")
     host_mount = mount_file(target.lab, target.plan.host_namespace)
     log = f"/var/log/libvirt/qemu/{target.router.name}.log"
     write_inside(target.plan.host_namespace, host_mount, log, text.encode(), append=True)
     domains = [
-        {**domain, "state": state} if domain["name"] == target.router.name else domain
+        {**domain, "state": state, "reason": reason} if domain["name"] == target.router.name else domain
         for domain in kvm_host.domain_list(target.plan)
     ]
     kvm_host.write_domains(host_dir(target.lab) / "domains.json", domains)
 
 
 def _tap_failure(target: Target) -> None:
-    _host_qemu_log(target, kvm_host.tap_failure(datetime.now(UTC), 0), "shut off")
+    _host_qemu_log(target, kvm_host.tap_failure(datetime.now(UTC), 0), "shut off", "failed")
 
 
 def _tap_recovered(target: Target) -> None:
     started = datetime.now(UTC)
-    _host_qemu_log(target, kvm_host.qemu_log(target.plan, target.router, started, 1), "running")
+    _host_qemu_log(target, kvm_host.qemu_log(target.plan, target.router, started, 1), "running", "booted")
 
 
 FAULTS: dict[str, tuple[Callable[[Target], None], Callable[[Target], None]]] = {

@@ -3,7 +3,7 @@
 On a real KVM host the operator (or the dashboard) logs in on port 22 and reaches the routers'
 link-local addresses through the `cloud0` bridge. The lab host is a network namespace with that
 bridge, a real sshd, `/var/log/libvirt/qemu/<instance>.log` in libvirt's format, and a `virsh`
-that answers `list --all` and `domstate` from the lab's domain list, because a hypervisor cannot
+that answers `list --all` and `domstate [--reason]` from the lab's domain list, because a hypervisor cannot
 run here (the only stand-in in the lab).
 """
 
@@ -22,6 +22,9 @@ VIRSH_SHIM = """#!/usr/bin/python3
 import json
 import sys
 
+# virsh's reason for each state when the lab recorded none.
+DEFAULT_REASONS = {{"running": "booted", "shut off": "destroyed", "paused": "user"}}
+
 with open({domains!r}) as handle:
     domains = json.load(handle)
 args = [arg for arg in sys.argv[1:] if not arg.startswith("--connect") and arg != "-q"]
@@ -35,16 +38,26 @@ if args[:1] == ["list"]:
         elif show_all:
             print(" %-4s %-16s %s" % ("-", domain["name"], domain["state"]))
     print("")
-elif args[:1] == ["domstate"] and len(args) > 1:
+elif args[:1] == ["domstate"]:
+    # `domstate [--reason] <name>`, options in any position, as virsh parses them.
+    with_reason = "--reason" in args
+    names = [arg for arg in args[1:] if not arg.startswith("--")]
+    if len(names) != 1:
+        sys.stderr.write("error: command 'domstate' requires <domain> option\\n")
+        sys.exit(1)
     for domain in domains:
-        if domain["name"] == args[1]:
-            print(domain["state"])
+        if domain["name"] == names[0]:
+            if with_reason:
+                reason = domain.get("reason") or DEFAULT_REASONS.get(domain["state"], "unknown")
+                print("%s (%s)" % (domain["state"], reason))
+            else:
+                print(domain["state"])
             print("")
             sys.exit(0)
-    sys.stderr.write("error: failed to get domain '%s'\\n" % args[1])
+    sys.stderr.write("error: failed to get domain '%s'\\n" % names[0])
     sys.exit(1)
 else:
-    sys.stderr.write("error: this lab host's virsh answers only 'list --all' and 'domstate <name>'\\n")
+    sys.stderr.write("error: this lab host's virsh answers only 'list --all' and 'domstate [--reason] <name>'\\n")
     sys.exit(1)
 """
 
@@ -93,7 +106,11 @@ def tap_failure(moment: datetime, slot: int) -> str:
 
 def domain_list(plan: LabPlan) -> list[dict[str, str]]:
     """The domains the virsh shim reports: every KVM router of the lab, running."""
-    return [{"name": router.name, "state": "running"} for router in plan.routers if router.hypervisor == "KVM"]
+    return [
+        {"name": router.name, "state": "running", "reason": "booted"}
+        for router in plan.routers
+        if router.hypervisor == "KVM"
+    ]
 
 
 def host_files(plan: LabPlan, started: datetime, authorized_key: str, domains_path: Path) -> dict[str, RouterFile]:

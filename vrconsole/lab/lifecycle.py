@@ -18,11 +18,13 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, cast
 
 from vrconsole.lab import daemons, kvm_host, registration
 from vrconsole.lab.iptables_rules import build_ruleset
@@ -35,7 +37,7 @@ from vrconsole.lab.state import (
     load_state,
     save_state,
 )
-from vrconsole.lab.system_commands import ip_batch, run, run_inside, uts_file
+from vrconsole.lab.system_commands import ip_batch, netns_path, pid_file, run, run_inside, uts_file
 from vrconsole.lab.topology import PUBLIC_GATEWAY, LabPlan, Router, plan_lab
 
 REQUIRED_PROGRAMS = (
@@ -76,6 +78,8 @@ SEEDED_TMPFS = {"/var/log": "varlog", "/ramdisk": "ramdisk"}
 VAR_LOG_SIZE = "32m"
 BUILD_WORKERS = 6
 ELECTION_TIMEOUT = 25.0
+NAMESPACE_READY = b"namespace ready\n"
+INIT_TIMEOUT = 30.0
 
 
 class LabError(RuntimeError):
@@ -176,19 +180,27 @@ def _mount_steps(base: Path, tmpfs_extra: list[str]) -> list[dict[str, str]]:
 def _make_mount_namespace(lab: str, namespace: str, base: Path, state: LabState, hostname: str) -> Path:
     pinned = mount_file(lab, namespace)
     pinned_uts = uts_file(pinned)
-    for path in (pinned, pinned_uts):
+    pinned_pid = pid_file(pinned)
+    for path in (pinned, pinned_uts, pinned_pid):
         path.touch()
         state.mount_files.append(str(path))
     plan_path = base / "mounts.json"
     steps = _mount_steps(base, [])
+    steps.append({"kind": "proc", "target": "/proc"})
     steps.append({"kind": "hostname", "target": hostname})
     plan_path.write_text(json.dumps(steps))
     script = Path(__file__).with_name("mount_namespace.py")
-    run(
+    # Started in the router's network namespace so that `down`, which kills every process of
+    # the network namespace, also kills the PID namespace's init and with it everything else.
+    _start_namespace_init(
         [
+            "nsenter",
+            f"--net={netns_path(namespace)}",
             "unshare",
             f"--mount={pinned}",
             f"--uts={pinned_uts}",
+            f"--pid={pinned_pid}",
+            "--fork",
             "--propagation",
             "private",
             "/usr/bin/python3",
@@ -198,6 +210,26 @@ def _make_mount_namespace(lab: str, namespace: str, base: Path, state: LabState,
         ]
     )
     return pinned
+
+
+def _start_namespace_init(argv: list[str]) -> None:
+    """Run unshare until its PID 1 reports ready, then drop unshare and leave PID 1 running."""
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout = cast(IO[bytes], process.stdout)
+    try:
+        ready = stdout.readline(len(NAMESPACE_READY) + 1)
+        if ready == NAMESPACE_READY:
+            # unshare only waits for its child; killing it leaves PID 1 re-parented and alive.
+            process.kill()
+            process.wait(timeout=INIT_TIMEOUT)
+            return
+        _, errors = process.communicate(timeout=INIT_TIMEOUT)
+        stderr = errors.decode(errors="replace").strip()[-2000:]
+        raise LabError(f"{' '.join(argv)} exited {process.returncode}: {stderr}")
+    finally:
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _record_namespace(state: LabState, namespace: str) -> None:

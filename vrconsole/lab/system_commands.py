@@ -3,7 +3,8 @@
 Every kernel or daemon change the lab makes goes through here, as a list of arguments (never
 a shell string), so that router names or file contents can never become shell syntax. Commands
 run inside a router use `nsenter` with the router's network namespace and its persistent
-mount namespace file, which is how an SSH session into the router sees the world too.
+mount, UTS and PID namespace files (nsenter forks into the PID namespace, so the command and
+everything it starts see only the router's own processes, as an SSH session into the router does).
 """
 
 from __future__ import annotations
@@ -47,12 +48,21 @@ def uts_file(mount_file: Path) -> Path:
     return mount_file.with_name(f"{mount_file.name}.uts")
 
 
+def pid_file(mount_file: Path) -> Path:
+    """The file pinning the PID namespace (the router's own process list) next to its mount namespace."""
+    return mount_file.with_name(f"{mount_file.name}.pid")
+
+
 def inside(namespace: str, mount_file: Path | None, argv: Sequence[str]) -> list[str]:
-    """argv wrapped to run in a lab namespace (and its mount namespace when it has one)."""
+    """argv wrapped to run in a lab namespace (and its mount, UTS and PID namespaces when it has them)."""
     wrapped = ["nsenter", f"--net={netns_path(namespace)}"]
     if mount_file is not None:
         wrapped.append(f"--mount={mount_file}")
         wrapped.append(f"--uts={uts_file(mount_file)}")
+        pinned_pid = pid_file(mount_file)
+        # A lab built before routers had their own PID namespace has no such file.
+        if pinned_pid.exists():
+            wrapped.append(f"--pid={pinned_pid}")
     return [*wrapped, "--", *argv]
 
 
