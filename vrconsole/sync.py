@@ -144,8 +144,8 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
     for item in inventory.routers:
         writer.add(item)
 
-    gone = [uuid for uuid, known in writer.existing.items() if uuid not in writer.listed and known[5] is None]
-    present_before = sum(1 for known in writer.existing.values() if known[5] is None)
+    gone = [uuid for uuid, known in writer.existing.items() if uuid not in writer.listed and known[2] is None]
+    present_before = sum(1 for known in writer.existing.values() if known[2] is None)
     guard = settings.SYNC_MASS_REMOVAL_GUARD
     if not allow_mass_removal and present_before >= 20 and len(gone) > guard * present_before:
         raise SyncRefused(
@@ -181,17 +181,16 @@ class _Lookups:
 
 
 def _existing_routers(routers: Any) -> dict[str, tuple[Any, ...]]:
-    """uuid -> (pk, digest, state, redundant state, state since, removed at, first seen)."""
-    return {
-        row[0]: row[1:]
-        for row in routers.values_list(
-            "uuid", "pk", "api_digest", "state", "redundant_state", "state_since", "removed_at", "first_seen"
-        )
-    }
+    """uuid -> (pk, digest, removed at): all a sync needs to know of an unchanged router."""
+    return {row[0]: row[1:] for row in routers.values_list("uuid", "pk", "api_digest", "removed_at")}
 
 
 class _RouterWriter:
-    """Turns listRouters items into router rows, NICs and state transitions, then writes them in bulk."""
+    """Turns listRouters items into router rows, NICs and state transitions, then writes them in bulk.
+
+    Only items whose digest changed are mapped; the previous state of those few routers is
+    read in one query at flush time, so an unchanged fleet costs one narrow read.
+    """
 
     def __init__(self, region: Region, now: datetime, lookups: _Lookups, existing: dict[str, tuple[Any, ...]]) -> None:
         self.region = region
@@ -200,8 +199,7 @@ class _RouterWriter:
         self.existing = existing
         self.listed: set[str] = set()
         self.skipped = self.created = self.updated = 0
-        self.rows: list[dict[str, Any]] = []
-        self.nics_of: dict[str, list[dict[str, Any]]] = {}
+        self.changed: list[tuple[str, str, dict[str, Any]]] = []  # uuid, digest, item
         self.transitions: list[tuple[str, str, str, str]] = []  # uuid, kind, from, to
         self.removed: list[str] = []
 
@@ -217,57 +215,70 @@ class _RouterWriter:
         self.listed.add(uuid)
         dig = mapping.digest(item)
         known = self.existing.get(uuid)
-        if known is not None and known[1] == dig and known[5] is None:
+        if known is not None and known[1] == dig and known[2] is None:
             return
+        self.changed.append((uuid, dig, item))
+
+    def _rows(self) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """Row values and NICs of the changed items, with their state transitions recorded."""
         now, lookups = self.now, self.lookups
-        values = mapping.router_fields(item)
-        values["router_type"] = mapping.router_type(item, lookups.network_types)
-        values["zone_id"] = lookups.zones.get(mapping.text(item.get("zoneid"), 64))
-        values["host_id"] = lookups.hosts.get(mapping.text(item.get("hostid"), 64))
-        values["vpc_id"] = lookups.vpcs.get(mapping.text(item.get("vpcid"), 64))
-        values["network_id"] = lookups.networks.get(mapping.text(item.get("guestnetworkid"), 64))
-        if known is None:
-            self.created += 1
-            values["state_since"] = now
-            values["first_seen"] = now
-            self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "", "listed"))
-        else:
-            self.updated += 1
-            _pk, _dig, old_state, old_redundant, state_since, removed_at, first_seen = known
-            values["first_seen"] = first_seen
-            values["state_since"] = state_since or now
-            if removed_at is not None:
-                self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "removed", "listed"))
-            if old_state != values["state"]:
+        previous = {
+            pk: rest
+            for pk, *rest in Router.objects.filter(
+                pk__in=[self.existing[uuid][0] for uuid, _, _ in self.changed if uuid in self.existing]
+            ).values_list("pk", "state", "redundant_state", "state_since", "first_seen")
+        }
+        rows, nics_of = [], {}
+        for uuid, dig, item in self.changed:
+            values = mapping.router_fields(item)
+            values["router_type"] = mapping.router_type(item, lookups.network_types)
+            values["zone_id"] = lookups.zones.get(mapping.text(item.get("zoneid"), 64))
+            values["host_id"] = lookups.hosts.get(mapping.text(item.get("hostid"), 64))
+            values["vpc_id"] = lookups.vpcs.get(mapping.text(item.get("vpcid"), 64))
+            values["network_id"] = lookups.networks.get(mapping.text(item.get("guestnetworkid"), 64))
+            known = self.existing.get(uuid)
+            if known is None:
+                self.created += 1
                 values["state_since"] = now
-                self.transitions.append((uuid, RouterStateChange.Kind.STATE, old_state, values["state"]))
-            if old_redundant != values["redundant_state"] and (old_redundant or values["redundant_state"]):
-                self.transitions.append(
-                    (uuid, RouterStateChange.Kind.REDUNDANT, old_redundant, values["redundant_state"])
-                )
-        self.nics_of[uuid] = mapping.router_nics(item)
-        self.rows.append(
-            {"region_id": self.region.pk, "uuid": uuid, "api_digest": dig, "last_seen": now, "removed_at": None}
-            | values
-        )
+                values["first_seen"] = now
+                self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "", "listed"))
+            else:
+                self.updated += 1
+                old_state, old_redundant, state_since, first_seen = previous[known[0]]
+                values["first_seen"] = first_seen
+                values["state_since"] = state_since or now
+                if known[2] is not None:
+                    self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "removed", "listed"))
+                if old_state != values["state"]:
+                    values["state_since"] = now
+                    self.transitions.append((uuid, RouterStateChange.Kind.STATE, old_state, values["state"]))
+                if old_redundant != values["redundant_state"] and (old_redundant or values["redundant_state"]):
+                    self.transitions.append(
+                        (uuid, RouterStateChange.Kind.REDUNDANT, old_redundant, values["redundant_state"])
+                    )
+            nics_of[uuid] = mapping.router_nics(item)
+            rows.append(
+                {"region_id": self.region.pk, "uuid": uuid, "api_digest": dig, "last_seen": now, "removed_at": None}
+                | values
+            )
+        return rows, nics_of
 
     def remove(self, uuids: list[str]) -> None:
         """Mark routers the API no longer lists as removed (kept, with their history)."""
         for uuid in uuids:
-            if uuid in self.existing and self.existing[uuid][5] is None:
+            if uuid in self.existing and self.existing[uuid][2] is None:
                 self.removed.append(uuid)
                 self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "listed", "removed"))
 
     def flush(self) -> dict[str, int]:
         """Write everything; returns uuid -> pk of the rows written."""
-        written = bulk.upsert(Router, self.rows, unique=("region_id", "uuid"))
+        rows, nics_of = self._rows()
+        written = bulk.upsert(Router, rows, unique=("region_id", "uuid"))
         pk_of = {uuid: pk for (_region_id, uuid), pk in written.items()}
         rewritten = [pk for uuid, pk in pk_of.items() if uuid in self.existing]
         if rewritten:
             RouterNic.objects.filter(router_id__in=rewritten).delete()
-        bulk.insert(
-            RouterNic, [{"router_id": pk_of[uuid], **nic} for uuid, nics in self.nics_of.items() for nic in nics]
-        )
+        bulk.insert(RouterNic, [{"router_id": pk_of[uuid], **nic} for uuid, nics in nics_of.items() for nic in nics])
         if self.removed:
             Router.objects.filter(region=self.region, uuid__in=self.removed).update(removed_at=self.now)
         if self.transitions:
