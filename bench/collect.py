@@ -35,10 +35,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.support import admin_sql, base_database_url, free_port, with_db  # noqa: E402
 
 LAB_NAME = "vrcb"
 LAB_BLOCK = 76
@@ -47,35 +48,9 @@ TARGET_RATIO = 1.5
 PROBE_SEPARATOR = "==> vrconsole-bench-probe <=="
 
 
-def _base_database_url() -> str:
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    stored = ROOT / ".venv" / ".test-database-url"
-    if stored.exists():
-        return stored.read_text().strip()
-    return "postgres://postgres@127.0.0.1:5432/vrconsole"
-
-
-def _with_db(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
-
-
-def _admin_sql(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_with_db(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
     """A throwaway Redis server on a free loopback port, without persistence."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             "redis-server",
@@ -201,15 +176,15 @@ def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("the lab needs root")
 
-    base_url = _base_database_url()
+    base_url = base_database_url()
     db_name = f"vrc_bench_collect_{os.getpid()}"
     scratch = Path(tempfile.mkdtemp(prefix="vrc-bench-collect-"))
     redis_server, redis_port = _start_redis(scratch)
-    _admin_sql(base_url, f'CREATE DATABASE "{db_name}"')
+    admin_sql(base_url, f'CREATE DATABASE "{db_name}"')
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "vrconsole.settings",
-            "DATABASE_URL": _with_db(base_url, db_name),
+            "DATABASE_URL": with_db(base_url, db_name),
             "SECRET_KEY": secrets.token_urlsafe(40),
             "ALLOWED_HOSTS": "localhost",
             "LOG_LEVEL": "WARNING",
@@ -245,7 +220,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        admin_sql(base_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         redis_server.terminate()
         redis_server.wait(timeout=10)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -24,44 +24,17 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def _base_database_url() -> str:
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    stored = ROOT / ".venv" / ".test-database-url"
-    if stored.exists():
-        return stored.read_text().strip()
-    return "postgres://postgres@127.0.0.1:5432/vrconsole"
-
-
-def _with_db(url: str, name: str) -> str:
-    parsed = urlparse(url)
-    return urlunparse(parsed._replace(path=f"/{name}"))
-
-
-def _admin_sql(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_with_db(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bench.support import admin_sql, base_database_url, free_port, with_db  # noqa: E402
 
 
 def _wait_ready(url: str, timeout: float = 120.0) -> None:
@@ -95,20 +68,20 @@ def main() -> None:
     parser.add_argument("--page-requests", type=int, default=30)
     args = parser.parse_args()
 
-    base_url = _base_database_url()
+    base_url = base_database_url()
     db_name = f"vrc_bench_{os.getpid()}"
-    _admin_sql(base_url, f'CREATE DATABASE "{db_name}"')
+    admin_sql(base_url, f'CREATE DATABASE "{db_name}"')
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "vrconsole.settings",
-            "DATABASE_URL": _with_db(base_url, db_name),
+            "DATABASE_URL": with_db(base_url, db_name),
             "SECRET_KEY": secrets.token_urlsafe(40),
             "ALLOWED_HOSTS": "testserver,localhost",
             "LOG_LEVEL": "WARNING",
             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
         }
     )
-    port = _free_port()
+    port = free_port()
     token = secrets.token_urlsafe(16)
     sim_log = open(os.devnull, "wb")  # noqa: SIM115 - the child's output is not needed
     sim = subprocess.Popen(
@@ -137,7 +110,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        admin_sql(base_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
     print(json.dumps(figures, sort_keys=True))
 
 
@@ -222,7 +195,7 @@ def _measure(args: argparse.Namespace, sim_base: str, token: str) -> dict:
 
     list_times, list_queries = page_times("/")
     search_times, _ = page_times("/?q=10.1")
-    sorted_times, _ = page_times("/?sort=-last_seen&state=Running")
+    sorted_times, _ = page_times("/?sort=-changed&state=Running")
     # The same page with the summary band computed on every request (no sharing between screens).
     settings.FLEET_SUMMARY_CACHE_SECONDS = 0
     cold_times, cold_queries = page_times("/")

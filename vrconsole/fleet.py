@@ -45,7 +45,7 @@ SORT_COLUMNS: dict[str, tuple[str, ...]] = {
     "ip": ("public_ip",),
     "version": ("template_version",),
     "health": ("health_checks_failed",),
-    "last_seen": ("last_seen",),
+    "changed": ("api_changed_at",),
     "status": ("health__rank",),
 }
 DEFAULT_SORT = "name"
@@ -70,7 +70,7 @@ LIST_FIELDS = (
     "requires_upgrade",
     "health_checks",
     "health_checks_failed",
-    "last_seen",
+    "api_changed_at",
     "removed_at",
     "zone__name",
     "network__name",

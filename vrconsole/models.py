@@ -104,7 +104,9 @@ class CloudObject(models.Model):
     uuid = models.CharField(max_length=64)
     name = models.CharField(max_length=255, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
-    last_seen = models.DateTimeField(default=timezone.now)
+    # When this row's API data last changed (rows are written only then); present rows were
+    # last confirmed by their region's last successful sync (Region.last_success).
+    api_changed_at = models.DateTimeField(default=timezone.now)
     removed_at = models.DateTimeField(null=True, blank=True)
     # Digest of the API item last applied: an unchanged item costs the sync no write.
     api_digest = models.CharField(max_length=32, blank=True)

@@ -97,7 +97,7 @@ def _upsert_plain(
                 "uuid": uuid,
                 "api_digest": dig,
                 "first_seen": now,
-                "last_seen": now,
+                "api_changed_at": now,
                 "removed_at": None,
                 **fields_of(item),
                 **extra(item),
@@ -258,7 +258,7 @@ class _RouterWriter:
                     )
             nics_of[uuid] = mapping.router_nics(item)
             rows.append(
-                {"region_id": self.region.pk, "uuid": uuid, "api_digest": dig, "last_seen": now, "removed_at": None}
+                {"region_id": self.region.pk, "uuid": uuid, "api_digest": dig, "api_changed_at": now, "removed_at": None}
                 | values
             )
         return rows, nics_of

@@ -22,7 +22,7 @@ from vrconsole.models import Router
 
 def find_router(text: str) -> Router:
     """The present router with this name or uuid (a removed one if no present one matches)."""
-    matches = list(Router.objects.filter(Q(name=text) | Q(uuid=text)).order_by("removed_at", "-last_seen")[:5])
+    matches = list(Router.objects.filter(Q(name=text) | Q(uuid=text)).order_by("removed_at", "-api_changed_at")[:5])
     present = [r for r in matches if r.removed_at is None]
     candidates = present or matches
     if not candidates:
