@@ -38,7 +38,7 @@ def test_workers_cover_every_declared_queue() -> None:
 
     services = _compose()["services"]
     served = set()
-    for name, service in services.items():
+    for service in services.values():
         command = service.get("command", [])
         if "rqworker" in command:
             served.update(arg for arg in command[command.index("rqworker") + 1 :] if not arg.startswith("-"))

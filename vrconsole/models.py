@@ -244,11 +244,11 @@ def _as_ip_address(text: str) -> str | None:
 
 
 class RouterQuerySet(models.QuerySet["Router"]):
-    def present(self) -> "RouterQuerySet":
+    def present(self) -> RouterQuerySet:
         """Routers the API still lists."""
         return self.filter(removed_at__isnull=True)
 
-    def search(self, text: str) -> "RouterQuerySet":
+    def search(self, text: str) -> RouterQuerySet:
         """Match part of a name, uuid, account, network or VPC name, or any IP (API fields and NICs)."""
         text = text.strip()
         if not text:
@@ -353,7 +353,7 @@ class Router(CloudObject):
             return self.network.name
         return ""
 
-    def redundant_peers(self) -> "RouterQuerySet":
+    def redundant_peers(self) -> RouterQuerySet:
         """Other present routers of the same redundant network or VPC."""
         if not self.is_redundant:
             return Router.objects.none()

@@ -69,9 +69,7 @@ def _url(name: str, default: str, schemes: set[str]) -> str:
     raw = os.environ.get(name) or default
     parsed = urlparse(raw)
     if parsed.scheme not in schemes:
-        raise ImproperlyConfigured(
-            f"{name}={raw!r}: expected a URL with scheme {' or '.join(sorted(schemes))}"
-        )
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a URL with scheme {' or '.join(sorted(schemes))}")
     if parsed.scheme not in {"sqlite", "unix"} and not parsed.hostname:
         raise ImproperlyConfigured(f"{name}={raw!r}: the URL has no host")
     return raw
@@ -121,7 +119,9 @@ if len(_secret) < 32:
     raise ImproperlyConfigured("SECRET_KEY is too short: use at least 32 characters")
 SECRET_KEY = _secret
 
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 for _origin in CSRF_TRUSTED_ORIGINS:
     if not _origin.startswith(("http://", "https://")):
@@ -236,7 +236,9 @@ CLOUDSTACK_VERIFY_TLS = _bool("CLOUDSTACK_VERIFY_TLS", True)
 if CLOUDSTACK_URL:
     _url("CLOUDSTACK_URL", CLOUDSTACK_URL, {"http", "https"})
     if not (CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY):
-        raise ImproperlyConfigured("CLOUDSTACK_URL is set: CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY are required too")
+        raise ImproperlyConfigured(
+            "CLOUDSTACK_URL is set: CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY are required too"
+        )
 if CLOUDSTACK_CONFIG and CLOUDSTACK_URL:
     raise ImproperlyConfigured("Set either CLOUDSTACK_URL (one region) or CLOUDSTACK_CONFIG (an ini file), not both")
 
@@ -275,7 +277,9 @@ for _cidr in os.environ.get("SSH_ALLOWED_NETWORKS", "").split(","):
         try:
             SSH_ALLOWED_NETWORKS.append(ipaddress.ip_network(_cidr.strip(), strict=False))
         except ValueError:
-            raise ImproperlyConfigured(f"SSH_ALLOWED_NETWORKS: {_cidr.strip()!r} is not a network (e.g. 10.0.0.0/8)") from None
+            raise ImproperlyConfigured(
+                f"SSH_ALLOWED_NETWORKS: {_cidr.strip()!r} is not a network (e.g. 10.0.0.0/8)"
+            ) from None
 # Per-zone or per-host overrides: a JSON object, e.g.
 # {"zone:<zone uuid or name>": {"HOST_SSH_USER": "cloudops"}, "host:<host uuid or name>": {...}}
 SSH_OVERRIDES = _json_object("SSH_OVERRIDES")
@@ -284,10 +288,10 @@ SSH_OVERRIDES = _json_object("SSH_OVERRIDES")
 # Threshold overrides as a JSON object, e.g. {"conntrack_warning_pct": 70}; names and
 # defaults are listed on the console's /matrix/ page (diagnostics/matrix/thresholds.py).
 MATRIX_THRESHOLDS = _json_object("MATRIX_THRESHOLDS")
-if not all(
-    isinstance(v, (int, float)) and not isinstance(v, bool) for v in MATRIX_THRESHOLDS.values()
-):
-    raise ImproperlyConfigured("MATRIX_THRESHOLDS: expected a JSON object of numbers, e.g. {\"conntrack_warning_pct\": 70}")
+if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in MATRIX_THRESHOLDS.values()):
+    raise ImproperlyConfigured(
+        'MATRIX_THRESHOLDS: expected a JSON object of numbers, e.g. {"conntrack_warning_pct": 70}'
+    )
 
 # --- Retention ---------------------------------------------------------------------------
 

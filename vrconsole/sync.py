@@ -82,7 +82,7 @@ def _upsert_plain(
     ids: dict[str, int] = {}
     rows = []
     for item in items:
-        uuid = mapping.text(item.get("id"), 64)
+        uuid = mapping.item_id(item)
         if not uuid or uuid in ids:
             continue
         dig = mapping.digest(item)
@@ -133,7 +133,7 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
         return {**zone_of(item), "vpc_id": vpc_ids.get(mapping.text(item.get("vpcid"), 64))}
 
     network_ids = _upsert_plain(Network, region, inventory.networks, mapping.network_fields, network_extra, now)
-    network_types = {mapping.text(n.get("id"), 64): mapping.text(n.get("type"), 32) for n in inventory.networks}
+    network_types = {mapping.item_id(n): n.get("type") or "" for n in inventory.networks}
 
     writer = _RouterWriter(
         region,
@@ -208,7 +208,7 @@ class _RouterWriter:
         return sum(1 for t in self.transitions if t[1] != RouterStateChange.Kind.PRESENCE)
 
     def add(self, item: dict[str, Any]) -> None:
-        uuid = mapping.text(item.get("id"), 64)
+        uuid = mapping.item_id(item)
         if not uuid or uuid in self.listed:
             self.skipped += 1
             return
@@ -258,7 +258,13 @@ class _RouterWriter:
                     )
             nics_of[uuid] = mapping.router_nics(item)
             rows.append(
-                {"region_id": self.region.pk, "uuid": uuid, "api_digest": dig, "api_changed_at": now, "removed_at": None}
+                {
+                    "region_id": self.region.pk,
+                    "uuid": uuid,
+                    "api_digest": dig,
+                    "api_changed_at": now,
+                    "removed_at": None,
+                }
                 | values
             )
         return rows, nics_of

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 ELSEWHERE = [ipaddress.ip_network("10.99.0.0/16")]
 
 
-def test_a_kvm_router_behind_a_host_outside_the_allowed_networks_is_refused(ssh_settings: object, kvm_router: Router) -> None:
+def test_a_kvm_router_behind_a_host_outside_the_allowed_networks_is_refused(
+    ssh_settings: object, kvm_router: Router
+) -> None:
     with override_settings(SSH_ALLOWED_NETWORKS=ELSEWHERE), pytest.raises(AccessError) as caught:
         plan_access(kvm_router)
     assert caught.value.reason == AccessReason.NOT_ALLOWED

@@ -78,10 +78,32 @@ json_values = st.recursive(
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(st.sampled_from(sorted({"id", "name", "state", "nic", "healthcheckresults", "linklocalip",
-                                                  "created", "isredundantrouter", "redundantstate", "version",
-                                                  "requiresupgrade", "zoneid", "mtu"})) | st.text(max_size=8),
-                       json_values, max_size=12))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            sorted(
+                {
+                    "id",
+                    "name",
+                    "state",
+                    "nic",
+                    "healthcheckresults",
+                    "linklocalip",
+                    "created",
+                    "isredundantrouter",
+                    "redundantstate",
+                    "version",
+                    "requiresupgrade",
+                    "zoneid",
+                    "mtu",
+                }
+            )
+        )
+        | st.text(max_size=8),
+        json_values,
+        max_size=12,
+    )
+)
 def test_any_json_item_maps_without_raising(item: dict) -> None:
     mapping.router_fields(item)
     mapping.router_nics(item)

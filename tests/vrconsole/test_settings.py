@@ -42,9 +42,14 @@ def test_defaults_import_cleanly() -> None:
         ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL='mysql://db/x': expected a URL with scheme"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL='localhost:6379': expected a URL with scheme"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY is too short"),
-        ({"CLOUDSTACK_URL": "ftp://cloud/client/api", "CLOUDSTACK_API_KEY": "k", "CLOUDSTACK_SECRET_KEY": "s"},
-         "CLOUDSTACK_URL='ftp://cloud/client/api'"),
-        ({"CLOUDSTACK_URL": "https://cloud.example/client/api"}, "CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY are required"),
+        (
+            {"CLOUDSTACK_URL": "ftp://cloud/client/api", "CLOUDSTACK_API_KEY": "k", "CLOUDSTACK_SECRET_KEY": "s"},
+            "CLOUDSTACK_URL='ftp://cloud/client/api'",
+        ),
+        (
+            {"CLOUDSTACK_URL": "https://cloud.example/client/api"},
+            "CLOUDSTACK_API_KEY and CLOUDSTACK_SECRET_KEY are required",
+        ),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD'"),
         ({"SYNC_MASS_REMOVAL_GUARD": "2"}, "SYNC_MASS_REMOVAL_GUARD='2': must be at most 1.0"),
         ({"CSRF_TRUSTED_ORIGINS": "console.example"}, "must start with http:// or https://"),

@@ -201,7 +201,11 @@ def test_a_removed_router_that_returns_is_listed_again(sim: RunningSimulator) ->
     sync_region(_region(sim))
     row = Router.objects.get(uuid=router["id"])
     assert row.removed_at is None
-    assert list(row.state_changes.filter(kind="presence").values_list("to_state", flat=True)) == ["listed", "removed", "listed"]
+    assert list(row.state_changes.filter(kind="presence").values_list("to_state", flat=True)) == [
+        "listed",
+        "removed",
+        "listed",
+    ]
 
 
 def test_sync_command_prints_one_json_object_last(sim: RunningSimulator, settings, capsys) -> None:

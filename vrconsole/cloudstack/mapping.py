@@ -36,6 +36,14 @@ def text(value: Any, max_length: int = 255) -> str:
     return str(value).replace("\x00", "").strip()[:max_length]
 
 
+def item_id(item: dict[str, Any]) -> str:
+    """The `id` of an API item as stored (a uuid); '' when it has none. Hot in the sync loop."""
+    value = item.get("id")
+    if type(value) is str and 0 < len(value) <= 64 and "\x00" not in value and not value[0].isspace():
+        return value.rstrip()
+    return text(value, 64)
+
+
 def without_nuls(value: Any) -> Any:
     """The item with NUL characters removed from every string: PostgreSQL refuses them."""
     if isinstance(value, str):
@@ -205,7 +213,7 @@ def router_type(item: dict[str, Any], network_types: dict[str, str]) -> str:
     """vpc when the router serves a VPC, shared for a shared network's DHCP router, else isolated."""
     if text(item.get("vpcid"), 64):
         return "vpc"
-    if network_types.get(text(item.get("guestnetworkid"), 64), "").lower() == "shared":
+    if str(network_types.get(text(item.get("guestnetworkid"), 64)) or "").lower() == "shared":
         return "shared"
     return "isolated"
 

@@ -35,11 +35,18 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("VRCONSOLE_PORT", "8000")))
         parser.add_argument("--bind", default=os.environ.get("VRCONSOLE_BIND", "127.0.0.1"))
         parser.add_argument("--sim-port", type=int, default=int(os.environ.get("VRCONSOLE_SIM_PORT", "8081")))
-        parser.add_argument("--routers", type=int, default=int(os.environ.get("VRCONSOLE_SIM_ROUTERS", "300")),
-                            help="synthetic routers in the simulator besides the lab")
+        parser.add_argument(
+            "--routers",
+            type=int,
+            default=int(os.environ.get("VRCONSOLE_SIM_ROUTERS", "300")),
+            help="synthetic routers in the simulator besides the lab",
+        )
         parser.add_argument("--no-lab", action="store_true", help="do not bring up the lab of real routers")
-        parser.add_argument("--lab-faults", default=os.environ.get("VRCONSOLE_LAB_FAULTS", ""),
-                            help="faults to inject at lab up, e.g. r-3-VM:dnsmasq-down")
+        parser.add_argument(
+            "--lab-faults",
+            default=os.environ.get("VRCONSOLE_LAB_FAULTS", ""),
+            help="faults to inject at lab up, e.g. r-3-VM:dnsmasq-down",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -87,8 +94,15 @@ class Command(BaseCommand):
         from vrconsole.cloudstack.simulator import DEMO_API_KEY, DEMO_SECRET_KEY
 
         control_token = os.urandom(16).hex()
-        sim = manage + ["cloudstack_sim", "--port", str(options["sim_port"]), "--routers", str(options["routers"]),
-                        "--control-token", control_token]
+        sim = manage + [
+            "cloudstack_sim",
+            "--port",
+            str(options["sim_port"]),
+            "--routers",
+            str(options["routers"]),
+            "--control-token",
+            control_token,
+        ]
         if lab_file:
             sim += ["--lab-file", lab_file]
         self._spawn("simulator", sim, env, var)
@@ -106,18 +120,23 @@ class Command(BaseCommand):
         self._spawn("worker-tails", manage + ["rqworker", "tails"], env, var)
         self._spawn("scheduler", manage + ["rqcron", "vrconsole.schedules"], env, var)
         daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
-        self._spawn("web", [daphne, "-b", options["bind"], "-p", str(options["port"]), "vrconsole.asgi:application"],
-                    env, var)
+        self._spawn(
+            "web", [daphne, "-b", options["bind"], "-p", str(options["port"]), "vrconsole.asgi:application"], env, var
+        )
         self._wait_for_port(options["port"], "the web server", host=options["bind"])
 
         self.stdout.write(self.style.SUCCESS(f"\nVR Console is running: http://{options['bind']}:{options['port']}/"))
         self.stdout.write(f"  demo login: {DEMO_USER} / {DEMO_PASSWORD}  (operator)")
         self.stdout.write(f"  CloudStack simulator: {env['CLOUDSTACK_URL']}")
-        self.stdout.write(f"  logs: {var / 'log'}/  — Ctrl-C stops everything" + (" and takes the lab down" if self.lab_up else ""))
+        self.stdout.write(
+            f"  logs: {var / 'log'}/  — Ctrl-C stops everything" + (" and takes the lab down" if self.lab_up else "")
+        )
         while True:
             for name, proc in self.children:
                 if proc.poll() is not None:
-                    raise CommandError(f"{name} exited with status {proc.returncode}; see {var / 'log' / (name + '.log')}")
+                    raise CommandError(
+                        f"{name} exited with status {proc.returncode}; see {var / 'log' / (name + '.log')}"
+                    )
             time.sleep(1)
 
     def _start_redis(self, var: Path) -> str:
@@ -125,8 +144,12 @@ class Command(BaseCommand):
         redis = shutil.which("redis-server")
         if redis is None:
             raise CommandError("redis-server is not installed (scripts/run installs it) and REDIS_URL is not set")
-        self._spawn("redis", [redis, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                              "--dir", str(var)], dict(os.environ), var)
+        self._spawn(
+            "redis",
+            [redis, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(var)],
+            dict(os.environ),
+            var,
+        )
         self._wait_for_port(port, "Redis")
         return f"redis://127.0.0.1:{port}/0"
 

@@ -39,7 +39,9 @@ class Command(BaseCommand):
             raise CommandError("no CloudStack region is configured: set CLOUDSTACK_URL (and keys) or CLOUDSTACK_CONFIG")
         failed = []
         for region in regions:
-            result = sync_region(region, trigger=SyncRun.Trigger.COMMAND, allow_mass_removal=options["allow_mass_removal"])
+            result = sync_region(
+                region, trigger=SyncRun.Trigger.COMMAND, allow_mass_removal=options["allow_mass_removal"]
+            )
             if result.status != SyncStatus.OK:
                 failed.append(region.name)
                 self.stderr.write(f"{region.name}: sync FAILED after {result.duration_s:.1f} s: {result.error}")
