@@ -47,6 +47,19 @@ def require_lab() -> None:
         pytest.skip("the lab needs Linux and root")
 
 
+@contextmanager
+def fresh_lab(name: str, block: int) -> Iterator[LabPlan]:
+    """A default lab of that name for one test module (a leftover of a killed run is taken down first)."""
+    require_lab()
+    if lab.status(name).get("status") is not None:
+        lab.down(name)
+    lab.up(name=name, block=block)
+    try:
+        yield plan_lab(name, block)
+    finally:
+        lab.down(name)
+
+
 def sync_lab_inventory(name: str, region_name: str) -> Region:
     """Serve the lab's registration file from a simulator and sync it into the database."""
     simulator = start_simulator(routers=0, lab_file=lab.registration_path(name), prewarm=False)

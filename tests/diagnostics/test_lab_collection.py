@@ -7,8 +7,6 @@ simulator; keys come from the default settings (var/lab/keys).
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,8 @@ import pytest
 
 from diagnostics.collect import run_collection
 from diagnostics.models import Collection, CollectionStatus, ConfigSnapshot, HealthSample, ProbeResult
-from vrconsole import lab
-from vrconsole.lab.topology import LabPlan, plan_lab
+from tests.diagnostics.lab_inventory import fresh_lab
+from vrconsole.lab.topology import LabPlan
 from vrconsole.models import Host, Region, Router, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -29,15 +27,8 @@ LAB_BLOCK = 67
 
 @pytest.fixture(scope="module")
 def collection_lab() -> Iterator[LabPlan]:
-    if not (sys.platform.startswith("linux") and os.geteuid() == 0):
-        pytest.skip("the lab needs Linux and root")
-    if lab.status(LAB_NAME).get("status") is not None:
-        lab.down(LAB_NAME)
-    lab.up(name=LAB_NAME, block=LAB_BLOCK)
-    try:
-        yield plan_lab(LAB_NAME, LAB_BLOCK)
-    finally:
-        lab.down(LAB_NAME)
+    with fresh_lab(LAB_NAME, LAB_BLOCK) as plan:
+        yield plan
 
 
 @pytest.fixture

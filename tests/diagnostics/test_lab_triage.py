@@ -8,8 +8,6 @@ collection, the probes and the real rule registry all run for real.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -19,8 +17,9 @@ import pytest
 from django.core.management import call_command
 
 from diagnostics.models import Finding
+from tests.diagnostics.lab_inventory import fresh_lab
 from vrconsole import lab
-from vrconsole.lab.topology import LabPlan, plan_lab
+from vrconsole.lab.topology import LabPlan
 from vrconsole.models import Host, Network, Region, Router, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -31,15 +30,8 @@ LAB_BLOCK = 72
 
 @pytest.fixture(scope="module")
 def triage_lab() -> Iterator[LabPlan]:
-    if not (sys.platform.startswith("linux") and os.geteuid() == 0):
-        pytest.skip("the lab needs Linux and root")
-    if lab.status(LAB_NAME).get("status") is not None:
-        lab.down(LAB_NAME)
-    lab.up(name=LAB_NAME, block=LAB_BLOCK)
-    try:
-        yield plan_lab(LAB_NAME, LAB_BLOCK)
-    finally:
-        lab.down(LAB_NAME)
+    with fresh_lab(LAB_NAME, LAB_BLOCK) as plan:
+        yield plan
 
 
 @pytest.fixture

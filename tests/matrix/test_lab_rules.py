@@ -10,8 +10,6 @@ builds the context the way diagnostics.evaluate does, and runs the whole registr
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +23,10 @@ from diagnostics.matrix import evaluate
 from diagnostics.matrix.base import CollectionView, PeerView, RouterContext, Verdict
 from diagnostics.matrix.thresholds import DEFAULTS
 from diagnostics.models import Collection, CollectionStatus
+from tests.diagnostics.lab_inventory import fresh_lab
 from vrconsole import lab
 from vrconsole.cloudstack import mapping
-from vrconsole.lab.topology import LabPlan, plan_lab
+from vrconsole.lab.topology import LabPlan
 from vrconsole.models import Host, Region, Router, RouterNic, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -38,15 +37,8 @@ LAB_BLOCK = 71
 
 @pytest.fixture(scope="module")
 def rules_lab() -> Iterator[LabPlan]:
-    if not (sys.platform.startswith("linux") and os.geteuid() == 0):
-        pytest.skip("the lab needs Linux and root")
-    if lab.status(LAB_NAME).get("status") is not None:
-        lab.down(LAB_NAME)
-    lab.up(name=LAB_NAME, block=LAB_BLOCK)
-    try:
-        yield plan_lab(LAB_NAME, LAB_BLOCK)
-    finally:
-        lab.down(LAB_NAME)
+    with fresh_lab(LAB_NAME, LAB_BLOCK) as plan:
+        yield plan
 
 
 @pytest.fixture
