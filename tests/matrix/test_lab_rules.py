@@ -83,17 +83,20 @@ def _collected(router: Router) -> CollectionView:
     return evaluation.collection_view(collection)
 
 
-def _judge(plan: LabPlan, kind: str, member: int = 0, peers: tuple[PeerView, ...] = ()) -> list[Verdict]:
-    router = _inventory(plan, kind, member)
-    ctx = RouterContext(
+def _context(router: Router, collection: CollectionView, peers: tuple[PeerView, ...] = ()) -> RouterContext:
+    return RouterContext(
         router=evaluation.router_view(router),
-        collection=_collected(router),
+        collection=collection,
         previous=None,
         peers=peers,
         thresholds={name: float(default) for name, (default, _, _) in DEFAULTS.items()},
         now=datetime.now(UTC),
     )
-    return evaluate(ctx)
+
+
+def _judge(plan: LabPlan, kind: str, member: int = 0, peers: tuple[PeerView, ...] = ()) -> list[Verdict]:
+    router = _inventory(plan, kind, member)
+    return evaluate(_context(router, _collected(router), peers))
 
 
 def _router_name(plan: LabPlan, kind: str) -> str:
@@ -133,6 +136,10 @@ def test_it_finds_nothing_wrong_with_a_healthy_lab_redundant_pair(rules_lab: Lab
         ("isolated", "config-apply-failed", "config-apply-failed"),
         ("isolated", "zombie-haproxy", "haproxy-defunct-children"),
         ("isolated", "stale-lease", "dhcp-stale-lease"),
+        ("isolated", "dnsmasq-down", "dnsmasq-not-running"),
+        ("isolated", "conntrack-near-limit", "conntrack-table-near-full"),
+        ("isolated", "outdated-template", "template-version-mismatch"),
+        ("isolated", "qemu-tap-failure", "qemu-log-errors"),
     ],
 )
 def test_it_fires_on_a_fault_injected_into_a_lab_router(
@@ -145,3 +152,30 @@ def test_it_fires_on_a_fault_injected_into_a_lab_router(
     finally:
         lab.clear_fault(name, fault, lab=LAB_NAME)
     assert rule_id in {v.rule for v in verdicts if v.severity != "info"}
+
+
+@pytest.mark.django_db
+def test_it_calls_a_running_router_without_sshd_unmanageable(rules_lab: LabPlan, lab_settings: Any) -> None:
+    name = _router_name(rules_lab, "isolated")
+    lab.inject_fault(name, "sshd-down", lab=LAB_NAME)
+    try:
+        router = _inventory(rules_lab, "isolated")
+        collection = run_collection(Collection.objects.create(router=router), publish=lambda *_: None)
+    finally:
+        lab.clear_fault(name, "sshd-down", lab=LAB_NAME)
+    assert collection.status == CollectionStatus.FAILED
+    verdicts = evaluate(_context(router, evaluation.collection_view(collection)))
+    assert "router-unmanageable" in {v.rule for v in verdicts if v.severity != "info"}
+
+
+@pytest.mark.django_db
+def test_it_sees_split_brain_when_both_members_of_a_lab_pair_are_primary(rules_lab: LabPlan, lab_settings: Any) -> None:
+    name = [router.name for router in rules_lab.routers if router.kind == "redundant"][0]
+    lab.inject_fault(name, "split-brain", lab=LAB_NAME)
+    try:
+        first, second = _inventory(rules_lab, "redundant", 0), _inventory(rules_lab, "redundant", 1)
+        first_seen, second_seen = _collected(first), _collected(second)
+    finally:
+        lab.clear_fault(name, "split-brain", lab=LAB_NAME)
+    verdicts = evaluate(_context(first, first_seen, peers=(PeerView(evaluation.router_view(second), second_seen),)))
+    assert "split-brain" in {v.rule for v in verdicts if v.severity == "critical"}
