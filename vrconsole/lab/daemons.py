@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -133,6 +134,24 @@ def stop(namespace: str, mount_file: Path, daemon: str) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def stop_and_wait(namespace: str, mount_file: Path, daemon: str, timeout: float = 10.0) -> bool:
+    """Stop a daemon and wait until no process of its name is left in the router.
+
+    dnsmasq forks helpers that hold its sockets a little longer than the main process lives;
+    a restart before they are gone fails with "Address already in use". The router has its
+    own PID namespace, so `pidof` and `pkill` inside it see only its own processes.
+    Returns whether the daemon was running.
+    """
+    was_running = stop(namespace, mount_file, daemon)
+    deadline = time.monotonic() + timeout
+    while run_inside(namespace, mount_file, ["pidof", daemon], check=False).strip():
+        if time.monotonic() > deadline:
+            run_inside(namespace, mount_file, ["pkill", "-KILL", "-x", daemon], check=False)
+            deadline = time.monotonic() + timeout
+        time.sleep(0.1)
+    return was_running
 
 
 def namespace_pids(namespace: str) -> list[int]:

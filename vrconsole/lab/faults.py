@@ -75,8 +75,7 @@ def parse_fault_spec(spec: str) -> dict[str, list[str]]:
 
 
 def _dnsmasq_down(target: Target) -> None:
-    daemons.stop(target.namespace, target.mount_file, "dnsmasq")
-    _wait(lambda: daemons.read_pid(target.namespace, target.mount_file, "dnsmasq") is None, "dnsmasq to exit")
+    daemons.stop_and_wait(target.namespace, target.mount_file, "dnsmasq")
 
 
 def _dnsmasq_up(target: Target) -> None:
@@ -289,8 +288,7 @@ def _stale_lease(target: Target) -> None:
         for line in leases
     ]
     # dnsmasq owns the lease file while it runs: stop it, edit, start it, as an operator would.
-    had_dnsmasq = daemons.stop(target.namespace, target.mount_file, "dnsmasq")
-    _wait(lambda: daemons.read_pid(target.namespace, target.mount_file, "dnsmasq") is None, "dnsmasq to exit")
+    had_dnsmasq = daemons.stop_and_wait(target.namespace, target.mount_file, "dnsmasq")
     write_inside(
         target.namespace, target.mount_file, "/var/lib/misc/dnsmasq.leases", ("\n".join(rewritten) + "\n").encode()
     )
@@ -326,8 +324,7 @@ def _fresh_lease(target: Target) -> None:
         save_state(state)
     leases = target.run(["cat", "/var/lib/misc/dnsmasq.leases"]).splitlines()
     rewritten = [f"0 {vm.macaddress} {vm.ipaddress} {vm.name} *" if STALE_MAC in line else line for line in leases]
-    had_dnsmasq = daemons.stop(target.namespace, target.mount_file, "dnsmasq")
-    _wait(lambda: daemons.read_pid(target.namespace, target.mount_file, "dnsmasq") is None, "dnsmasq to exit")
+    had_dnsmasq = daemons.stop_and_wait(target.namespace, target.mount_file, "dnsmasq")
     write_inside(
         target.namespace, target.mount_file, "/var/lib/misc/dnsmasq.leases", ("\n".join(rewritten) + "\n").encode()
     )
