@@ -17,19 +17,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 
-class ApiJSONField(models.JSONField):
-    """A JSONField bound one parameter per value in bulk inserts.
-
-    Django inserts batches on PostgreSQL through UNNEST over text arrays, and quoting a JSON
-    document as an array element costs the Python driver a regex pass per character: a
-    10,000-router first sync spent over a minute there. A placeholder of its own makes Django
-    bind these values one by one (json.dumps, in C), as before the UNNEST optimisation.
-    """
-
-    def get_placeholder(self, value: object, compiler: object, connection: object) -> str:
-        return "%s"
-
-
 class SyncStatus(models.TextChoices):
     NEVER = "never", "never synced"
     RUNNING = "running", "running"
@@ -125,7 +112,7 @@ class Zone(CloudObject):
     allocation_state = models.CharField(max_length=32, blank=True)
     # listTemplates templatefilter=system: [{name, hypervisor, isready, status}] in this zone.
     # A router whose hypervisor has no ready system template cannot be recreated here.
-    system_templates = ApiJSONField(default=list, blank=True)
+    system_templates = models.JSONField(default=list, blank=True)
 
     def system_template_for(self, hypervisor: str) -> dict | None:
         """The system VM template of that hypervisor in this zone; a ready one wins over others."""
@@ -196,7 +183,7 @@ class Network(CloudObject):
     restart_required = models.BooleanField(default=False)
     egress_default_policy = models.BooleanField(null=True, blank=True)
     offering_name = models.CharField(max_length=255, blank=True)
-    services = ApiJSONField(default=list, blank=True)
+    services = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -307,13 +294,13 @@ class Router(CloudObject):
     network_domain = models.CharField(max_length=255, blank=True)
     dns1 = models.CharField(max_length=64, blank=True)
     dns2 = models.CharField(max_length=64, blank=True)
-    health_checks = ApiJSONField(default=list, blank=True)
+    health_checks = models.JSONField(default=list, blank=True)
     # Computed from health_checks: listRouters' own flag is unreliable (apache/cloudstack#12630).
     health_checks_failed = models.BooleanField(default=False)
     health_checks_failed_api = models.BooleanField(null=True, blank=True)
     created_in_cloudstack = models.DateTimeField(null=True, blank=True)
     # The last listRouters item as received, for the detail page ("everything CloudStack says").
-    api_data = ApiJSONField(default=dict, blank=True)
+    api_data = models.JSONField(default=dict, blank=True)
 
     objects = RouterQuerySet.as_manager()
 

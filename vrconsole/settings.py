@@ -199,8 +199,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", _int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    # Server-side binding sends parameters apart from the SQL: a 10,000-router upsert
-    # (Django passes it as UNNEST arrays) is not quoted into one huge statement by Python.
+    # Server-side binding sends parameters apart from the SQL: the sync's bulk upserts pass
+    # tens of megabytes of JSON as one parameter (vrconsole/bulk.py), never quoted into the text.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('diagnostics', '0001_initial'),
-        ('vrconsole', '0003_api_json_field'),
+        ('vrconsole', '0002_sync_bookkeeping'),
     ]
 
     operations = [
