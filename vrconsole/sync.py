@@ -378,32 +378,32 @@ def sync_region(
             locked = Region.objects.select_for_update().get(pk=region.pk)
             result = _apply(locked, inventory, timezone.now(), allow_mass_removal)
     except (ApiFailure, SyncRefused) as exc:
-        reason = str(exc)
-        logger.warning("sync of region %s failed: %s", config.name, reason)
-        result = SyncResult(
-            region=config.name,
-            routers=Router.objects.present().filter(region=region).count(),
-            created=0,
-            updated=0,
-            removed=0,
-            state_changes=0,
-            duration_s=time.monotonic() - started,
-            status=SyncStatus.FAILED,
-            error=reason,
-        )
+        logger.warning("sync of region %s failed: %s", config.name, exc)
+        result = _failed(region, started, str(exc))
         _finish(region, run, result)
         return result
     except Exception as exc:
         # A bug of ours: record it for the operator, then let RQ or the command show the traceback.
-        result = SyncResult(
-            config.name, 0, 0, 0, 0, 0, time.monotonic() - started, SyncStatus.FAILED, f"internal error: {exc!r}"
-        )
-        result.routers = Router.objects.present().filter(region=region).count()
-        _finish(region, run, result)
+        _finish(region, run, _failed(region, started, f"internal error: {exc!r}"))
         raise
     result.duration_s = time.monotonic() - started
     _finish(region, run, result)
     return result
+
+
+def _failed(region: Region, started: float, error: str) -> SyncResult:
+    """The result of a sync that wrote nothing: the region keeps the routers it had."""
+    return SyncResult(
+        region=region.name,
+        routers=Router.objects.present().filter(region=region).count(),
+        created=0,
+        updated=0,
+        removed=0,
+        state_changes=0,
+        duration_s=time.monotonic() - started,
+        status=SyncStatus.FAILED,
+        error=error,
+    )
 
 
 def _finish(region: Region, run: SyncRun, result: SyncResult) -> None:
