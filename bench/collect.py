@@ -195,7 +195,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from vrconsole import lab
+    from devcloud import lab
 
     workers: list[subprocess.Popen[bytes]] = []
     lab_started = False
@@ -236,8 +236,8 @@ def _measure(args: argparse.Namespace, workers: list[subprocess.Popen[bytes]]) -
     from diagnostics.jobs import sweep_fleet
     from diagnostics.models import Collection, CollectionStatus
     from vrconsole.cloudstack.regions import RegionConfig
-    from vrconsole.cloudstack.simulator import start_simulator
-    from vrconsole.lab import registration_path
+    from devcloud.simulator.server import start_simulator
+    from devcloud.lab import registration_path
     from vrconsole.models import Router
     from vrconsole.sync import sync_region
 

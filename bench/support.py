@@ -10,6 +10,9 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Every benchmark drives the dev cloud (simulator, lab): install its app, like scripts/test.
+os.environ["VRCONSOLE_DEVCLOUD"] = "true"
+
 
 def base_database_url() -> str:
     """BENCH_DATABASE_URL, or the URL scripts/setup chose for the tests, or the local default."""

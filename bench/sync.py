@@ -126,7 +126,7 @@ def _measure(args: argparse.Namespace, sim_base: str, token: str) -> dict:
 
     from vrconsole.cloudstack.client import CloudStackClient
     from vrconsole.cloudstack.regions import RegionConfig
-    from vrconsole.cloudstack.simulator import DEMO_API_KEY, DEMO_SECRET_KEY
+    from devcloud.simulator.server import DEMO_API_KEY, DEMO_SECRET_KEY
     from vrconsole.models import Router
     from vrconsole.sync import sync_region
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from vrconsole.cloudstack.simulator import RunningSimulator, start_simulator
+from devcloud.simulator.server import RunningSimulator, start_simulator
 
 
 @pytest.fixture

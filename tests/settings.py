@@ -10,6 +10,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # Tests only ever reach loopback and the lab: a mistake must fail, not leave the machine.
 os.environ.setdefault("SSH_ALLOWED_NETWORKS", "127.0.0.0/8,198.19.0.0/16")
 os.environ.setdefault("FLEET_SUMMARY_CACHE_SECONDS", "0")
+# The tests drive the dev cloud (simulator, lab, their commands): install its app.
+os.environ.setdefault("VRCONSOLE_DEVCLOUD", "true")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-the-check")
 
 from vrconsole.settings import *  # noqa: E402,F401,F403

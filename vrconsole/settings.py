@@ -141,6 +141,12 @@ INSTALLED_APPS = [
     "vrconsole",
     "diagnostics",
 ]
+# The dev cloud (CloudStack API simulator, lab of real routers, their commands) is for the
+# local run, the tests and the benchmarks only: scripts/run, scripts/test and bench/ switch
+# it on. A deployment never sets this, and its image does not even contain the app.
+DEVCLOUD = _bool("VRCONSOLE_DEVCLOUD", False)
+if DEVCLOUD:
+    INSTALLED_APPS.append("devcloud")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -14,5 +14,5 @@ urlpatterns = [
     path("rq/", include("django_rq.urls")),
     path("", include("diagnostics.live_urls")),
     path("", include("diagnostics.urls")),
-    path("", include("vrconsole.fleet_urls")),
+    path("", include("vrconsole.dashboard.urls")),
 ]

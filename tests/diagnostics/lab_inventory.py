@@ -17,10 +17,10 @@ import pytest
 
 from diagnostics.collect import run_collection
 from diagnostics.models import Collection
-from vrconsole import lab
+from devcloud import lab
 from vrconsole.cloudstack.regions import RegionConfig
-from vrconsole.cloudstack.simulator import start_simulator
-from vrconsole.lab.topology import LabPlan, plan_lab
+from devcloud.simulator.server import start_simulator
+from devcloud.lab.topology import LabPlan, plan_lab
 from vrconsole.models import Region, Router, SyncStatus
 from vrconsole.sync import sync_region
 

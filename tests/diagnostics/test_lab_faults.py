@@ -25,7 +25,7 @@ from django.test import override_settings
 
 from diagnostics.models import Collection, CollectionReason, CollectionStatus
 from tests.diagnostics.lab_inventory import SyncedLab, collect, synced_lab
-from vrconsole import lab
+from devcloud import lab
 from vrconsole.models import RouterNic
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db]

@@ -18,8 +18,8 @@ from django.core.management import call_command
 
 from diagnostics.models import Finding
 from tests.diagnostics.lab_inventory import fresh_lab
-from vrconsole import lab
-from vrconsole.lab.topology import LabPlan
+from devcloud import lab
+from devcloud.lab.topology import LabPlan
 from vrconsole.models import Host, Network, Region, Router, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

@@ -29,7 +29,7 @@ from django.utils import timezone
 from diagnostics.jobs import sweep_fleet
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, HealthSample
 from tests.diagnostics.lab_inventory import require_lab, sync_lab_inventory
-from vrconsole import lab
+from devcloud import lab
 from vrconsole.queues import QUEUE_TIMEOUTS
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -24,9 +24,9 @@ from diagnostics.matrix.base import CollectionView, PeerView, RouterContext, Ver
 from diagnostics.matrix.thresholds import DEFAULTS
 from diagnostics.models import Collection, CollectionStatus
 from tests.diagnostics.lab_inventory import fresh_lab
-from vrconsole import lab
+from devcloud import lab
 from vrconsole.cloudstack import mapping
-from vrconsole.lab.topology import LabPlan
+from devcloud.lab.topology import LabPlan
 from vrconsole.models import Host, Region, Router, RouterNic, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

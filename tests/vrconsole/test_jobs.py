@@ -9,7 +9,7 @@ import pytest
 from rq import SimpleWorker
 
 from vrconsole import queues
-from vrconsole.cloudstack.simulator import RunningSimulator, start_simulator
+from devcloud.simulator.server import RunningSimulator, start_simulator
 from vrconsole.jobs import enqueue_sync_region, sync_all_regions
 from vrconsole.models import Region, Router, SyncRun, SyncStatus
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from vrconsole.cloudstack.regions import RegionConfig
-from vrconsole.cloudstack.simulator import RunningSimulator, start_simulator
+from devcloud.simulator.server import RunningSimulator, start_simulator
 from vrconsole.models import Host, Network, Region, Router, RouterNic, RouterStateChange, SyncRun, SyncStatus, Vpc, Zone
 from vrconsole.sync import sync_region, sync_router
 

@@ -1,0 +1,451 @@
+"""Faults injected for real into lab routers, and cleared again.
+
+Each fault changes real processes, files or kernel state inside one router (never a faked
+command output), so a probe sees it with the same commands it would run on a real VR:
+dnsmasq-down, var-log-full, conntrack-near-limit, snat-missing, split-brain, config-apply-failed,
+zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not-rotating and
+qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
+registration is rewritten after each change because some faults change what the API says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from devcloud.lab import daemons, kvm_host, registration
+from devcloud.lab.iptables_rules import snat_rule
+from devcloud.lab.lifecycle import LabError, host_dir, mount_file, wait_for_election
+from devcloud.lab.router_files import (
+    OUTDATED_DATE,
+    OUTDATED_VERSION,
+    bash_date,
+    config_apply_failure,
+    python_log_line,
+    release_line,
+)
+from devcloud.lab.state import load_state, save_state
+from devcloud.lab.system_commands import ip_batch, run, run_inside, write_inside
+from devcloud.lab.topology import LabPlan, Router, plan_lab
+
+FILL_FILE = "/var/log/daemon.log.1"
+CONNTRACK_FILL_RATIO = 0.92
+MISMATCHED_MTU = 1450
+CLOUD_LOG_TARGET = 10 * 1024 * 1024 + 512 * 1024
+ZOMBIE_PID_FILE = "/run/haproxy-zombie.pid"
+SPLIT_TIMEOUT = 15.0
+
+
+class Target:
+    """A router of a running lab, with the paths needed to act inside it."""
+
+    def __init__(self, lab: str, router_name: str) -> None:
+        state = load_state(lab)
+        if state is None or state.status not in ("up", "building"):
+            raise LabError(f"no lab named {lab!r} is up")
+        self.lab = lab
+        self.state = state
+        self.plan: LabPlan = plan_lab(state.name, state.block, state.router_count)
+        try:
+            self.router: Router = self.plan.router(router_name)
+        except KeyError:
+            raise LabError(f"lab {lab!r} has no router {router_name!r}") from None
+        self.namespace = self.router.namespace
+        self.mount_file = mount_file(lab, self.namespace)
+
+    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str:
+        """Run a command inside the router."""
+        return run_inside(self.namespace, self.mount_file, argv, stdin=stdin, check=check)
+
+
+def parse_fault_spec(spec: str) -> dict[str, list[str]]:
+    """Parse `r-2-VM:dnsmasq-down,r-3-VM:var-log-full` into {router: [faults]}."""
+    faults: dict[str, list[str]] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        router_name, separator, fault = item.partition(":")
+        if not separator or fault not in FAULTS:
+            raise LabError(f"bad fault {item!r}: use ROUTER:FAULT with FAULT one of {', '.join(sorted(FAULTS))}")
+        faults.setdefault(router_name, []).append(fault)
+    return faults
+
+
+# dnsmasq-down -------------------------------------------------------------------------------
+
+
+def _dnsmasq_down(target: Target) -> None:
+    daemons.stop_and_wait(target.namespace, target.mount_file, "dnsmasq")
+
+
+def _dnsmasq_up(target: Target) -> None:
+    if target.router.redundant and registration.redundant_states(target.plan)[target.router.name] != "PRIMARY":
+        return
+    if daemons.read_pid(target.namespace, target.mount_file, "dnsmasq") is None:
+        daemons.start(target.namespace, target.mount_file, "dnsmasq")
+
+
+# var-log-full -------------------------------------------------------------------------------
+
+
+def _fill_var_log(target: Target) -> None:
+    # dd stops with "No space left on device", which is the point.
+    target.run(["dd", "if=/dev/zero", f"of={FILL_FILE}", "bs=1M"], check=False)
+
+
+def _empty_var_log(target: Target) -> None:
+    target.run(["rm", "-f", FILL_FILE])
+
+
+# conntrack-near-limit -----------------------------------------------------------------------
+
+
+def _fill_conntrack(target: Target) -> None:
+    maximum = int(target.run(["cat", "/proc/sys/net/netfilter/nf_conntrack_max"]).strip())
+    count = int(target.run(["cat", "/proc/sys/net/netfilter/nf_conntrack_count"]).strip())
+    # nf_conntrack_max is read-only inside a namespace on this kernel, so the table is filled
+    # with real entries up to the machine's limit instead of lowering the limit.
+    wanted = int(maximum * CONNTRACK_FILL_RATIO) - count
+    vm = target.router.vms[0].ipaddress
+    public = target.router.public.ipaddress
+    lines = []
+    for number in range(max(wanted, 0)):
+        source_port = 1024 + number % 60000
+        destination = f"198.18.{(number // 60000) % 256}.{1 + (number // 60000) // 256}"
+        lines.append(
+            f"-I -p udp -s {vm} -d {destination} --sport {source_port} --dport 53 -r {destination} "
+            f"-q {public} --reply-port-src 53 --reply-port-dst {source_port} -t 86400"
+        )
+    target.run(["conntrack", "-R", "-"], stdin=("\n".join(lines) + "\n").encode(), check=False)
+
+
+def _flush_conntrack(target: Target) -> None:
+    target.run(["conntrack", "-F"], check=False)
+
+
+# snat-missing -------------------------------------------------------------------------------
+
+
+def _snat_args(target: Target, action: str) -> list[str]:
+    rule = snat_rule(target.router).split()
+    return ["iptables", "-t", "nat", action, *rule[1:]]
+
+
+def _delete_snat(target: Target) -> None:
+    target.run(_snat_args(target, "-D"))
+
+
+def _restore_snat(target: Target) -> None:
+    if not _snat_present(target):
+        target.run(_snat_args(target, "-A"))
+
+
+def _snat_present(target: Target) -> bool:
+    return snat_rule(target.router) in target.run(["iptables-save", "-t", "nat"])
+
+
+# split-brain --------------------------------------------------------------------------------
+
+
+def _pair(target: Target) -> tuple[Router, Router]:
+    if not target.router.redundant or target.router.pair_name is None:
+        raise LabError(f"{target.router.name} is not a redundant router")
+    return target.router, target.plan.router(target.router.pair_name)
+
+
+def _isolate_pair(target: Target, isolated: str) -> None:
+    for member in _pair(target):
+        port = member.guest_nics()[0].peer_name
+        run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                target.plan.switch_namespace,
+                "bridge",
+                "link",
+                "set",
+                "dev",
+                port,
+                "isolated",
+                isolated,
+            ]
+        )
+
+
+def _split_brain(target: Target) -> None:
+    # Bridge port isolation stops the VRRP adverts between the two members (and nothing else
+    # they need), so each one's keepalived times out its peer and goes PRIMARY for real.
+    _isolate_pair(target, "on")
+    first, second = _pair(target)
+
+    def both_primary() -> bool:
+        states = registration.redundant_states(target.plan)
+        return states[first.name] == states[second.name] == "PRIMARY"
+
+    _wait(both_primary, "both members to become PRIMARY", SPLIT_TIMEOUT)
+
+
+def _heal_split_brain(target: Target) -> None:
+    _isolate_pair(target, "off")
+    wait_for_election(target.plan)
+
+
+# config-apply-failed ------------------------------------------------------------------------
+
+
+def _append_apply_failure(target: Target) -> None:
+    text = config_apply_failure(datetime.now(UTC), target.router.id)
+    write_inside(target.namespace, target.mount_file, "/var/log/cloud.log", text.encode(), append=True)
+
+
+def _append_apply_success(target: Target) -> None:
+    # A log cannot be un-written: clearing means a later apply that succeeded, as on a real VR.
+    now = datetime.now(UTC)
+    name = f"ip_associations.json.{target.router.id}"
+    lines = [
+        f"{bash_date(now)} : VR config: executing: /opt/cloud/bin/update_config.py {name}",
+        python_log_line(now, "INFO", f"update_config.py :: Processing incoming file => {name}"),
+        python_log_line(now, "INFO", f"Processing JSON file {name}"),
+        python_log_line(now, "INFO", "Executing: conntrackd -F"),
+    ]
+    write_inside(
+        target.namespace, target.mount_file, "/var/log/cloud.log", ("\n".join(lines) + "\n").encode(), append=True
+    )
+
+
+# zombie-haproxy -----------------------------------------------------------------------------
+
+
+def _start_zombie_haproxy(target: Target) -> None:
+    script = str(Path(__file__).with_name("zombie_haproxy.py"))
+    target.run(["/bin/bash", "-c", 'exec -a haproxy /usr/bin/python3 -I "$0" "$1"', script, ZOMBIE_PID_FILE])
+    _wait(lambda: _zombie_children(target) > 0, "defunct haproxy children")
+
+
+def _zombie_parent(target: Target) -> int | None:
+    text = target.run(["cat", ZOMBIE_PID_FILE], check=False).strip()
+    return int(text) if text.isdigit() else None
+
+
+def _zombie_children(target: Target) -> int:
+    parent = _zombie_parent(target)
+    if parent is None:
+        return 0
+    # The pid file holds a pid of the router's PID namespace: ask the router's own ps.
+    output = target.run(["ps", "-o", "stat=,comm=", "--ppid", str(parent)], check=False)
+    return sum(1 for line in output.splitlines() if line.strip().startswith("Z") and "haproxy" in line)
+
+
+def _stop_zombie_haproxy(target: Target) -> None:
+    parent = _zombie_parent(target)
+    if parent is not None:
+        target.run(["kill", "-KILL", str(parent)], check=False)
+        _wait(lambda: _exited(target, parent), "the zombie haproxy parent to exit")
+    target.run(["rm", "-f", ZOMBIE_PID_FILE])
+
+
+def _exited(target: Target, pid: int) -> bool:
+    # A killed process waiting to be reaped by the router's init has an empty cmdline.
+    return not target.run(["cat", f"/proc/{pid}/cmdline"], check=False)
+
+
+# sshd-down ----------------------------------------------------------------------------------
+
+
+def _sshd_down(target: Target) -> None:
+    daemons.stop(target.namespace, target.mount_file, "sshd")
+    _wait(lambda: daemons.read_pid(target.namespace, target.mount_file, "sshd") is None, "sshd to exit")
+
+
+def _sshd_up(target: Target) -> None:
+    if daemons.read_pid(target.namespace, target.mount_file, "sshd") is None:
+        daemons.start(target.namespace, target.mount_file, "sshd")
+
+
+# mtu-mismatch -------------------------------------------------------------------------------
+
+
+def _set_guest_mtu(target: Target, mtu: int) -> None:
+    ip_batch([f"link set {target.router.guest_nics()[0].device} mtu {mtu}"], target.namespace)
+
+
+# stale-lease --------------------------------------------------------------------------------
+
+STALE_MAC = "02:00:de:ad:be:ef"
+
+
+def _vm_namespace(target: Target) -> str:
+    return f"{target.lab}-vm{target.router.index}"
+
+
+def _stale_lease(target: Target) -> None:
+    vm = target.router.vms[0]
+    nic = target.router.guest_nics()[0]
+    leases = target.run(["cat", "/var/lib/misc/dnsmasq.leases"]).splitlines()
+    rewritten = [
+        f"0 {STALE_MAC} {vm.ipaddress} old-{vm.name} *" if f" {vm.ipaddress} " in f" {line} " else line
+        for line in leases
+    ]
+    # dnsmasq owns the lease file while it runs: stop it, edit, start it, as an operator would.
+    had_dnsmasq = daemons.stop_and_wait(target.namespace, target.mount_file, "dnsmasq")
+    write_inside(
+        target.namespace, target.mount_file, "/var/lib/misc/dnsmasq.leases", ("\n".join(rewritten) + "\n").encode()
+    )
+    if had_dnsmasq:
+        daemons.start(target.namespace, target.mount_file, "dnsmasq")
+    vm_namespace = _vm_namespace(target)
+    state = load_state(target.lab)
+    if state is not None and vm_namespace not in state.namespaces:
+        state.namespaces.append(vm_namespace)
+        save_state(state)
+    run(["ip", "netns", "add", vm_namespace])
+    peer = f"r{target.router.index}vm"
+    ip_batch([f"link add {peer} netns {target.plan.switch_namespace} type veth peer name eth0 netns {vm_namespace}"])
+    ip_batch([f"link set {peer} master {nic.peer_bridge}", f"link set {peer} up"], target.plan.switch_namespace)
+    ip_batch(["link set lo up", f"link set eth0 address {vm.macaddress}", "link set eth0 up"], vm_namespace)
+    script = str(Path(__file__).with_name("dhcp_discover.py"))
+    for _ in range(10):
+        run(["ip", "netns", "exec", vm_namespace, "/usr/bin/python3", "-I", script, "eth0", vm.macaddress, vm.name])
+        time.sleep(0.3)
+        log = target.run(["cat", "/var/log/dnsmasq.log"], check=False)
+        if f"{vm.macaddress} no address available" in log:
+            return
+    raise LabError(f"dnsmasq on {target.router.name} did not log the stale lease")
+
+
+def _fresh_lease(target: Target) -> None:
+    vm = target.router.vms[0]
+    vm_namespace = _vm_namespace(target)
+    run(["ip", "netns", "del", vm_namespace], check=False)
+    state = load_state(target.lab)
+    if state is not None and vm_namespace in state.namespaces:
+        state.namespaces.remove(vm_namespace)
+        save_state(state)
+    leases = target.run(["cat", "/var/lib/misc/dnsmasq.leases"]).splitlines()
+    rewritten = [f"0 {vm.macaddress} {vm.ipaddress} {vm.name} *" if STALE_MAC in line else line for line in leases]
+    had_dnsmasq = daemons.stop_and_wait(target.namespace, target.mount_file, "dnsmasq")
+    write_inside(
+        target.namespace, target.mount_file, "/var/lib/misc/dnsmasq.leases", ("\n".join(rewritten) + "\n").encode()
+    )
+    if had_dnsmasq:
+        daemons.start(target.namespace, target.mount_file, "dnsmasq")
+
+
+# outdated-template --------------------------------------------------------------------------
+
+
+def _outdated_release(target: Target) -> None:
+    line = release_line(OUTDATED_VERSION, OUTDATED_DATE)
+    write_inside(target.namespace, target.mount_file, "/etc/cloudstack-release", (line + "\n").encode())
+
+
+def _current_release(target: Target) -> None:
+    write_inside(target.namespace, target.mount_file, "/etc/cloudstack-release", (release_line() + "\n").encode())
+
+
+# log-not-rotating ---------------------------------------------------------------------------
+
+
+def _grow_cloud_log(target: Target) -> None:
+    size = int(target.run(["stat", "-c", "%s", "/var/log/cloud.log"]).strip())
+    now = datetime.now(UTC)
+    block = "".join(
+        python_log_line(now, "INFO", f"Executing: ip rule show table Table_eth{n % 3} {n:08d}") + "\n"
+        for n in range(2000)
+    ).encode()
+    chunks = max(1, (CLOUD_LOG_TARGET - size) // len(block) + 1)
+    write_inside(target.namespace, target.mount_file, "/var/log/cloud.log", block * chunks, append=True)
+    target.run(["sh", "-c", "rm -f /var/log/cloud.log.[0-9]*"])
+
+
+def _rotate_cloud_log(target: Target) -> None:
+    # What logrotate's copytruncate + compress does to cloud.log.
+    target.run(["sh", "-c", "gzip -c /var/log/cloud.log > /var/log/cloud.log.1.gz && truncate -s 0 /var/log/cloud.log"])
+
+
+# qemu-tap-failure (on the KVM host) ---------------------------------------------------------
+
+
+def _host_qemu_log(target: Target, text: str, state: str, reason: str) -> None:
+    if target.router.hypervisor != "KVM":
+        raise LabError(f"{target.router.name} does not run on the lab KVM host")
+    host_mount = mount_file(target.lab, target.plan.host_namespace)
+    log = f"/var/log/libvirt/qemu/{target.router.name}.log"
+    write_inside(target.plan.host_namespace, host_mount, log, text.encode(), append=True)
+    domains = [
+        {**domain, "state": state, "reason": reason} if domain["name"] == target.router.name else domain
+        for domain in kvm_host.domain_list(target.plan)
+    ]
+    kvm_host.write_domains(host_dir(target.lab) / "domains.json", domains)
+
+
+def _tap_failure(target: Target) -> None:
+    _host_qemu_log(target, kvm_host.tap_failure(datetime.now(UTC), 0), "shut off", "failed")
+
+
+def _tap_recovered(target: Target) -> None:
+    started = datetime.now(UTC)
+    _host_qemu_log(target, kvm_host.qemu_log(target.plan, target.router, started, 1), "running", "booted")
+
+
+FAULTS: dict[str, tuple[Callable[[Target], None], Callable[[Target], None]]] = {
+    "dnsmasq-down": (_dnsmasq_down, _dnsmasq_up),
+    "var-log-full": (_fill_var_log, _empty_var_log),
+    "conntrack-near-limit": (_fill_conntrack, _flush_conntrack),
+    "snat-missing": (_delete_snat, _restore_snat),
+    "split-brain": (_split_brain, _heal_split_brain),
+    "config-apply-failed": (_append_apply_failure, _append_apply_success),
+    "zombie-haproxy": (_start_zombie_haproxy, _stop_zombie_haproxy),
+    "sshd-down": (_sshd_down, _sshd_up),
+    "mtu-mismatch": (
+        lambda target: _set_guest_mtu(target, MISMATCHED_MTU),
+        lambda target: _set_guest_mtu(target, 1500),
+    ),
+    "stale-lease": (_stale_lease, _fresh_lease),
+    "outdated-template": (_outdated_release, _current_release),
+    "log-not-rotating": (_grow_cloud_log, _rotate_cloud_log),
+    "qemu-tap-failure": (_tap_failure, _tap_recovered),
+}
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise LabError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _record(target: Target, fault: str, present: bool) -> None:
+    state = load_state(target.lab)
+    if state is None:
+        return
+    current = state.faults.setdefault(target.router.name, [])
+    if present and fault not in current:
+        current.append(fault)
+    if not present and fault in current:
+        current.remove(fault)
+    if not current:
+        state.faults.pop(target.router.name)
+    save_state(state)
+    if state.status == "up":
+        registration.write_registration(target.plan, state)
+
+
+def inject_fault(router_name: str, fault: str, lab: str = "vrc") -> None:
+    """Inject a fault into a router of a running lab, for real."""
+    if fault not in FAULTS:
+        raise LabError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+    target = Target(lab, router_name)
+    FAULTS[fault][0](target)
+    _record(target, fault, present=True)
+
+
+def clear_fault(router_name: str, fault: str, lab: str = "vrc") -> None:
+    """Undo a fault, restoring the healthy state where that is possible."""
+    if fault not in FAULTS:
+        raise LabError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+    target = Target(lab, router_name)
+    FAULTS[fault][1](target)
+    _record(target, fault, present=False)

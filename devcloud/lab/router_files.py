@@ -1,0 +1,752 @@
+"""The files inside a lab router, at their real paths and in the real formats (CLOUDSTACK.md §3).
+
+`router_files(...)` returns a map from the absolute path a router shows (e.g. `/etc/dnsmasq.conf`)
+to its content and mode; the builder places each into the router's own mount namespace. The
+contents follow what the systemvm scripts write: databags from merge.DataBag.save (sorted,
+indented JSON), dnsmasq files from CsDhcp, keepalived from keepalived.conf.templ, haproxy
+sections named `<ip_with_underscores>-<port>`, and log history in the formats operators grep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from devcloud.lab.topology import TEMPLATE_VERSION, LabPlan, Nic, Router
+
+RELEASE_DATE = datetime(2025, 7, 2, 9, 14, 27, tzinfo=UTC)
+OUTDATED_VERSION = "4.18.0"
+OUTDATED_DATE = datetime(2023, 5, 14, 10, 0, 0, tzinfo=UTC)
+DOMAIN = "cs1cloud.internal"
+SCRIPTS_SIGNATURE = hashlib.md5(b"cloud-scripts.tgz " + TEMPLATE_VERSION.encode()).hexdigest()  # noqa: S324
+
+
+@dataclass(frozen=True)
+class RouterFile:
+    """One file's content and permission bits."""
+
+    content: bytes
+    mode: int = 0o644
+
+
+def bash_date(moment: datetime) -> str:
+    """`date` output as bash log_it writes it: `Tue Mar 18 09:43:11 PM UTC 2025`."""
+    return moment.strftime("%a %b %d %I:%M:%S %p UTC %Y")
+
+
+def python_log_time(moment: datetime) -> str:
+    """Python logging asctime: `2025-03-06 14:21:10,953`."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S,") + f"{moment.microsecond // 1000:03d}"
+
+
+def syslog_time(moment: datetime) -> str:
+    """Syslog/dnsmasq timestamp: `Feb 20 10:59:34`."""
+    return moment.strftime("%b %d %H:%M:%S")
+
+
+def release_line(version: str = TEMPLATE_VERSION, built: datetime = RELEASE_DATE) -> str:
+    """The line /etc/cloudstack-release holds: `Cloudstack Release 4.20.1 <date>`."""
+    return f"Cloudstack Release {version} {built.strftime('%a %b %d %H:%M:%S UTC %Y')}"
+
+
+def python_log_line(moment: datetime, level: str, message: str) -> str:
+    """A cloud.log line in the cs logging format `%(asctime)s %(levelname)-8s %(message)s`."""
+    return f"{python_log_time(moment)} {level:<8} {message}"
+
+
+def config_apply_failure(moment: datetime, cfg_uuid: str) -> str:
+    """cloud.log lines of a failed aggregated apply: the traceback, then vr_cfg.sh's failure line."""
+    json_uuid = cfg_uuid[::-1]
+    lines = [
+        f"{bash_date(moment)} : VR config: executing: /opt/cloud/bin/update_config.py ip_associations.json.{json_uuid}",
+        python_log_line(
+            moment, "INFO", f"update_config.py :: Processing incoming file => ip_associations.json.{json_uuid}"
+        ),
+        python_log_line(moment, "INFO", f"Processing JSON file ip_associations.json.{json_uuid}"),
+        python_log_line(moment, "INFO", "Executing: ip addr add dev eth2 100.64.9.9/16 brd +"),
+        python_log_line(
+            moment,
+            "ERROR",
+            "Command 'ip addr add dev eth2 100.64.9.9/16 brd +' returned non-zero exit status 2",
+        ),
+        "Traceback (most recent call last):",
+        '  File "/opt/cloud/bin/update_config.py", line 143, in <module>',
+        "    process_file()",
+        '  File "/opt/cloud/bin/update_config.py", line 64, in process_file',
+        "    finish_config()",
+        '  File "/opt/cloud/bin/update_config.py", line 52, in finish_config',
+        "    returncode = configure.main(sys.argv)",
+        '  File "/opt/cloud/bin/configure.py", line 1398, in main',
+        "    config.address().process()",
+        '  File "/opt/cloud/bin/cs/CsAddress.py", line 109, in process',
+        "    ip.configure(address)",
+        '  File "/opt/cloud/bin/cs/CsAddress.py", line 315, in configure',
+        "    CsHelper.execute(cmd)",
+        '  File "/opt/cloud/bin/cs/CsHelper.py", line 206, in execute',
+        "    raise subprocess.CalledProcessError(returncode, command)",
+        "subprocess.CalledProcessError: Command 'ip addr add dev eth2 100.64.9.9/16 brd +' returned non-zero "
+        "exit status 2.",
+        f"{bash_date(moment)} : VR config: executing failed: /opt/cloud/bin/update_config.py "
+        f"ip_associations.json.{json_uuid}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _json(data: object) -> RouterFile:
+    return RouterFile((json.dumps(data, indent=4, sort_keys=True) + "\n").encode())
+
+
+# root's shell start-up files as on a system VM template. Without them the lab's /root overlay
+# shows the machine's own (which may run slow version-manager hooks on every SSH command).
+ROOT_SHELL_FILES: dict[str, bytes] = {
+    "/root/.bashrc": b"# ~/.bashrc: executed by bash(1) for non-login shells.\n",
+    "/root/.profile": b'# ~/.profile: executed by Bourne-compatible login shells.\nif [ "$BASH" ] && [ -f ~/.bashrc ]; then\n  . ~/.bashrc\nfi\n',
+}
+
+
+def _text(lines: list[str], mode: int = 0o644) -> RouterFile:
+    return RouterFile(("\n".join(lines) + "\n").encode(), mode)
+
+
+def _broadcast(nic: Nic) -> str:
+    return str(ipaddress.IPv4Interface(f"{nic.ipaddress}/{nic.prefixlen}").network.broadcast_address)
+
+
+def _cmdline(router: Router, plan: LabPlan) -> dict[str, object]:
+    config: dict[str, object] = {
+        "type": router.router_type,
+        "name": router.name,
+        "template": "domP",
+        "domain": DOMAIN,
+        "dns1": "100.64.0.1",
+        "useextdns": "false",
+        "exposedns": "false",
+        "baremetalnotificationsecuritykey": "",
+        "eth0mask": "",
+        "redundant_router": "true" if router.redundant else "false",
+        "privateMtu": str(router.guest_nics()[0].mtu),
+        "publicMtu": str(router.public.mtu),
+        "logrotatefrequency": "*:00:00",
+        "disable_rp_filter": "true",
+        "zone": plan.zone_id,
+        "pod": "1",
+        "guestgw": router.guest_nics()[0].gateway,
+    }
+    for nic in router.nics:
+        config[f"{nic.device}ip"] = nic.ipaddress
+        config[f"{nic.device}mask"] = nic.netmask
+    config["gateway"] = router.public.gateway
+    if router.hypervisor == "VMware":
+        config["mgmtcidr"] = str(plan.management_subnet)
+        config["localgw"] = plan.root_bridge_ip
+    if router.kind == "vpc":
+        config["vpccidr"] = _vpc_cidr(router)
+    if router.redundant:
+        guest = router.guest_nics()[0]
+        config.update(
+            {
+                "router_id": "51",
+                "router_password": hashlib.sha512(guest.networkid.encode()).hexdigest(),
+                "advert_int": "1",
+                "guestbrd": _broadcast(guest),
+                "guestcidrsize": str(guest.prefixlen),
+                "redundant_state": "BACKUP",
+            }
+        )
+    return {"id": "cmdline", "config": config}
+
+
+def _vpc_cidr(router: Router) -> str:
+    return str(ipaddress.IPv4Network(router.guest_nics()[0].cidr).supernet(new_prefix=24))
+
+
+def _ips(router: Router) -> dict[str, object]:
+    bag: dict[str, object] = {"id": "ips"}
+    for nic in router.nics:
+        nw_type = nic.traffictype.lower()
+        entry = {
+            "add": True,
+            "broadcast": _broadcast(nic),
+            "cidr": f"{nic.ipaddress}/{nic.prefixlen}",
+            "device": nic.device,
+            "gateway": nic.gateway if nic.traffictype != "Control" else "None",
+            "mac_address": nic.macaddress,
+            "netmask": nic.netmask,
+            "network": nic.cidr,
+            "nic_dev_id": nic.device[3:],
+            "nw_type": nw_type,
+            "one_to_one_nat": False,
+            "public_ip": nic.ipaddress,
+            "size": str(nic.prefixlen),
+            "source_nat": nic.traffictype == "Public",
+            "vif_mac_address": nic.macaddress,
+        }
+        bag[nic.device] = [entry]
+    return bag
+
+
+def _guestnetwork(router: Router) -> dict[str, object]:
+    bag: dict[str, object] = {"id": "guestnetwork"}
+    for nic in router.guest_nics():
+        bag[nic.device] = {
+            "add": True,
+            "cidr": nic.cidr,
+            "device": nic.device,
+            "dns": "100.64.0.1",
+            "domain_name": DOMAIN,
+            "mac_address": nic.macaddress,
+            "router_guest_gateway": nic.gateway,
+            "router_guest_ip": nic.ipaddress,
+            "router_guest_netmask": nic.netmask,
+            "type": "guestnetwork",
+        }
+    return bag
+
+
+def _dhcpentry(router: Router) -> dict[str, object]:
+    bag: dict[str, object] = {"id": "dhcpentry"}
+    for vm in router.vms:
+        gateway = str(ipaddress.IPv4Network(_network_of(router, vm.ipaddress).cidr)[1])
+        bag[vm.ipaddress] = {
+            "default_entry": True,
+            "default_gateway": gateway,
+            "host_name": vm.name,
+            "ipv4_address": vm.ipaddress,
+            "ipv6_address": None,
+            "mac_address": vm.macaddress,
+            "remove": False,
+            "type": "dhcpentry",
+        }
+    return bag
+
+
+def _network_of(router: Router, ip: str) -> Nic:
+    address = ipaddress.IPv4Address(ip)
+    for nic in router.guest_nics():
+        if address in ipaddress.IPv4Network(nic.cidr):
+            return nic
+    return router.guest_nics()[0]
+
+
+def _monitorservice(router: Router) -> dict[str, object]:
+    return {
+        "id": "monitorservice",
+        "config": "[ssh]:processname=sshd:servicename=ssh:pidfile=/var/run/sshd.pid:,"
+        "[dhcp]:processname=dnsmasq:servicename=dnsmasq:pidfile=/var/run/dnsmasq/dnsmasq.pid:,"
+        + (
+            "[loadbalancing]:processname=haproxy:servicename=haproxy:pidfile=/var/run/haproxy.pid:,"
+            if router.runs_haproxy
+            else ""
+        ),
+        "excluded_health_checks": [],
+        "health_checks_advanced_run_interval": 10,
+        "health_checks_basic_run_interval": 3,
+        "health_checks_enabled": True,
+    }
+
+
+def health_checks_data(router: Router, release: str) -> dict[str, object]:
+    """/root/health_checks_data.json as the management server pushes it (§4.3)."""
+    vms = "".join(
+        f"vmName={vm.name},macAddress={vm.macaddress},ip={vm.ipaddress},dhcp=true,dns=true;" for vm in router.vms
+    )
+    gateways = "gatewaysIps=" + "".join(f"{gw} " for gw in sorted({router.public.gateway}))
+    forwards = "".join(
+        f"sourceIp={router.public.ipaddress},sourcePortStart={port},sourcePortEnd={port},"
+        f"destIp={vm},destPortStart={vm_port},destPortEnd={vm_port};"
+        for port, vm, vm_port in router.port_forwards
+    )
+    config = {
+        "virtualMachines": vms,
+        "gateways": gateways,
+        "systemThresholds": "minDiskNeeded=100.0,maxCpuUsage=100.0,maxMemoryUsage=100.0;",
+        "routerVersion": f"templateVersion={release},scriptsVersion={SCRIPTS_SIGNATURE}",
+    }
+    if forwards:
+        config["portForwarding"] = forwards
+    if router.runs_haproxy:
+        pub = router.public.ipaddress
+        config["haproxyData"] = (
+            "global.maxconn=4096,global.maxpipes=1024,default.timeout.connect=5000,"
+            "default.timeout.server=50000,default.timeout.client=50000;"
+            f"sourcePortStart=80,sourcePortEnd=80,sourceIp={pub},destPortStart=80,destPortEnd=80,"
+            "algorithm=roundrobin,protocol=tcp,stickiness=false,http=false,keepAliveEnabled=false,"
+            f"vmIps={' '.join(vm.ipaddress for vm in router.vms)};"
+        )
+    return {
+        "excluded_health_checks": [],
+        "health_checks_advanced_run_interval": 10,
+        "health_checks_basic_run_interval": 3,
+        "health_checks_config": config,
+        "health_checks_enabled": True,
+    }
+
+
+def dnsmasq_conf(router: Router) -> list[str]:
+    """/etc/dnsmasq.conf: the template's key lines (§3.6)."""
+    others = [nic.device for nic in router.nics if nic.traffictype != "Guest"]
+    return [
+        "# Configuration file for dnsmasq (CloudStack VR template)",
+        "domain-needed",
+        "bogus-priv",
+        "resolv-file=/etc/dnsmasq-resolv.conf",
+        *[f"except-interface={device}" for device in others],
+        "except-interface=lo",
+        *[f"no-dhcp-interface={device}" for device in others],
+        "expand-hosts",
+        f"domain={DOMAIN}",
+        "dhcp-hostsfile=/etc/dhcphosts.txt",
+        "dhcp-optsfile=/etc/dhcpopts.txt",
+        "dhcp-leasefile=/var/lib/misc/dnsmasq.leases",
+        "dhcp-lease-max=2100",
+        "dhcp-ignore=tag:!known",
+        "dhcp-client-update",
+        "dhcp-authoritative",
+        "conf-dir=/etc/dnsmasq.d",
+        "log-facility=/var/log/dnsmasq.log",
+        "log-dhcp",
+        "pid-file=/run/dnsmasq/dnsmasq.pid",
+    ]
+
+
+def cloud_conf(router: Router) -> list[str]:
+    """/etc/dnsmasq.d/cloud.conf as CsDhcp writes it."""
+    lines: list[str] = []
+    listen = ["127.0.0.1"]
+    for index, nic in enumerate(router.guest_nics()):
+        tag = f"interface-{nic.device}-{index}"
+        lines += [
+            f"dhcp-range=set:{tag},{nic.gateway},static",
+            f"dhcp-option=tag:{tag},15,{DOMAIN}",
+            f"dhcp-option=tag:{tag},6,{nic.gateway}",
+            f"dhcp-option=tag:{tag},3,{nic.gateway}",
+            f"dhcp-option=tag:{tag},1,{nic.netmask}",
+        ]
+        listen.append(nic.ipaddress)
+    lines.append("listen-address=" + ",".join(listen))
+    return lines
+
+
+def keepalived_conf(router: Router, auth_type: str) -> list[str]:
+    """/etc/keepalived/keepalived.conf from keepalived.conf.templ (§3.8)."""
+    guest = router.guest_nics()[0]
+    password = hashlib.sha512(guest.networkid.encode()).hexdigest()[:8]
+    return [
+        "global_defs {",
+        f"   router_id {router.name}",
+        "}",
+        "",
+        "vrrp_script heartbeat {",
+        '    script "/ramdisk/rrouter/heartbeat.sh"',
+        "    interval 5",
+        "}",
+        "",
+        "vrrp_instance inside_network {",
+        "    state BACKUP",
+        f"    interface {guest.device}",
+        "    virtual_router_id 51",
+        f"    priority {router.priority}",
+        "    nopreempt",
+        "",
+        "    advert_int 1",
+        "",
+        "    authentication {",
+        f"        auth_type {auth_type}",
+        f"        auth_pass {password}",
+        "    }",
+        "",
+        "    virtual_ipaddress {",
+        f"        {guest.gateway}/{guest.prefixlen} brd {_broadcast(guest)} dev {guest.device}",
+        "    }",
+        "",
+        "    track_script {",
+        "        heartbeat",
+        "    }",
+        "",
+        '    notify_master "/opt/cloud/bin/configure_router.py --primary"',
+        '    notify_backup "/opt/cloud/bin/configure_router.py --backup"',
+        '    notify_fault "/opt/cloud/bin/configure_router.py --fault"',
+        "}",
+    ]
+
+
+def haproxy_cfg(router: Router) -> list[str]:
+    """/etc/haproxy/haproxy.cfg with one `listen <ip_>-80` section balancing the VMs (§3.7)."""
+    pub = router.public.ipaddress
+    section = f"{pub.replace('.', '_')}-80"
+    return [
+        "global",
+        "\tlog 127.0.0.1:3914   local0 warning",
+        "\tmaxconn 4096",
+        "\tmaxpipes 1024",
+        "\tchroot /var/lib/haproxy",
+        "\tuser haproxy",
+        "\tgroup haproxy",
+        "\tpidfile /run/haproxy.pid",
+        "\tdaemon",
+        "",
+        "defaults",
+        "\tlog     global",
+        "\tmode    tcp",
+        "\toption  dontlognull",
+        "\tretries 3",
+        "\toption redispatch",
+        "\ttimeout connect    5000",
+        "\ttimeout client     50000",
+        "\ttimeout server     50000",
+        "",
+        "listen cloud-default",
+        "\tbind 0.0.0.0:35999",
+        "\tmode http",
+        "\tstats enable",
+        "\tstats uri     /admin?stats",
+        "\tstats realm   Haproxy\\ Statistics",
+        "\tstats auth    admin1:AdMiN123",
+        "",
+        f"listen {section}",
+        f"\tbind {pub}:80",
+        "\tbalance roundrobin",
+        *[f"\tserver {section}_{n} {vm.ipaddress}:80" for n, vm in enumerate(router.vms)],
+    ]
+
+
+CHECKROUTER = """#!/bin/bash
+# CloudStack checkrouter.sh: the VIP on the guest NIC (router) or the public NIC state (vpcrouter)
+# decides PRIMARY/BACKUP; keepalived not running means FAULT.
+if ! { [ -s /run/keepalived.pid ] && kill -0 "$(cat /run/keepalived.pid)" 2>/dev/null; }; then
+    echo "Status: FAULT"
+    exit 0
+fi
+ROUTER_TYPE=$(python3 -c 'import json;print(json.load(open("/etc/cloudstack/cmdline.json"))["config"]["type"])')
+if [ "$ROUTER_TYPE" = "router" ]; then
+    ROUTER_STATE=$(ip -4 addr show dev eth0 | grep -c inet)
+    if [ "$ROUTER_STATE" -eq 2 ]; then STATUS=PRIMARY; else STATUS=BACKUP; fi
+else
+    if ip link show eth1 | grep -q "state UP"; then STATUS=PRIMARY; else STATUS=BACKUP; fi
+fi
+echo "Status: ${STATUS}"
+"""
+
+# The lab has no systemd; this answers `systemctl is-active <service>` the way systemd would,
+# from the pid file the lab's daemons write, so probes that ask systemd get a real answer.
+SYSTEMCTL_SHIM = """#!/bin/sh
+if [ "$1" != "is-active" ] || [ -z "$2" ]; then
+    echo "systemctl (lab): only 'is-active <service>' is answered" >&2
+    exit 1
+fi
+case "$2" in
+    dnsmasq) pidfile=/run/dnsmasq/dnsmasq.pid ;;
+    ssh|sshd) pidfile=/run/sshd.pid ;;
+    *) pidfile="/run/$2.pid" ;;
+esac
+if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo active
+    exit 0
+fi
+echo inactive
+exit 3
+"""
+
+CONFIGURE_ROUTER = """#!/usr/bin/python3
+# Lab version of configure_router.py: what CsRedundant does on a keepalived transition.
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+
+PUBLIC = {"router": "eth2", "vpcrouter": "eth1"}
+
+
+def log(message):
+    now = datetime.datetime.utcnow()
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S,") + "%03d" % (now.microsecond // 1000)
+    with open("/var/log/cloud.log", "a") as handle:
+        handle.write("%s %-8s %s\\n" % (stamp, "INFO", message))
+
+
+def dnsmasq_pid():
+    try:
+        with open("/run/dnsmasq/dnsmasq.pid") as handle:
+            pid = int(handle.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def set_state(state):
+    path = "/etc/cloudstack/cmdline.json"
+    with open(path) as handle:
+        bag = json.load(handle)
+    bag["config"]["redundant_state"] = state
+    with open(path, "w") as handle:
+        json.dump(bag, handle, indent=4, sort_keys=True)
+
+
+def main():
+    with open("/etc/cloudstack/cmdline.json") as handle:
+        router_type = json.load(handle)["config"]["type"]
+    public = PUBLIC[router_type]
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "--primary":
+        log("Executing: ip link set %s up" % public)
+        subprocess.call(["ip", "link", "set", public, "up"])
+        if dnsmasq_pid() is None:
+            log("Executing: systemctl start dnsmasq")
+            subprocess.call(["dnsmasq"])
+        set_state("PRIMARY")
+        log("Router switched to primary mode")
+    elif mode in ("--backup", "--fault"):
+        log("Executing: ip link set %s down" % public)
+        subprocess.call(["ip", "link", "set", public, "down"])
+        pid = dnsmasq_pid()
+        if pid is not None:
+            log("Executing: systemctl stop dnsmasq")
+            os.kill(pid, signal.SIGTERM)
+        state = "BACKUP" if mode == "--backup" else "FAULT"
+        set_state(state)
+        log("Router switched to %s mode" % state.lower())
+
+
+main()
+"""
+
+HEARTBEAT = """#!/bin/bash
+date +%s > /ramdisk/rrouter/keepalived.ts
+"""
+
+
+def _cloud_log_history(router: Router, created: datetime) -> list[str]:
+    boot = created - timedelta(days=2, hours=3)
+    moment = boot
+    lines = [
+        f"{bash_date(moment)} Starting guest services for kvm",
+        f"{bash_date(moment + timedelta(seconds=2))} acpiphp and pci_hotplug module already compiled in",
+        f"{bash_date(moment + timedelta(seconds=9))} Booting from cloudstack, remove old configuration files in "
+        "/etc/cloudstack/",
+        f"{bash_date(moment + timedelta(seconds=12))} Setting up {router.router_type} system vm",
+    ]
+    moment += timedelta(seconds=40)
+    cfg = f"VR-{router.id}"
+    lines.append(f"{bash_date(moment)} : VR config: executing: /opt/cloud/bin/update_config.py cmd_line.json")
+    for bag in ("ip_associations.json", "guest_network.json", "vm_dhcp_entry.json", "monitor_service.json"):
+        name = f"{bag}.{hashlib.md5((router.id + bag).encode()).hexdigest()[:8]}-4f1c-9d2e-{router.index:012d}"  # noqa: S324
+        lines.append(f"{bash_date(moment)} : VR config: executing: /opt/cloud/bin/update_config.py {name}")
+        lines.append(python_log_line(moment, "INFO", f"update_config.py :: Processing incoming file => {name}"))
+        lines.append(python_log_line(moment, "INFO", f"Processing JSON file {name}"))
+        lines.append(python_log_line(moment, "INFO", f"Command of type {bag.split('.')[0].replace('_', '')} received"))
+        moment += timedelta(milliseconds=350)
+    for nic in router.nics:
+        lines.append(
+            python_log_line(
+                moment, "INFO", f"Address {nic.ipaddress}/{nic.prefixlen} on device {nic.device} already configured"
+            )
+        )
+        lines.append(
+            python_log_line(
+                moment,
+                "INFO",
+                f"Adding route table: {100 + int(nic.device[3:])} Table_{nic.device} to /etc/iproute2/rt_tables if not present",
+            )
+        )
+        if nic.traffictype == "Guest":
+            lines.append(python_log_line(moment, "ERROR", "Not able to setup source-nat for a regular router yet"))
+            lines.append(
+                python_log_line(
+                    moment,
+                    "INFO",
+                    f"Executing2: arping -c 1 -I {nic.device} -A -U -s {nic.ipaddress} {nic.gateway}",
+                )
+            )
+        moment += timedelta(milliseconds=18)
+    lines.append(
+        python_log_line(moment, "ERROR", "Command 'nft list tables ip6 | grep ip6_acl' returned non-zero exit status 1")
+    )
+    lines.append(python_log_line(moment, "INFO", "Executing: ip link show eth0 | grep 'state DOWN'"))
+    lines.append(
+        python_log_line(
+            moment, "ERROR", "Command 'ip link show eth0 | grep 'state DOWN'' returned non-zero exit status 1"
+        )
+    )
+    for port, vm, vm_port in router.port_forwards:
+        lines.append(
+            python_log_line(
+                moment,
+                "INFO",
+                f"Add: rule=-A PREROUTING -s 0.0.0.0/0 -d {router.public.ipaddress}/32 -m tcp -p tcp --dport {port} "
+                f"-j DNAT --to-destination {vm}:{vm_port} table=nat",
+            )
+        )
+    lines.append(f"{bash_date(moment)} : VR config: executing: /opt/cloud/bin/vr_cfg.sh -c /var/cache/cloud/{cfg}.cfg")
+    lines.append(python_log_line(moment, "INFO", "Executing: conntrackd -F"))
+    lines.append(f"{bash_date(moment + timedelta(seconds=1))} Boot up process done")
+    return lines
+
+
+def router_files(
+    plan: LabPlan, router: Router, created: datetime, authorized_key: str, host_key_note: str
+) -> dict[str, RouterFile]:
+    """Every file a router shows at its real path, keyed by that path."""
+    release = release_line()
+    vms = router.vms
+    files: dict[str, RouterFile] = {
+        "/etc/cloudstack/cmdline.json": _json(_cmdline(router, plan)),
+        "/etc/cloudstack/ips.json": _json(_ips(router)),
+        "/etc/cloudstack/guestnetwork.json": _json(_guestnetwork(router)),
+        "/etc/cloudstack/dhcpentry.json": _json(_dhcpentry(router)),
+        "/etc/cloudstack/monitorservice.json": _json(_monitorservice(router)),
+        "/etc/cloudstack/vmdata.json": _json({"id": "vmdata"}),
+        "/etc/cloudstack/vmpassword.json": _json({"id": "vmpassword"}),
+        "/etc/cloudstack-release": _text([release]),
+        "/etc/issue": _text([f"Apache CloudStack SystemVM {TEMPLATE_VERSION}", ""]),
+        "/etc/dnsmasq.conf": _text(dnsmasq_conf(router)),
+        "/etc/dnsmasq.d/cloud.conf": _text(cloud_conf(router)),
+        "/etc/dnsmasq-resolv.conf": _text(["nameserver 100.64.0.1"]),
+        "/etc/dhcphosts.txt": _text([f"{vm.macaddress},{vm.ipaddress},{vm.name},infinite" for vm in vms]),
+        "/etc/dhcpopts.txt": RouterFile(b""),
+        "/etc/hosts": _text(
+            [
+                "127.0.0.1\tlocalhost",
+                f"127.0.1.1\t{router.name}",
+                *[f"{vm.ipaddress}\t{vm.name}" for vm in vms],
+                f"{router.guest_nics()[0].ipaddress} {router.name} data-server",
+            ]
+        ),
+        "/etc/monitor.conf": _text(
+            [
+                "[ssh]",
+                "processname = sshd",
+                "servicename = ssh",
+                "pidfile = /var/run/sshd.pid",
+                "",
+                "[dhcp]",
+                "processname = dnsmasq",
+                "servicename = dnsmasq",
+                "pidfile = /var/run/dnsmasq/dnsmasq.pid",
+            ]
+        ),
+        "/etc/sysctl.conf": _text(
+            [
+                "net.ipv4.ip_forward = 1",
+                "net.nf_conntrack_max = 1000000",
+                "net.netfilter.nf_conntrack_max = 1000000",
+                "net.ipv4.tcp_max_tw_buckets = 1000000",
+                "net.core.somaxconn = 65535",
+                "net.ipv4.tcp_tw_reuse = 1",
+                "net.ipv4.tcp_timestamps = 0",
+                "net.ipv4.tcp_syncookies = 1",
+                "net.ipv4.conf.all.arp_announce = 2",
+                "net.ipv4.conf.all.arp_ignore = 2",
+                "net.ipv4.conf.all.promote_secondaries = 1",
+                "net.ipv4.ip_nonlocal_bind = 1",
+            ]
+        ),
+        "/etc/ssh/sshd_config": _text(
+            [
+                "Port 3922",
+                f"ListenAddress {router.control.ipaddress}",
+                "HostKey /etc/ssh/ssh_host_ed25519_key",
+                "PermitRootLogin yes",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "UseDNS no",
+                "MaxStartups 1000",
+                "MaxSessions 1000",
+                "PidFile /run/sshd.pid",
+                "AllowTcpForwarding yes",
+                "Subsystem sftp /usr/lib/openssh/sftp-server",
+                f"# {host_key_note}",
+            ]
+        ),
+        "/etc/iptables/rules.v4": RouterFile(b""),
+        "/var/lib/misc/dnsmasq.leases": _text([f"0 {vm.macaddress} {vm.ipaddress} {vm.name} *" for vm in vms]),
+        "/var/cache/cloud/cloud-scripts-signature": _text([SCRIPTS_SIGNATURE]),
+        "/var/cache/cloud/boot_up_done": RouterFile(b""),
+        f"/var/cache/cloud/processed/VR-{router.id}.cfg": _text(
+            ["#Apache CloudStack Virtual Router Config File", "<version>", "1.0", "</version>"]
+        ),
+        "/opt/cloud/bin/checkrouter.sh": RouterFile(CHECKROUTER.encode(), 0o755),
+        "/usr/local/bin/systemctl": RouterFile(SYSTEMCTL_SHIM.encode(), 0o755),
+        "/opt/cloud/bin/configure_router.py": RouterFile(CONFIGURE_ROUTER.encode(), 0o755),
+        "/root/health_checks_data.json": _json(health_checks_data(router, release)),
+        "/root/.ssh/authorized_keys": RouterFile((authorized_key.strip() + "\n").encode(), 0o600),
+        **{path: RouterFile(content) for path, content in ROOT_SHELL_FILES.items()},
+        "/var/log/cloud.log": _text(_cloud_log_history(router, created)),
+        "/var/log/routerServiceMonitor.log": _text(
+            [
+                f"{python_log_time(created - timedelta(days=1))} [ALERT] [sshd] The process detected as running",
+                f"{python_log_time(created - timedelta(days=1))} [ALERT] [dnsmasq] The process detected as running",
+            ]
+        ),
+        "/var/log/monitor.log": _text([f"{python_log_time(created - timedelta(days=1))} Monitoring services"]),
+        "/var/log/dnsmasq.log": _text(
+            [f"{syslog_time(created - timedelta(days=2))} dnsmasq[1014]: started, version 2.90 cachesize 150"]
+            + [
+                f"{syslog_time(created - timedelta(days=2, minutes=-n))} dnsmasq-dhcp[1014]: "
+                f"DHCPACK({_network_of(router, vm.ipaddress).device}) {vm.ipaddress} {vm.macaddress} {vm.name}"
+                for n, vm in enumerate(vms)
+            ]
+        ),
+        "/var/log/daemon.log": _text(
+            [
+                f"{syslog_time(created - timedelta(days=2))} {router.name} systemd[1]: Started cloud-early-config.service.",
+                f"{syslog_time(created - timedelta(days=2))} {router.name} systemd[1]: Started cloud-postinit.service.",
+            ]
+        ),
+        "/var/log/haproxy.log": RouterFile(b""),
+    }
+    if router.runs_haproxy:
+        files["/etc/haproxy/haproxy.cfg"] = _text(haproxy_cfg(router))
+        files["/etc/cloudstack/loadbalancer.json"] = _json({"id": "loadbalancer", "config": haproxy_cfg(router)})
+    if router.kind == "vpc":
+        files["/etc/cloudstack/networkacl.json"] = _json(
+            {
+                "id": "networkacl",
+                **{
+                    nic.device: {
+                        "device": nic.device,
+                        "egress_rules": [],
+                        "ingress_rules": [
+                            {"allowed": True, "cidr": "0.0.0.0/0", "first_port": 22, "last_port": 22, "type": "tcp"}
+                        ],
+                        "nic_ip": nic.ipaddress,
+                        "nic_netmask": str(nic.prefixlen),
+                    }
+                    for nic in router.guest_nics()
+                },
+            }
+        )
+    else:
+        files["/etc/cloudstack/firewallrules.json"] = _json({"id": "firewallrules"})
+        files["/etc/cloudstack/forwardingrules.json"] = _json(
+            {
+                "id": "forwardingrules",
+                router.public.ipaddress: [
+                    {
+                        "internal_ip": vm,
+                        "internal_ports": str(vm_port),
+                        "protocol": "tcp",
+                        "public_ip": router.public.ipaddress,
+                        "public_ports": str(port),
+                        "type": "forward",
+                    }
+                    for port, vm, vm_port in router.port_forwards
+                ],
+            }
+        )
+    if router.redundant:
+        # AH authentication, as the template has it, works with this machine's keepalived 2.2.7.
+        files["/etc/keepalived/keepalived.conf"] = _text(keepalived_conf(router, "AH"))
+        files["/ramdisk/rrouter/heartbeat.sh"] = RouterFile(HEARTBEAT.encode(), 0o755)
+        files["/ramdisk/rrouter/check_heartbeat.sh"] = RouterFile(b"#!/bin/bash\n", 0o755)
+        files["/ramdisk/rrouter/arping_gateways.sh"] = RouterFile(b"#!/bin/bash\n", 0o755)
+        files["/ramdisk/rrouter/keepalived.log"] = RouterFile(b"")
+        files["/ramdisk/rrouter/keepalived.ts"] = _text([str(int(created.timestamp()))])
+    return files

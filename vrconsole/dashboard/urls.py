@@ -1,0 +1,10 @@
+"""URL routes of the fleet dashboard: the fleet list and one page per router (by CloudStack uuid)."""
+
+from django.urls import path
+
+from vrconsole.dashboard import views
+
+urlpatterns = [
+    path("", views.fleet_page, name="fleet"),
+    path("routers/<str:uuid>/", views.router_detail, name="router-detail"),
+]

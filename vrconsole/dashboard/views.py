@@ -1,0 +1,134 @@
+"""Fleet dashboard views: the summary band with the router list, and one router's detail page.
+
+Views read the query string through the filter form, ask vrconsole.dashboard.queries for the rows and
+numbers, and render. Login is enforced for all of them by LoginRequiredMiddleware.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db.models import F, Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from vrconsole.dashboard import queries
+from vrconsole.dashboard.forms import FleetFilterForm
+from vrconsole.models import Router, RouterNic, RouterStateChange
+
+# listRouters fields shown first on the detail page, in this order; the rest follow sorted.
+KNOWN_API_FIELDS = (
+    "id",
+    "name",
+    "state",
+    "redundantstate",
+    "isredundantrouter",
+    "role",
+    "zonename",
+    "podname",
+    "hostname",
+    "hypervisor",
+    "account",
+    "domain",
+    "project",
+    "publicip",
+    "guestipaddress",
+    "linklocalip",
+    "gateway",
+    "guestnetworkname",
+    "vpcname",
+    "networkdomain",
+    "dns1",
+    "dns2",
+    "templatename",
+    "version",
+    "scriptsversion",
+    "softwareversion",
+    "requiresupgrade",
+    "serviceofferingname",
+    "healthchecksfailed",
+    "created",
+)
+# Arrays with a table of their own on the page; they stay in the raw JSON only.
+TABLED_API_FIELDS = frozenset({"nic", "healthcheckresults"})
+
+HISTORY_ROWS = 200
+
+# The diagnostics app extends the router page by providing the first template: it extends
+# vrconsole/router_detail.html and fills its router_actions, router_findings,
+# router_collections and router_charts blocks (with its own template tags for the data).
+ROUTER_DETAIL_TEMPLATES = ["diagnostics/router_detail.html", "vrconsole/router_detail.html"]
+
+
+def fleet_page(request: HttpRequest) -> HttpResponse:
+    """The wall screen: summary band, filters, and one page of the router list."""
+    form = FleetFilterForm(request.GET)
+    criteria = form.criteria()
+    routers = queries.for_list(queries.filter_routers(criteria))
+    page = Paginator(routers, form.rows_per_page()).get_page(request.GET.get("page"))
+    query_without_page = request.GET.copy()
+    query_without_page.pop("page", None)
+    query_without_sort = query_without_page.copy()
+    query_without_sort.pop("sort", None)
+    context = {
+        "form": form,
+        "criteria": criteria,
+        "summary": queries.cached_fleet_summary(),
+        "stuck_minutes": settings.STUCK_TRANSITION_MINUTES,
+        "page": page,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "query_without_page": query_without_page.urlencode(),
+        "query_without_sort": query_without_sort.urlencode(),
+        "is_filtered": any(key not in {"page", "per_page", "sort"} and value for key, value in request.GET.items()),
+    }
+    return render(request, "vrconsole/fleet.html", context)
+
+
+def _api_rows(api_data: dict) -> list[tuple[str, str]]:
+    """api_data as (key, text) rows: the known fields first, then the rest alphabetically."""
+    keys = [key for key in KNOWN_API_FIELDS if key in api_data]
+    keys += sorted(key for key in api_data if key not in KNOWN_API_FIELDS and key not in TABLED_API_FIELDS)
+    rows = []
+    for key in keys:
+        value = api_data[key]
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        rows.append((key, text))
+    return rows
+
+
+def _health_rows(router: Router) -> list[dict]:
+    """Health-check results with the failed ones first, then by name."""
+    checks = [check for check in router.health_checks if isinstance(check, dict)]
+    return sorted(checks, key=lambda check: (check.get("success") is not False, str(check.get("checkname", ""))))
+
+
+def router_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+    """Everything known about one router, addressed by its CloudStack uuid."""
+    router = (
+        Router.objects.filter(uuid=uuid)
+        .select_related("region", "zone", "host", "network", "vpc")
+        .prefetch_related(Prefetch("nics", queryset=RouterNic.objects.order_by("position", "pk")))
+        # The router the API still lists wins over a removed one that had the same uuid.
+        .order_by(F("removed_at").desc(nulls_first=True))
+        .first()
+    )
+    if router is None:
+        raise Http404("No router with this uuid")
+    peers = router.redundant_peers().only(
+        "uuid", "name", "state", "state_since", "redundant_state", "host_name", "public_ip", "health_checks_failed"
+    )
+    context = {
+        "router": router,
+        "peers": list(peers),
+        "nics": list(router.nics.all()),
+        "history": list(RouterStateChange.objects.filter(router=router)[:HISTORY_ROWS]),
+        "history_limit": HISTORY_ROWS,
+        "health_rows": _health_rows(router),
+        "api_rows": _api_rows(router.api_data if isinstance(router.api_data, dict) else {}),
+        "api_json": json.dumps(router.api_data, indent=2, sort_keys=True, ensure_ascii=False),
+        "ssh_command": queries.operator_ssh_command(router),
+        "stuck_minutes": settings.STUCK_TRANSITION_MINUTES,
+    }
+    return render(request, ROUTER_DETAIL_TEMPLATES, context)
