@@ -231,13 +231,13 @@ def _measure(args: argparse.Namespace, workers: list[subprocess.Popen[bytes]]) -
     from django.conf import settings
     from django.core.management import call_command
 
+    from devcloud.lab import registration_path
+    from devcloud.simulator.server import start_simulator
     from diagnostics.access import plan_access
     from diagnostics.collect import run_collection
     from diagnostics.jobs import sweep_fleet
     from diagnostics.models import Collection, CollectionStatus
     from vrconsole.cloudstack.regions import RegionConfig
-    from devcloud.simulator.server import start_simulator
-    from devcloud.lab import registration_path
     from vrconsole.models import Router
     from vrconsole.sync import sync_region
 

@@ -124,9 +124,9 @@ def _measure(args: argparse.Namespace, sim_base: str, token: str) -> dict:
     from django.db import connection
     from django.test import Client
 
+    from devcloud.simulator.server import DEMO_API_KEY, DEMO_SECRET_KEY
     from vrconsole.cloudstack.client import CloudStackClient
     from vrconsole.cloudstack.regions import RegionConfig
-    from devcloud.simulator.server import DEMO_API_KEY, DEMO_SECRET_KEY
     from vrconsole.models import Router
     from vrconsole.sync import sync_region
 

@@ -6,8 +6,10 @@ something its parser refuses is recorded with its error and the others carry on,
 collection keeps partial results. Each probe's raw output is kept (bounded by
 RAW_OUTPUT_MAX_BYTES) as evidence, its facts as JSON; a successful collection also writes a
 HealthSample of numbers and a ConfigSnapshot for each configuration whose content changed.
-Progress goes to the channel layer group `router-<id>`; a channel-layer failure is logged
-and never costs the collection, which lives in the database.
+Progress goes to the router's channel-layer group (vrconsole.events); a channel-layer
+failure is logged and never costs the collection, which lives in the database. Judging the
+collection is the caller's next step (diagnostics.jobs.collect_and_evaluate), not this
+module's: collecting knows nothing about the troubleshooting matrix.
 """
 
 from __future__ import annotations
@@ -17,13 +19,11 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
@@ -40,11 +40,10 @@ from diagnostics.models import (
 )
 from diagnostics.probes.base import ParseError, Probe, validate_instance_name, validate_ip
 from diagnostics.ssh import AccessError, HostConnectionPool, HostKeyVerifier
+from vrconsole import events
 from vrconsole.models import AuditEntry, Router
 
 logger = logging.getLogger(__name__)
-
-Publisher = Callable[[int, dict[str, Any]], None]
 
 # Probes in flight at once on one router connection: well under OpenSSH's default
 # MaxSessions (10), which a VR's sshd keeps.
@@ -65,22 +64,6 @@ CONFIG_FILE_KINDS: dict[str, str] = {
     "/etc/haproxy/haproxy.cfg": ConfigKind.HAPROXY,
     "/etc/keepalived/keepalived.conf": ConfigKind.KEEPALIVED,
 }
-
-
-def group_name(router_id: int) -> str:
-    """The channel-layer group that carries one router's events."""
-    return f"router-{router_id}"
-
-
-def publish_to_channel_layer(router_id: int, message: dict[str, Any]) -> None:
-    """Send one event to the router's group; Redis being away is logged, never raised."""
-    try:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        async_to_sync(layer.group_send)(group_name(router_id), message)
-    except Exception as exc:  # any channel-layer failure: the database already has the truth
-        logger.warning("could not publish %s for router %s: %s", message.get("type"), router_id, exc)
 
 
 def default_probes() -> list[Probe]:
@@ -314,46 +297,33 @@ def store_changed_snapshots(collection: Collection, outcomes: Sequence[ProbeOutc
 
 
 def _audit_session(collection: Collection, router: Router, outcome: str, detail: str) -> None:
-    user = collection.requested_by
-    AuditEntry.objects.create(
-        user=user,
-        username=user.get_username() if user is not None else "system",
-        action="ssh.session",
+    AuditEntry.record(
+        "ssh.session",
+        user=collection.requested_by,
         router=router,
-        target=f"{router.name or router.uuid} {collection.access_path}"[:255],
+        target=f"{router.name or router.uuid} {collection.access_path}",
         detail=detail,
         outcome=outcome,
     )
 
 
-def _finish(collection: Collection, status: str, publish: Publisher) -> None:
+def _finish(collection: Collection, status: str, publish: events.Publisher) -> None:
     collection.status = status
     collection.finished = timezone.now()
     if collection.started is not None:
         collection.duration_s = round((collection.finished - collection.started).total_seconds(), 3)
     collection.save()
-    publish(
-        collection.router_id,
-        {
-            "type": "collection.finished",
-            "collection_id": collection.pk,
-            "router_id": collection.router_id,
-            "status": collection.status,
-            "reason": collection.reason,
-            "error": collection.error,
-            "duration_s": collection.duration_s,
-            "probe_errors": collection.probe_errors,
-        },
-    )
-    _evaluate_matrix(collection)
-
-
-def _evaluate_matrix(collection: Collection) -> None:
-    """Judge the finished collection with the troubleshooting matrix (failed ones too: "unreachable" is a verdict)."""
-    # Imported here because diagnostics.evaluate builds on this module (group names, publishing).
-    from diagnostics.evaluate import evaluate_after_collection
-
-    evaluate_after_collection(collection)
+    finished: events.CollectionFinished = {
+        "type": "collection.finished",
+        "collection_id": collection.pk,
+        "router_id": collection.router_id,
+        "status": collection.status,
+        "reason": collection.reason,
+        "error": collection.error,
+        "duration_s": collection.duration_s,
+        "probe_errors": collection.probe_errors,
+    }
+    publish(events.router_group(collection.router_id), finished)
 
 
 def run_collection(
@@ -362,7 +332,7 @@ def run_collection(
     *,
     verifier: HostKeyVerifier | None = None,
     pool: HostConnectionPool | None = None,
-    publish: Publisher = publish_to_channel_layer,
+    publish: events.Publisher = events.publish,
 ) -> Collection:
     """Run the collection described by the row and record everything on it.
 
@@ -390,12 +360,13 @@ def run_collection(
             probe_pool = ThreadPoolExecutor(max_workers=PROBE_CONCURRENCY, thread_name_prefix="probe")
             try:
                 futures = [probe_pool.submit(_timed_probe, connection, probe, router) for probe in runnable]
+                group = events.router_group(router.pk)
                 for probe, future in zip(runnable, futures, strict=True):
-                    publish(router.pk, _progress(collection, probe.name, "running"))
+                    publish(group, _progress(collection, probe.name, "running"))
                     outcome = future.result()
                     outcomes.append(outcome)
                     _save_probe_result(collection, outcome)
-                    publish(router.pk, _progress(collection, probe.name, "ok" if outcome.ok else "error", outcome))
+                    publish(group, _progress(collection, probe.name, "ok" if outcome.ok else "error", outcome))
             finally:
                 probe_pool.shutdown(wait=True, cancel_futures=True)
         _store_facts(collection, outcomes)
@@ -433,8 +404,10 @@ def _store_facts(collection: Collection, outcomes: Sequence[ProbeOutcome]) -> No
     collection.probe_errors = sum(1 for o in outcomes if not o.ok)
 
 
-def _progress(collection: Collection, probe: str, status: str, outcome: ProbeOutcome | None = None) -> dict[str, Any]:
-    message: dict[str, Any] = {
+def _progress(
+    collection: Collection, probe: str, status: str, outcome: ProbeOutcome | None = None
+) -> events.CollectionProgress:
+    message: events.CollectionProgress = {
         "type": "collection.progress",
         "collection_id": collection.pk,
         "router_id": collection.router_id,

@@ -6,9 +6,11 @@ before it and the redundant peers' latest collections into the plain `RouterCont
 rules read. `evaluate_router` runs the registered rules on it, keeps every verdict on the
 collection, folds them into findings (diagnostics.findings), rewrites the router's status
 row and announces the result: `verdicts.updated` to the router's group and, when the
-router's status or open categories changed, `fleet.status` to the `fleet` group. The
-collection hook calls `evaluate_after_collection`, which never raises: an evaluation bug
-is logged and costs neither the collection nor the worker.
+router's status or open categories changed, `fleet.status` to the `fleet` group. The rules
+and thresholds are arguments (the registry and the configured thresholds by default), so a
+caller or a test chooses what judges. After a collection the jobs call
+`evaluate_after_collection`, which never raises: an evaluation bug is logged and costs
+neither the collection nor the worker.
 """
 
 from __future__ import annotations
@@ -16,18 +18,15 @@ from __future__ import annotations
 import functools
 import logging
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
 from diagnostics import findings, matrix
-from diagnostics.collect import publish_to_channel_layer
 from diagnostics.matrix.base import (
     CollectionView,
     NicView,
@@ -37,40 +36,13 @@ from diagnostics.matrix.base import (
     Rule,
     Verdict,
 )
+from diagnostics.matrix.thresholds import thresholds as configured_thresholds
 from diagnostics.models import Collection, CollectionStatus, Finding, ProbeResult
 from diagnostics.probes import PROBES_BY_NAME
+from vrconsole import events
 from vrconsole.models import Router
 
 logger = logging.getLogger(__name__)
-
-FLEET_GROUP = "fleet"
-
-RouterPublisher = Callable[[int, dict[str, Any]], None]
-FleetPublisher = Callable[[dict[str, Any]], None]
-
-
-def publish_to_fleet(message: dict[str, Any]) -> None:
-    """Send one event to the fleet group; Redis being away is logged, never raised."""
-    try:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        async_to_sync(layer.group_send)(FLEET_GROUP, message)
-    except Exception as exc:  # any channel-layer failure: the database already has the truth
-        logger.warning("could not publish %s to the fleet group: %s", message.get("type"), exc)
-
-
-def registered_rules() -> list[Rule]:
-    """The rules of the registry, whether it is kept as a sequence or keyed by id."""
-    rules = matrix.RULES
-    return list(rules.values()) if isinstance(rules, Mapping) else list(rules)
-
-
-def current_thresholds() -> dict[str, float]:
-    """The thresholds the rules use now (defaults with the operator's settings merged on)."""
-    from diagnostics.matrix.thresholds import thresholds
-
-    return dict(thresholds())
 
 
 # --- Building the context ----------------------------------------------------------------
@@ -228,7 +200,7 @@ def build_context(
         collection=collection_view(collection) if collection is not None else None,
         previous=collection_view(previous) if previous is not None else None,
         peers=tuple(peers),
-        thresholds=dict(thresholds) if thresholds is not None else current_thresholds(),
+        thresholds=dict(thresholds) if thresholds is not None else configured_thresholds(),
         now=now or timezone.now(),
     )
     return router, collection, context
@@ -259,7 +231,7 @@ class Evaluation:
     status: findings.StatusChange
 
 
-def _open_findings_message(router: Router) -> list[dict[str, Any]]:
+def _open_findings_message(router: Router) -> list[events.OpenFinding]:
     return [
         {"rule": f.rule, "category": f.category, "severity": f.severity, "title": f.title}
         for f in Finding.objects.open().for_router(router).worst_first()
@@ -271,50 +243,50 @@ def evaluate_router(
     collection: Collection | None = None,
     *,
     now: datetime | None = None,
-    publish: RouterPublisher = publish_to_channel_layer,
-    publish_fleet: FleetPublisher = publish_to_fleet,
+    rules: Sequence[Rule] = matrix.RULES,
+    thresholds: Mapping[str, float] | None = None,
+    publish: events.Publisher = events.publish,
 ) -> Evaluation:
-    """Run the matrix on the router's latest finished collection (or the one given) and store the result."""
+    """Judge the router's latest finished collection (or the one given) with `rules` and store the result.
+
+    `thresholds` default to the configured ones (settings.MATRIX_THRESHOLDS over the defaults).
+    """
     now = now or timezone.now()
-    router, collection, context = build_context(router, collection, now=now)
-    rules = registered_rules()
-    verdicts = list(matrix.evaluate(context))
+    router, collection, context = build_context(router, collection, now=now, thresholds=thresholds)
+    verdicts = matrix.evaluate(context, tuple(rules))
     with transaction.atomic():
         findings.record_verdicts(router, collection, verdicts)
         fold = findings.fold_verdicts(router, collection, verdicts, unjudged_rules(rules, context), now)
         status = findings.refresh_router_health(router, collection, now)
-    publish(
-        router.pk,
-        {
-            "type": "verdicts.updated",
-            "router_id": router.pk,
-            "collection_id": collection.pk if collection is not None else None,
-            "status": status.health.status,
-            "verdicts": [verdict.as_json() for verdict in verdicts],
-            "open": _open_findings_message(router),
-            "opened": fold.opened + fold.reopened,
-            "resolved": fold.resolved,
-        },
-    )
+    updated: events.VerdictsUpdated = {
+        "type": "verdicts.updated",
+        "router_id": router.pk,
+        "collection_id": collection.pk if collection is not None else None,
+        "status": status.health.status,
+        "verdicts": [verdict.as_json() for verdict in verdicts],
+        "open": _open_findings_message(router),
+        "opened": fold.opened + fold.reopened,
+        "resolved": fold.resolved,
+    }
+    publish(events.router_group(router.pk), updated)
     if status.changed:
-        publish_fleet(
-            {
-                "type": "fleet.status",
-                "router_id": router.pk,
-                "uuid": router.uuid,
-                "name": router.name,
-                "status": status.health.status,
-                "previous_status": status.previous_status,
-                "categories": status.health.category_list,
-            }
-        )
+        changed: events.FleetStatus = {
+            "type": "fleet.status",
+            "router_id": router.pk,
+            "uuid": router.uuid,
+            "name": router.name,
+            "status": status.health.status,
+            "previous_status": status.previous_status,
+            "categories": status.health.category_list,
+        }
+        publish(events.FLEET_GROUP, changed)
     return Evaluation(router=router, collection=collection, verdicts=verdicts, fold=fold, status=status)
 
 
-def evaluate_after_collection(collection: Collection) -> Evaluation | None:
-    """The hook run after every finished collection; an evaluation failure is logged, never raised."""
+def evaluate_after_collection(collection: Collection, publish: events.Publisher = events.publish) -> Evaluation | None:
+    """Judge a finished collection with the registry's rules; an evaluation failure is logged, never raised."""
     try:
-        return evaluate_router(collection.router_id, collection)
+        return evaluate_router(collection.router_id, collection, publish=publish)
     except Exception:  # the collection is already stored; a rule or registry bug must not undo it
         logger.exception("evaluating the matrix after collection %s failed", collection.pk)
         return None

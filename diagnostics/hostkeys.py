@@ -78,10 +78,9 @@ class PinnedHostKeys:
             f"which does not match {pinned_by}"
         )
         logger.warning("refusing SSH to %s", message)
-        AuditEntry.objects.create(
-            username="system",
-            action="ssh.host_key_changed",
-            target=f"{endpoint.kind} {endpoint.label} {endpoint.where}"[:255],
+        AuditEntry.record(
+            "ssh.host_key_changed",
+            target=f"{endpoint.kind} {endpoint.label} {endpoint.where}",
             detail=message,
             outcome=AccessReason.HOST_KEY_CHANGED.value,
         )

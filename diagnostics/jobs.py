@@ -20,19 +20,22 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
 import django_rq
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
 from diagnostics.access import new_host_pool, plan_access
 from diagnostics.collect import default_probes, run_collection
+from diagnostics.evaluate import evaluate_after_collection
 from diagnostics.hostkeys import PinnedHostKeys
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, CollectionTrigger
 from diagnostics.ssh import AccessError
+from vrconsole import events
 from vrconsole.models import Router, RouterState
 from vrconsole.queues import COLLECT, QUEUE_TIMEOUTS
 
@@ -53,7 +56,7 @@ def _job_timeout(collections: int) -> int:
     return int(max(QUEUE_TIMEOUTS[COLLECT], collections * collection_time_bound() + 60))
 
 
-def _pending_collection(router: Router, trigger: str, user: AbstractBaseUser | None) -> Collection:
+def _pending_collection(router: Router, trigger: str, user: User | None) -> Collection:
     return Collection.objects.create(router=router, trigger=trigger, requested_by=user)
 
 
@@ -63,6 +66,21 @@ def _mark_lost(collection_ids: list[int], why: str) -> None:
     )
 
 
+def collect_and_evaluate(collection: Collection, **options: Any) -> Collection:
+    """Run the collection, then judge it with the troubleshooting matrix, whatever its outcome.
+
+    A failed collection is judged too ("unreachable" is a verdict); an errored one is judged
+    before its exception goes on to the caller. `options` go to run_collection (probes,
+    verifier, pool, publish). The jobs and the triage and collect commands all come here.
+    """
+    try:
+        run_collection(collection, **options)
+    finally:
+        if collection.is_done:
+            evaluate_after_collection(collection, publish=options.get("publish", events.publish))
+    return collection
+
+
 def collect_router(router_id: int, collection_id: int | None = None) -> int:
     """Collect one router (job). Returns the Collection id; re-raises only on a bug."""
     if collection_id is None:
@@ -70,7 +88,7 @@ def collect_router(router_id: int, collection_id: int | None = None) -> int:
         collection = _pending_collection(router, CollectionTrigger.SCHEDULE, None)
     else:
         collection = Collection.objects.get(pk=collection_id, router_id=router_id)
-    run_collection(collection)
+    collect_and_evaluate(collection)
     return collection.pk
 
 
@@ -85,7 +103,7 @@ def collect_routers_behind_host(host_id: int, collection_ids: list[int]) -> list
     with new_host_pool(verifier) as pool:
         for collection in Collection.objects.filter(pk__in=collection_ids).order_by("pk"):
             try:
-                run_collection(collection, verifier=verifier, pool=pool)
+                collect_and_evaluate(collection, verifier=verifier, pool=pool)
             except Exception as exc:  # recorded on the row by run_collection; keep going
                 logger.exception("collection %s behind host %s errored", collection.pk, host_id)
                 first_error = first_error or exc
@@ -95,7 +113,7 @@ def collect_routers_behind_host(host_id: int, collection_ids: list[int]) -> list
 
 
 def enqueue_collect_router(
-    router: Router, trigger: str = CollectionTrigger.OPERATOR, user: AbstractBaseUser | None = None
+    router: Router, trigger: str = CollectionTrigger.OPERATOR, user: User | None = None
 ) -> Collection:
     """Create a pending Collection for the router and queue its job on the collect queue."""
     collection = _pending_collection(router, trigger, user)
@@ -173,8 +191,3 @@ def sweep_fleet() -> dict[str, int]:
         queued += 1
     logger.info("fleet sweep queued %d collections (%d host batches), %d lost marked", queued, batches, lost)
     return {"queued": queued, "host_batches": batches, "direct": len(alone), "lost": lost}
-
-
-def enqueue_sweep_fleet() -> None:
-    """Queue a fleet sweep on the collect queue (what the schedule calls)."""
-    django_rq.get_queue(COLLECT).enqueue(sweep_fleet, job_timeout=QUEUE_TIMEOUTS[COLLECT], result_ttl=3600)

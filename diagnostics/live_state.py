@@ -21,7 +21,7 @@ from diagnostics.models import (
     RouterHealth,
     RouterStatus,
 )
-from vrconsole.models import Region, Router
+from vrconsole.models import Router
 
 # Recent successful runs whose median duration stands for "how long this usually takes".
 ESTIMATE_SAMPLE = 5
@@ -43,7 +43,7 @@ def probe_row(result: ProbeResult) -> dict[str, Any]:
 
 def collection_summary(collection: Collection) -> dict[str, Any]:
     """A collection's outcome fields, shaped like the `collection.finished` event plus timestamps."""
-    requested_by = collection.requested_by.get_username() if collection.requested_by_id else ""
+    requested_by = collection.requested_by.get_username() if collection.requested_by is not None else ""
     return {
         "collection_id": collection.pk,
         "router_id": collection.router_id,
@@ -90,33 +90,15 @@ def router_state(router_id: int) -> dict[str, Any] | None:
     return state
 
 
-def fleet_state() -> dict[str, Any]:
-    """The `state` message of the fleet socket: each region's last sync."""
-    regions = Region.objects.order_by("name").values(
-        "name", "last_sync_status", "last_sync_finished", "last_success", "last_sync_error"
-    )
-    return {
-        "type": "state",
-        "regions": [
-            {
-                "region": region["name"],
-                "status": region["last_sync_status"],
-                "finished": _iso(region["last_sync_finished"]),
-                "last_success": _iso(region["last_success"]),
-                "error": region["last_sync_error"],
-            }
-            for region in regions
-        ],
-    }
-
-
 def usual_collection_seconds(router_id: int) -> int | None:
     """Median duration of the router's recent successful collections; None before its first."""
-    durations = list(
-        Collection.objects.filter(
+    durations = [
+        duration
+        for duration in Collection.objects.filter(
             router_id=router_id, status=CollectionStatus.SUCCEEDED, duration_s__isnull=False
         ).values_list("duration_s", flat=True)[:ESTIMATE_SAMPLE]
-    )
+        if duration is not None
+    ]
     return max(1, round(median(durations))) if durations else None
 
 

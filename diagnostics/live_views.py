@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_POST
@@ -24,21 +25,14 @@ logger = logging.getLogger(__name__)
 
 
 def _audit(request: HttpRequest, router: Router, detail: str, outcome: str) -> None:
-    AuditEntry.objects.create(
-        user=request.user,
-        username=request.user.get_username(),
-        action="collect.requested",
-        router=router,
-        target=(router.name or router.uuid)[:255],
-        detail=detail,
-        outcome=outcome,
-    )
+    AuditEntry.record("collect.requested", user=request.user, router=router, detail=detail, outcome=outcome)
 
 
 @require_POST
 def collect_now(request: HttpRequest, router_id: int) -> JsonResponse:
     """Queue a collection of the router for the signed-in operator; JSON with the collection id."""
-    if not is_operator(request.user):
+    user = request.user
+    if not isinstance(user, User) or not is_operator(user):
         return JsonResponse({"error": "Only operators can start a collection."}, status=403)
     router = get_object_or_404(Router, pk=router_id)
     if router.removed_at is not None:
@@ -57,7 +51,7 @@ def collect_now(request: HttpRequest, router_id: int) -> JsonResponse:
         )
     try:
         # Not in a transaction: the worker may load the Collection row as soon as the job is queued.
-        collection = enqueue_collect_router(router, CollectionTrigger.OPERATOR, request.user)
+        collection = enqueue_collect_router(router, CollectionTrigger.OPERATOR, user)
     except Exception as exc:  # Redis away: the operator must hear it now, not find a silent page
         logger.warning("could not queue a collection of router %s: %s", router.pk, exc)
         _audit(request, router, f"could not queue: {exc}"[:2000], "error")

@@ -7,13 +7,14 @@ threshold it uses with the value in force, the default, the unit and how to tune
 
 from __future__ import annotations
 
-import importlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diagnostics.evaluate import registered_rules
+from diagnostics.matrix import RULES
 from diagnostics.matrix.base import CATEGORIES, SEVERITY_RANK, Rule
+from diagnostics.matrix.thresholds import DEFAULTS, thresholds
 
 TUNING_SETTING = "MATRIX_THRESHOLDS"
 
@@ -56,42 +57,22 @@ class CategorySection:
     entries: list[RuleEntry]
 
 
-def _threshold_module() -> Any | None:
-    try:
-        return importlib.import_module("diagnostics.matrix.thresholds")
-    except ImportError:
-        return None
-
-
-def threshold_rows(names: tuple[str, ...] | list[str]) -> list[ThresholdRow]:
+def threshold_rows(names: Sequence[str]) -> list[ThresholdRow]:
     """The named thresholds with their value in force, default, unit and meaning."""
-    module = _threshold_module()
-    current = module.thresholds() if module is not None else {}
-    defaults = getattr(module, "DEFAULTS", {}) if module is not None else {}
+    current = thresholds()
     rows = []
     for name in names:
-        spec = defaults.get(name)
-        # A default is kept as (value, unit, what it bounds).
-        if isinstance(spec, tuple) and len(spec) == 3:
-            default, unit, description = spec
-        else:
-            default, unit, description = spec, "", ""
+        default, unit, description = DEFAULTS.get(name, (None, "", ""))
         rows.append(
-            ThresholdRow(
-                name=name,
-                current=current.get(name),
-                default=default,
-                unit=str(unit),
-                description=str(description),
-            )
+            ThresholdRow(name=name, current=current.get(name), default=default, unit=unit, description=description)
         )
     return rows
 
 
-def rulebook() -> list[CategorySection]:
-    """Every registered rule grouped by category, categories in the vocabulary's order."""
+def rulebook(rules: Sequence[Rule] = RULES) -> list[CategorySection]:
+    """Every rule (of the registry, by default) grouped by category, categories in the vocabulary's order."""
     by_category: dict[str, list[Rule]] = {}
-    for rule in registered_rules():
+    for rule in rules:
         by_category.setdefault(rule.category, []).append(rule)
     order = {name: index for index, name in enumerate(CATEGORIES)}
     sections = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -46,8 +45,7 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
 
 def router_findings_json(request: HttpRequest, uuid: str) -> JsonResponse:
     """The router's status and open findings, worst first, for pages that refresh them in place."""
-    # The router the API still lists wins over a removed one that had the same uuid.
-    router = Router.objects.filter(uuid=uuid).order_by(F("removed_at").desc(nulls_first=True)).first()
+    router = Router.objects.with_uuid(uuid).first()
     if router is None:
         raise Http404("No router with this uuid")
     health = RouterHealth.objects.filter(router=router).first()

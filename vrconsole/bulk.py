@@ -38,8 +38,17 @@ def _columns(model: type[Model], names: Sequence[str]) -> list[tuple[str, str, s
     columns = []
     for name in names:
         field = by_attname[name]
-        columns.append((name, field.column, field.db_type(connection)))
+        sql_type = field.db_type(connection)
+        if sql_type is None:  # a field with no column of its own cannot be written here
+            raise ValueError(f"{model.__name__}.{name} has no database column type")
+        columns.append((name, field.column, sql_type))
     return columns
+
+
+def _unique_columns(model: type[Model], unique: Sequence[str]) -> list[str]:
+    """The database columns of the unique attnames, in order."""
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    return [by_attname[name].column for name in unique]
 
 
 def insert(model: type[Model], rows: Sequence[dict[str, Any]]) -> None:
@@ -47,7 +56,7 @@ def insert(model: type[Model], rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
+        model._default_manager.bulk_create([model(**row) for row in rows], batch_size=500)
         return
     columns = _columns(model, list(rows[0]))
     qn = connection.ops.quote_name
@@ -77,7 +86,7 @@ def upsert(
     keep = set(keep) | set(unique)
     if connection.vendor != "postgresql":
         objs = [model(**row) for row in rows]
-        model.objects.bulk_create(
+        model._default_manager.bulk_create(
             objs,
             batch_size=500,
             update_conflicts=True,
@@ -94,7 +103,7 @@ def upsert(
     updates = ", ".join(
         f"{qn(column)} = EXCLUDED.{qn(column)}" for attname, column, _ in columns if attname not in keep
     )
-    returning = ", ".join(qn(model._meta.get_field(n).column) for n in unique)
+    returning = ", ".join(qn(by_column) for by_column in _unique_columns(model, unique))
     sql = (
         f"INSERT INTO {qn(model._meta.db_table)} ({target}) "
         f"SELECT {picked} FROM jsonb_to_recordset(%s::jsonb) AS x({record}) "

@@ -11,34 +11,20 @@ import logging
 from typing import Any
 
 import django_rq
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from rq.job import Job, JobStatus
 
-from vrconsole import queues
+from vrconsole import events, queues
 from vrconsole.cloudstack.regions import configured_regions, region_config
 from vrconsole.models import SyncRun
 from vrconsole.sync import sync_region
 
 logger = logging.getLogger(__name__)
 
-FLEET_GROUP = "fleet"
-
-
-def publish_fleet_event(event: dict[str, Any]) -> None:
-    """Tell open fleet pages that something changed; a Redis hiccup must not fail the job."""
-    try:
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(FLEET_GROUP, event)
-    except Exception:  # noqa: BLE001 - best effort by design: the database already has the result
-        logger.warning("could not publish %s to the channel layer", event.get("type"), exc_info=True)
-
 
 def sync_region_job(region_name: str, trigger: str = SyncRun.Trigger.SCHEDULE) -> dict[str, Any]:
     """Sync one configured region (the RQ job)."""
     result = sync_region(region_config(region_name), trigger=trigger)
-    publish_fleet_event({"type": "sync.finished", **result.as_json()})
+    events.publish(events.FLEET_GROUP, {"type": "sync.finished", **result.as_json()})
     return result.as_json()
 
 

@@ -12,6 +12,7 @@ import ipaddress
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -235,6 +236,15 @@ class RouterQuerySet(models.QuerySet["Router"]):
         """Routers the API still lists."""
         return self.filter(removed_at__isnull=True)
 
+    def with_uuid(self, uuid: str) -> RouterQuerySet:
+        """Routers with this CloudStack uuid, the one the API still lists first.
+
+        A uuid names one router for CloudStack, but the console keeps removed rows (and a
+        region re-added under another name keeps its old ones), so an address like
+        /routers/<uuid>/ must prefer the router that exists now.
+        """
+        return self.filter(uuid=uuid).order_by(models.F("removed_at").desc(nulls_first=True), "-pk")
+
     def search(self, text: str) -> RouterQuerySet:
         """Match part of a name, uuid, account, network or VPC name, or any IP (API fields and NICs)."""
         text = text.strip()
@@ -340,6 +350,29 @@ class Router(CloudObject):
             return self.network.name
         return ""
 
+    def ssh_command(self) -> str:
+        """The ssh command an engineer types to reach this router by hand, or "" when it cannot be built.
+
+        KVM and XenServer routers are reachable only from their host, at the link-local control
+        address, with the system key kept on the host; VMware and Hyper-V routers are reached
+        directly at their control (pod private) address from the management server. Ports and
+        the host login come from the console's settings (VR_SSH_PORT, HOST_SSH_USER/PORT).
+        """
+        control_ip = self.link_local_ip
+        if not control_ip:
+            return ""
+        port = settings.VR_SSH_PORT
+        hypervisor = (self.hypervisor or "").lower()
+        if hypervisor in {"vmware", "hyperv", "hyper-v"}:
+            return f"ssh -i /var/cloudstack/management/.ssh/id_rsa -p {port} root@{control_ip}"
+        host_ip = self.host.ipaddress if self.host is not None else None
+        if not host_ip:
+            return ""
+        jump = f"{settings.HOST_SSH_USER}@{host_ip}"
+        if settings.HOST_SSH_PORT != 22:
+            jump += f":{settings.HOST_SSH_PORT}"
+        return f"ssh -J {jump} -i /root/.ssh/id_rsa.cloud -p {port} root@{control_ip}"
+
     def redundant_peers(self) -> RouterQuerySet:
         """Other present routers of the same redundant network or VPC."""
         if not self.is_redundant:
@@ -420,3 +453,28 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"
+
+    @classmethod
+    def record(
+        cls,
+        action: str,
+        *,
+        user: User | AnonymousUser | None = None,
+        router: Router | None = None,
+        target: str = "",
+        detail: str = "",
+        outcome: str = "",
+    ) -> AuditEntry:
+        """Write one entry; without a signed-in user the actor is "system" (a schedule or a worker)."""
+        signed_in = user is not None and user.is_authenticated
+        if not target and router is not None:
+            target = router.name or router.uuid
+        return cls.objects.create(
+            user=user if signed_in else None,
+            username=user.get_username() if signed_in and user is not None else "system",
+            action=action,
+            router=router,
+            target=target[:255],
+            detail=detail,
+            outcome=outcome[:32],
+        )

@@ -6,14 +6,14 @@ triage) and open live tails. Superusers have every role.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 
 OPERATOR = "operator"
 VIEWER = "viewer"
 ROLES = (OPERATOR, VIEWER)
 
 
-def is_operator(user: AbstractBaseUser | AnonymousUser) -> bool:
+def is_operator(user: AbstractUser | AnonymousUser) -> bool:
     """True when the user may run actions and open live tails."""
     if not user.is_authenticated or not user.is_active:
         return False

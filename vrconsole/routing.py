@@ -1,18 +1,18 @@
-"""WebSocket routes (Channels). Each consumer authenticates and relays typed events."""
+"""WebSocket routes of the console: each app's routes, included here as urls.py includes its URLs.
+
+Every consumer authenticates and relays typed events (vrconsole.events); asgi.py wraps this
+router in the origin check and the session authentication.
+"""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, path
+from channels.routing import URLRouter
+from django.urls import path
 
-from diagnostics.consumers import FleetConsumer, RouterConsumer
+from diagnostics import routing as diagnostics_routing
+from vrconsole.dashboard import routing as dashboard_routing
 
-
-def router_socket_path(router_id: int) -> str:
-    """The path a page opens for one router's feed (matches the route below)."""
-    return f"/ws/routers/{router_id}/"
-
-
-websocket_urlpatterns: list[URLPattern] = [
-    path("ws/routers/<int:router_id>/", RouterConsumer.as_asgi(), name="ws-router"),
-    path("ws/fleet/", FleetConsumer.as_asgi(), name="ws-fleet"),
+websocket_urlpatterns = [
+    path("", URLRouter(diagnostics_routing.websocket_urlpatterns)),
+    path("", URLRouter(dashboard_routing.websocket_urlpatterns)),
 ]

@@ -75,7 +75,7 @@ def _upsert_plain(
     """Upsert zones, hosts, VPCs or networks; return uuid -> pk for every listed item."""
     existing = {
         uuid: (pk, dig, removed)
-        for uuid, pk, dig, removed in model.objects.filter(region=region).values_list(
+        for uuid, pk, dig, removed in model._default_manager.filter(region=region).values_list(
             "uuid", "pk", "api_digest", "removed_at"
         )
     }
@@ -107,7 +107,7 @@ def _upsert_plain(
         ids[uuid] = pk
     gone = [uuid for uuid, known in existing.items() if uuid not in ids and known[2] is None]
     if gone:
-        model.objects.filter(region=region, uuid__in=gone).update(removed_at=now)
+        model._default_manager.filter(region=region, uuid__in=gone).update(removed_at=now)
     return ids
 
 
@@ -200,7 +200,7 @@ class _RouterWriter:
         self.listed: set[str] = set()
         self.skipped = self.created = self.updated = 0
         self.changed: list[tuple[str, str, dict[str, Any]]] = []  # uuid, digest, item
-        self.transitions: list[tuple[str, str, str, str]] = []  # uuid, kind, from, to
+        self.transitions: list[tuple[str, str, Any, Any]] = []  # uuid, kind, from, to
         self.removed: list[str] = []
 
     @property
@@ -323,7 +323,7 @@ def sync_router(router: Router) -> Router | None:
             key = mapping.text(uuid, 64)
             if not key:
                 return {}
-            return dict(model.objects.filter(region=region, uuid=key).values_list("uuid", "pk"))
+            return dict(model._default_manager.filter(region=region, uuid=key).values_list("uuid", "pk"))
 
         network_uuid = mapping.text(item_refs.get("guestnetworkid"), 64)
         lookups = _Lookups(

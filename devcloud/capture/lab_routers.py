@@ -80,7 +80,8 @@ def main() -> None:
         call_command("migrate", "--noinput", verbosity=0)
         if lab.status(LAB_NAME).get("status") is not None:
             lab.down(LAB_NAME)
-        lab.up(name=LAB_NAME, block=LAB_BLOCK, faults={FAULTY: list(FAULTS)})
+        lab.up(name=LAB_NAME, block=LAB_BLOCK)
+        lab.inject_faults({FAULTY: list(FAULTS)}, lab=LAB_NAME)
         try:
             capture()
         finally:

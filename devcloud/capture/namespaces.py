@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from diagnostics.probes import PROBES_BY_NAME
 from devcloud.capture import vr_files as vr
+from diagnostics.probes import PROBES_BY_NAME
 
 FIXTURES = Path(__file__).parent
 ISO, VPC, HOST, PEER = "vrcprobe-iso", "vrcprobe-vpc", "vrcprobe-host", "vrcprobe-peer"

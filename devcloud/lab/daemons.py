@@ -30,14 +30,19 @@ PID_FILES = {
 }
 
 
+def daemons_default(name: str) -> Path:
+    """Where the lab keeps its login keys when the settings name none."""
+    return Path(settings.VAR_DIR) / "lab" / "keys" / name
+
+
 def vr_key_file() -> Path:
     """The system-VM private key (id_rsa.cloud) the lab routers accept."""
-    return Path(settings.VR_SSH_KEY_FILE)
+    return Path(settings.VR_SSH_KEY_FILE or daemons_default("id_rsa.cloud"))
 
 
 def host_key_file() -> Path:
     """The private key the lab KVM host accepts for root."""
-    return Path(settings.HOST_SSH_KEY_FILE)
+    return Path(settings.HOST_SSH_KEY_FILE or daemons_default("id_rsa.host"))
 
 
 def ensure_login_keys() -> None:

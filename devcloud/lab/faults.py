@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from devcloud.lab import daemons, kvm_host, registration
 from devcloud.lab.iptables_rules import snat_rule
@@ -60,15 +61,30 @@ class Target:
         return run_inside(self.namespace, self.mount_file, argv, stdin=stdin, check=check)
 
 
-def parse_fault_spec(spec: str) -> dict[str, list[str]]:
-    """Parse `r-2-VM:dnsmasq-down,r-3-VM:var-log-full` into {router: [faults]}."""
+def parse_fault_spec(spec: str, plan: LabPlan | None = None) -> dict[str, list[str]]:
+    """Parse `r-10-VM:dnsmasq-down,r-11-VM:var-log-full` into {router: [faults]}.
+
+    With a plan, a router the lab would not have is refused too, before anything is built.
+    """
     faults: dict[str, list[str]] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         router_name, separator, fault = item.partition(":")
         if not separator or fault not in FAULTS:
             raise LabError(f"bad fault {item!r}: use ROUTER:FAULT with FAULT one of {', '.join(sorted(FAULTS))}")
+        if plan is not None and router_name not in {router.name for router in plan.routers}:
+            raise LabError(
+                f"lab {plan.name!r} would have no router {router_name!r}; its routers: "
+                + ", ".join(router.name for router in plan.routers)
+            )
         faults.setdefault(router_name, []).append(fault)
     return faults
+
+
+def inject_faults(faults: dict[str, list[str]], lab: str = "vrc") -> None:
+    """Inject every fault of a parsed spec into a running lab."""
+    for router_name, names in faults.items():
+        for fault in names:
+            inject_fault(router_name, fault, lab=lab)
 
 
 # dnsmasq-down -------------------------------------------------------------------------------
@@ -389,23 +405,36 @@ def _tap_recovered(target: Target) -> None:
     _host_qemu_log(target, kvm_host.qemu_log(target.plan, target.router, started, 1), "running", "booted")
 
 
-FAULTS: dict[str, tuple[Callable[[Target], None], Callable[[Target], None]]] = {
-    "dnsmasq-down": (_dnsmasq_down, _dnsmasq_up),
-    "var-log-full": (_fill_var_log, _empty_var_log),
-    "conntrack-near-limit": (_fill_conntrack, _flush_conntrack),
-    "snat-missing": (_delete_snat, _restore_snat),
-    "split-brain": (_split_brain, _heal_split_brain),
-    "config-apply-failed": (_append_apply_failure, _append_apply_success),
-    "zombie-haproxy": (_start_zombie_haproxy, _stop_zombie_haproxy),
-    "sshd-down": (_sshd_down, _sshd_up),
-    "mtu-mismatch": (
+class Fault(NamedTuple):
+    """How to inject one fault, how to clear it, and what it does (for `scripts/run --help`)."""
+
+    inject: Callable[[Target], None]
+    clear: Callable[[Target], None]
+    what: str
+
+
+FAULTS: dict[str, Fault] = {
+    "dnsmasq-down": Fault(_dnsmasq_down, _dnsmasq_up, "dnsmasq stopped: no DHCP or DNS for the tenant"),
+    "var-log-full": Fault(_fill_var_log, _empty_var_log, "/var/log filled to the last block"),
+    "conntrack-near-limit": Fault(_fill_conntrack, _flush_conntrack, "conntrack table filled to about 92%"),
+    "snat-missing": Fault(_delete_snat, _restore_snat, "the source-NAT rule deleted from the nat table"),
+    "split-brain": Fault(_split_brain, _heal_split_brain, "redundant pair cut apart: both members PRIMARY"),
+    "config-apply-failed": Fault(
+        _append_apply_failure, _append_apply_success, "cloud.log gets a failed vr_cfg.sh apply with its traceback"
+    ),
+    "zombie-haproxy": Fault(_start_zombie_haproxy, _stop_zombie_haproxy, "haproxy leaves defunct children"),
+    "sshd-down": Fault(_sshd_down, _sshd_up, "the router's sshd stopped: Running but unmanageable"),
+    "mtu-mismatch": Fault(
         lambda target: _set_guest_mtu(target, MISMATCHED_MTU),
         lambda target: _set_guest_mtu(target, 1500),
+        f"guest NIC MTU set to {MISMATCHED_MTU} against the API's 1500",
     ),
-    "stale-lease": (_stale_lease, _fresh_lease),
-    "outdated-template": (_outdated_release, _current_release),
-    "log-not-rotating": (_grow_cloud_log, _rotate_cloud_log),
-    "qemu-tap-failure": (_tap_failure, _tap_recovered),
+    "stale-lease": Fault(_stale_lease, _fresh_lease, "a stale lease holds a VM's address for another MAC"),
+    "outdated-template": Fault(_outdated_release, _current_release, "/etc/cloudstack-release says an older template"),
+    "log-not-rotating": Fault(_grow_cloud_log, _rotate_cloud_log, "cloud.log grown past 10 MB without rotation"),
+    "qemu-tap-failure": Fault(
+        _tap_failure, _tap_recovered, "KVM host: the router's qemu log shows a tap device failure, domain shut off"
+    ),
 }
 
 
@@ -438,7 +467,7 @@ def inject_fault(router_name: str, fault: str, lab: str = "vrc") -> None:
     if fault not in FAULTS:
         raise LabError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
     target = Target(lab, router_name)
-    FAULTS[fault][0](target)
+    FAULTS[fault].inject(target)
     _record(target, fault, present=True)
 
 
@@ -447,5 +476,5 @@ def clear_fault(router_name: str, fault: str, lab: str = "vrc") -> None:
     if fault not in FAULTS:
         raise LabError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
     target = Target(lab, router_name)
-    FAULTS[fault][1](target)
+    FAULTS[fault].clear(target)
     _record(target, fault, present=False)

@@ -13,53 +13,8 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from devcloud.lab.router_files import ROOT_SHELL_FILES, RouterFile
+from devcloud.lab.router_files import RouterFile, rendered, static
 from devcloud.lab.topology import LabPlan, Router
-
-VIRSH_SHIM = """#!/usr/bin/python3
-# virsh stand-in for the VR Console lab: the hypervisor cannot run here, so the domain list
-# comes from the lab's record of its routers ({domains}).
-import json
-import sys
-
-# virsh's reason for each state when the lab recorded none.
-DEFAULT_REASONS = {{"running": "booted", "shut off": "destroyed", "paused": "user"}}
-
-with open({domains!r}) as handle:
-    domains = json.load(handle)
-args = [arg for arg in sys.argv[1:] if not arg.startswith("--connect") and arg != "-q"]
-if args[:1] == ["list"]:
-    show_all = "--all" in args
-    print(" Id   Name" + " " * 12 + "State")
-    print("-" * 36)
-    for number, domain in enumerate(domains, start=1):
-        if domain["state"] == "running":
-            print(" %-4s %-16s %s" % (number, domain["name"], domain["state"]))
-        elif show_all:
-            print(" %-4s %-16s %s" % ("-", domain["name"], domain["state"]))
-    print("")
-elif args[:1] == ["domstate"]:
-    # `domstate [--reason] <name>`, options in any position, as virsh parses them.
-    with_reason = "--reason" in args
-    names = [arg for arg in args[1:] if not arg.startswith("--")]
-    if len(names) != 1:
-        sys.stderr.write("error: command 'domstate' requires <domain> option\\n")
-        sys.exit(1)
-    for domain in domains:
-        if domain["name"] == names[0]:
-            if with_reason:
-                reason = domain.get("reason") or DEFAULT_REASONS.get(domain["state"], "unknown")
-                print("%s (%s)" % (domain["state"], reason))
-            else:
-                print(domain["state"])
-            print("")
-            sys.exit(0)
-    sys.stderr.write("error: failed to get domain '%s'\\n" % names[0])
-    sys.exit(1)
-else:
-    sys.stderr.write("error: this lab host's virsh answers only 'list --all' and 'domstate [--reason] <name>'\\n")
-    sys.exit(1)
-"""
 
 
 def _qemu_time(moment: datetime) -> str:
@@ -116,32 +71,12 @@ def domain_list(plan: LabPlan) -> list[dict[str, str]]:
 def host_files(plan: LabPlan, started: datetime, authorized_key: str, domains_path: Path) -> dict[str, RouterFile]:
     """Every file the lab host shows at its real path."""
     files = {
-        "/etc/ssh/sshd_config": RouterFile(
-            (
-                "\n".join(
-                    [
-                        "Port 22",
-                        f"ListenAddress {plan.host_ip}",
-                        "HostKey /etc/ssh/ssh_host_ed25519_key",
-                        "PermitRootLogin prohibit-password",
-                        "PubkeyAuthentication yes",
-                        "PasswordAuthentication no",
-                        "KbdInteractiveAuthentication no",
-                        "UsePAM no",
-                        "UseDNS no",
-                        "AllowTcpForwarding yes",
-                        "MaxStartups 1000",
-                        "MaxSessions 1000",
-                        "PidFile /run/sshd.pid",
-                        "Subsystem sftp /usr/lib/openssh/sftp-server",
-                    ]
-                )
-                + "\n"
-            ).encode()
-        ),
+        "/etc/ssh/sshd_config": rendered("host/etc/ssh/sshd_config.tmpl", host_ip=plan.host_ip),
         "/root/.ssh/authorized_keys": RouterFile((authorized_key.strip() + "\n").encode(), 0o600),
-        **{path: RouterFile(content) for path, content in ROOT_SHELL_FILES.items()},
-        "/usr/local/bin/virsh": RouterFile(VIRSH_SHIM.format(domains=str(domains_path)).encode(), 0o755),
+        "/root/.bashrc": static("host/root/.bashrc"),
+        "/root/.profile": static("host/root/.profile"),
+        # virsh cannot run here (no hypervisor): a stand-in answers from the lab's domain list.
+        "/usr/local/bin/virsh": rendered("host/usr/local/bin/virsh.tmpl", domains_path=domains_path),
     }
     kvm_routers = [router for router in plan.routers if router.hypervisor == "KVM"]
     for number, router in enumerate(kvm_routers, start=1):

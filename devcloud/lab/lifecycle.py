@@ -5,7 +5,7 @@ records each kernel object in the state file before creating it, then builds: th
 the switch namespace with one bridge per guest network and the public bridge, the KVM host
 namespace (cloud0, sshd on 22), and the routers in parallel (veths, addresses, sysctl, files in
 their own mount namespace, iptables-restore, sshd on 3922, dnsmasq, keepalived, haproxy). It then
-waits for every redundant pair to elect one PRIMARY, applies requested faults and writes the
+waits for every redundant pair to elect one PRIMARY and writes the
 registration file. `down` walks the state file: kills what runs in the lab namespaces, unmounts,
 deletes namespaces and root links, and removes the lab directory. It refuses a second `up` of a
 lab that exists (it is not idempotent: `down` first).
@@ -357,28 +357,15 @@ def wait_for_election(plan: LabPlan, timeout: float = ELECTION_TIMEOUT) -> None:
         time.sleep(0.5)
 
 
-def up(
-    name: str = "vrc",
-    block: int = 0,
-    router_count: int | None = None,
-    faults: dict[str, list[str]] | None = None,
-) -> LabState:
-    """Bring a lab up and return its state; refuse when a lab of that name exists."""
+def up(name: str = "vrc", block: int = 0, router_count: int | None = None) -> LabState:
+    """Bring a healthy lab up and return its state; refuse when a lab of that name exists.
+
+    Faults are injected afterwards, by whoever wants them (devcloud.lab.faults).
+    """
     require_platform()
     plan = plan_lab(name, block, router_count)
     if load_state(name) is not None:
         raise LabError(f"lab {name!r} is already up (run `lab down --name {name}` first)")
-    # faults.py builds on this module, so it is imported here rather than at the top.
-    from devcloud.lab import faults as fault_injection
-
-    for router_name, names in (faults or {}).items():
-        try:
-            plan.router(router_name)
-        except KeyError:
-            raise LabError(f"lab {name!r} would have no router {router_name!r}") from None
-        unknown = [fault for fault in names if fault not in fault_injection.FAULTS]
-        if unknown:
-            raise LabError(f"unknown fault {unknown[0]!r}; known: {', '.join(sorted(fault_injection.FAULTS))}")
     check_address_block(plan)
     began = time.monotonic()
     started = datetime.now(UTC).replace(microsecond=0)
@@ -408,10 +395,6 @@ def up(
         wait_for_election(plan)
         state.status = "up"
         save_state(state)
-        for router_name, names in (faults or {}).items():
-            for fault in names:
-                fault_injection.inject_fault(router_name, fault, lab=name)
-        state = load_state(name) or state
         registration.write_registration(plan, state)
         state.timings["up_total"] = round(time.monotonic() - began, 2)
         save_state(state)

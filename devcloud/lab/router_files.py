@@ -5,6 +5,9 @@ to its content and mode; the builder places each into the router's own mount nam
 contents follow what the systemvm scripts write: databags from merge.DataBag.save (sorted,
 indented JSON), dnsmasq files from CsDhcp, keepalived from keepalived.conf.templ, haproxy
 sections named `<ip_with_underscores>-<port>`, and log history in the formats operators grep.
+Scripts and configuration templates are real files under rootfs/, at their paths inside the
+router (rootfs/router/...) or the KVM host (rootfs/host/...); what is computed per router
+(databags, logs, dhcphosts) is built here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from string import Template
 
 from devcloud.lab.topology import TEMPLATE_VERSION, LabPlan, Nic, Router
 
@@ -30,6 +35,24 @@ class RouterFile:
 
     content: bytes
     mode: int = 0o644
+
+
+# The scripts and configuration templates the lab writes into routers and its host, as real
+# files laid out at their paths inside the machine (rootfs/router/..., rootfs/host/...).
+ROOTFS = Path(__file__).resolve().parent / "rootfs"
+
+
+def static(relative: str) -> RouterFile:
+    """A file of rootfs/ as it is, with its permission bits."""
+    path = ROOTFS / relative
+    return RouterFile(path.read_bytes(), path.stat().st_mode & 0o777)
+
+
+def rendered(relative: str, **values: object) -> RouterFile:
+    """A template of rootfs/ (`${name}` placeholders, string.Template) filled with `values`."""
+    path = ROOTFS / relative
+    text = Template(path.read_text()).substitute({name: str(value) for name, value in values.items()})
+    return RouterFile(text.encode(), path.stat().st_mode & 0o777)
 
 
 def bash_date(moment: datetime) -> str:
@@ -97,14 +120,6 @@ def config_apply_failure(moment: datetime, cfg_uuid: str) -> str:
 
 def _json(data: object) -> RouterFile:
     return RouterFile((json.dumps(data, indent=4, sort_keys=True) + "\n").encode())
-
-
-# root's shell start-up files as on a system VM template. Without them the lab's /root overlay
-# shows the machine's own (which may run slow version-manager hooks on every SSH command).
-ROOT_SHELL_FILES: dict[str, bytes] = {
-    "/root/.bashrc": b"# ~/.bashrc: executed by bash(1) for non-login shells.\n",
-    "/root/.profile": b'# ~/.profile: executed by Bourne-compatible login shells.\nif [ "$BASH" ] && [ -f ~/.bashrc ]; then\n  . ~/.bashrc\nfi\n',
-}
 
 
 def _text(lines: list[str], mode: int = 0o644) -> RouterFile:
@@ -285,31 +300,15 @@ def health_checks_data(router: Router, release: str) -> dict[str, object]:
     }
 
 
-def dnsmasq_conf(router: Router) -> list[str]:
-    """/etc/dnsmasq.conf: the template's key lines (§3.6)."""
+def dnsmasq_conf(router: Router) -> RouterFile:
+    """/etc/dnsmasq.conf from the template's dnsmasq.conf.tmpl (§3.6)."""
     others = [nic.device for nic in router.nics if nic.traffictype != "Guest"]
-    return [
-        "# Configuration file for dnsmasq (CloudStack VR template)",
-        "domain-needed",
-        "bogus-priv",
-        "resolv-file=/etc/dnsmasq-resolv.conf",
-        *[f"except-interface={device}" for device in others],
-        "except-interface=lo",
-        *[f"no-dhcp-interface={device}" for device in others],
-        "expand-hosts",
-        f"domain={DOMAIN}",
-        "dhcp-hostsfile=/etc/dhcphosts.txt",
-        "dhcp-optsfile=/etc/dhcpopts.txt",
-        "dhcp-leasefile=/var/lib/misc/dnsmasq.leases",
-        "dhcp-lease-max=2100",
-        "dhcp-ignore=tag:!known",
-        "dhcp-client-update",
-        "dhcp-authoritative",
-        "conf-dir=/etc/dnsmasq.d",
-        "log-facility=/var/log/dnsmasq.log",
-        "log-dhcp",
-        "pid-file=/run/dnsmasq/dnsmasq.pid",
-    ]
+    return rendered(
+        "router/etc/dnsmasq.conf.tmpl",
+        except_interfaces="\n".join(f"except-interface={device}" for device in others),
+        no_dhcp_interfaces="\n".join(f"no-dhcp-interface={device}" for device in others),
+        domain=DOMAIN,
+    )
 
 
 def cloud_conf(router: Router) -> list[str]:
@@ -330,195 +329,30 @@ def cloud_conf(router: Router) -> list[str]:
     return lines
 
 
-def keepalived_conf(router: Router, auth_type: str) -> list[str]:
+def keepalived_conf(router: Router, auth_type: str) -> RouterFile:
     """/etc/keepalived/keepalived.conf from keepalived.conf.templ (§3.8)."""
     guest = router.guest_nics()[0]
-    password = hashlib.sha512(guest.networkid.encode()).hexdigest()[:8]
-    return [
-        "global_defs {",
-        f"   router_id {router.name}",
-        "}",
-        "",
-        "vrrp_script heartbeat {",
-        '    script "/ramdisk/rrouter/heartbeat.sh"',
-        "    interval 5",
-        "}",
-        "",
-        "vrrp_instance inside_network {",
-        "    state BACKUP",
-        f"    interface {guest.device}",
-        "    virtual_router_id 51",
-        f"    priority {router.priority}",
-        "    nopreempt",
-        "",
-        "    advert_int 1",
-        "",
-        "    authentication {",
-        f"        auth_type {auth_type}",
-        f"        auth_pass {password}",
-        "    }",
-        "",
-        "    virtual_ipaddress {",
-        f"        {guest.gateway}/{guest.prefixlen} brd {_broadcast(guest)} dev {guest.device}",
-        "    }",
-        "",
-        "    track_script {",
-        "        heartbeat",
-        "    }",
-        "",
-        '    notify_master "/opt/cloud/bin/configure_router.py --primary"',
-        '    notify_backup "/opt/cloud/bin/configure_router.py --backup"',
-        '    notify_fault "/opt/cloud/bin/configure_router.py --fault"',
-        "}",
-    ]
+    return rendered(
+        "router/etc/keepalived/keepalived.conf.templ",
+        router_name=router.name,
+        guest_device=guest.device,
+        priority=router.priority,
+        auth_type=auth_type,
+        auth_pass=hashlib.sha512(guest.networkid.encode()).hexdigest()[:8],
+        virtual_ipaddress=f"{guest.gateway}/{guest.prefixlen} brd {_broadcast(guest)} dev {guest.device}",
+    )
 
 
-def haproxy_cfg(router: Router) -> list[str]:
+def haproxy_cfg(router: Router) -> RouterFile:
     """/etc/haproxy/haproxy.cfg with one `listen <ip_>-80` section balancing the VMs (§3.7)."""
     pub = router.public.ipaddress
     section = f"{pub.replace('.', '_')}-80"
-    return [
-        "global",
-        "\tlog 127.0.0.1:3914   local0 warning",
-        "\tmaxconn 4096",
-        "\tmaxpipes 1024",
-        "\tchroot /var/lib/haproxy",
-        "\tuser haproxy",
-        "\tgroup haproxy",
-        "\tpidfile /run/haproxy.pid",
-        "\tdaemon",
-        "",
-        "defaults",
-        "\tlog     global",
-        "\tmode    tcp",
-        "\toption  dontlognull",
-        "\tretries 3",
-        "\toption redispatch",
-        "\ttimeout connect    5000",
-        "\ttimeout client     50000",
-        "\ttimeout server     50000",
-        "",
-        "listen cloud-default",
-        "\tbind 0.0.0.0:35999",
-        "\tmode http",
-        "\tstats enable",
-        "\tstats uri     /admin?stats",
-        "\tstats realm   Haproxy\\ Statistics",
-        "\tstats auth    admin1:AdMiN123",
-        "",
-        f"listen {section}",
-        f"\tbind {pub}:80",
-        "\tbalance roundrobin",
-        *[f"\tserver {section}_{n} {vm.ipaddress}:80" for n, vm in enumerate(router.vms)],
-    ]
-
-
-CHECKROUTER = """#!/bin/bash
-# CloudStack checkrouter.sh: the VIP on the guest NIC (router) or the public NIC state (vpcrouter)
-# decides PRIMARY/BACKUP; keepalived not running means FAULT.
-if ! { [ -s /run/keepalived.pid ] && kill -0 "$(cat /run/keepalived.pid)" 2>/dev/null; }; then
-    echo "Status: FAULT"
-    exit 0
-fi
-ROUTER_TYPE=$(python3 -c 'import json;print(json.load(open("/etc/cloudstack/cmdline.json"))["config"]["type"])')
-if [ "$ROUTER_TYPE" = "router" ]; then
-    ROUTER_STATE=$(ip -4 addr show dev eth0 | grep -c inet)
-    if [ "$ROUTER_STATE" -eq 2 ]; then STATUS=PRIMARY; else STATUS=BACKUP; fi
-else
-    if ip link show eth1 | grep -q "state UP"; then STATUS=PRIMARY; else STATUS=BACKUP; fi
-fi
-echo "Status: ${STATUS}"
-"""
-
-# The lab has no systemd; this answers `systemctl is-active <service>` the way systemd would,
-# from the pid file the lab's daemons write, so probes that ask systemd get a real answer.
-SYSTEMCTL_SHIM = """#!/bin/sh
-if [ "$1" != "is-active" ] || [ -z "$2" ]; then
-    echo "systemctl (lab): only 'is-active <service>' is answered" >&2
-    exit 1
-fi
-case "$2" in
-    dnsmasq) pidfile=/run/dnsmasq/dnsmasq.pid ;;
-    ssh|sshd) pidfile=/run/sshd.pid ;;
-    *) pidfile="/run/$2.pid" ;;
-esac
-if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    echo active
-    exit 0
-fi
-echo inactive
-exit 3
-"""
-
-CONFIGURE_ROUTER = """#!/usr/bin/python3
-# Lab version of configure_router.py: what CsRedundant does on a keepalived transition.
-import datetime
-import json
-import os
-import signal
-import subprocess
-import sys
-
-PUBLIC = {"router": "eth2", "vpcrouter": "eth1"}
-
-
-def log(message):
-    now = datetime.datetime.utcnow()
-    stamp = now.strftime("%Y-%m-%d %H:%M:%S,") + "%03d" % (now.microsecond // 1000)
-    with open("/var/log/cloud.log", "a") as handle:
-        handle.write("%s %-8s %s\\n" % (stamp, "INFO", message))
-
-
-def dnsmasq_pid():
-    try:
-        with open("/run/dnsmasq/dnsmasq.pid") as handle:
-            pid = int(handle.read().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
-
-
-def set_state(state):
-    path = "/etc/cloudstack/cmdline.json"
-    with open(path) as handle:
-        bag = json.load(handle)
-    bag["config"]["redundant_state"] = state
-    with open(path, "w") as handle:
-        json.dump(bag, handle, indent=4, sort_keys=True)
-
-
-def main():
-    with open("/etc/cloudstack/cmdline.json") as handle:
-        router_type = json.load(handle)["config"]["type"]
-    public = PUBLIC[router_type]
-    mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    if mode == "--primary":
-        log("Executing: ip link set %s up" % public)
-        subprocess.call(["ip", "link", "set", public, "up"])
-        if dnsmasq_pid() is None:
-            log("Executing: systemctl start dnsmasq")
-            subprocess.call(["dnsmasq"])
-        set_state("PRIMARY")
-        log("Router switched to primary mode")
-    elif mode in ("--backup", "--fault"):
-        log("Executing: ip link set %s down" % public)
-        subprocess.call(["ip", "link", "set", public, "down"])
-        pid = dnsmasq_pid()
-        if pid is not None:
-            log("Executing: systemctl stop dnsmasq")
-            os.kill(pid, signal.SIGTERM)
-        state = "BACKUP" if mode == "--backup" else "FAULT"
-        set_state(state)
-        log("Router switched to %s mode" % state.lower())
-
-
-main()
-"""
-
-HEARTBEAT = """#!/bin/bash
-date +%s > /ramdisk/rrouter/keepalived.ts
-"""
+    return rendered(
+        "router/etc/haproxy/haproxy.cfg.tmpl",
+        section=section,
+        public_ip=pub,
+        servers="\n".join(f"\tserver {section}_{n} {vm.ipaddress}:80" for n, vm in enumerate(router.vms)),
+    )
 
 
 def _cloud_log_history(router: Router, created: datetime) -> list[str]:
@@ -604,7 +438,7 @@ def router_files(
         "/etc/cloudstack/vmpassword.json": _json({"id": "vmpassword"}),
         "/etc/cloudstack-release": _text([release]),
         "/etc/issue": _text([f"Apache CloudStack SystemVM {TEMPLATE_VERSION}", ""]),
-        "/etc/dnsmasq.conf": _text(dnsmasq_conf(router)),
+        "/etc/dnsmasq.conf": dnsmasq_conf(router),
         "/etc/dnsmasq.d/cloud.conf": _text(cloud_conf(router)),
         "/etc/dnsmasq-resolv.conf": _text(["nameserver 100.64.0.1"]),
         "/etc/dhcphosts.txt": _text([f"{vm.macaddress},{vm.ipaddress},{vm.name},infinite" for vm in vms]),
@@ -617,53 +451,10 @@ def router_files(
                 f"{router.guest_nics()[0].ipaddress} {router.name} data-server",
             ]
         ),
-        "/etc/monitor.conf": _text(
-            [
-                "[ssh]",
-                "processname = sshd",
-                "servicename = ssh",
-                "pidfile = /var/run/sshd.pid",
-                "",
-                "[dhcp]",
-                "processname = dnsmasq",
-                "servicename = dnsmasq",
-                "pidfile = /var/run/dnsmasq/dnsmasq.pid",
-            ]
-        ),
-        "/etc/sysctl.conf": _text(
-            [
-                "net.ipv4.ip_forward = 1",
-                "net.nf_conntrack_max = 1000000",
-                "net.netfilter.nf_conntrack_max = 1000000",
-                "net.ipv4.tcp_max_tw_buckets = 1000000",
-                "net.core.somaxconn = 65535",
-                "net.ipv4.tcp_tw_reuse = 1",
-                "net.ipv4.tcp_timestamps = 0",
-                "net.ipv4.tcp_syncookies = 1",
-                "net.ipv4.conf.all.arp_announce = 2",
-                "net.ipv4.conf.all.arp_ignore = 2",
-                "net.ipv4.conf.all.promote_secondaries = 1",
-                "net.ipv4.ip_nonlocal_bind = 1",
-            ]
-        ),
-        "/etc/ssh/sshd_config": _text(
-            [
-                "Port 3922",
-                f"ListenAddress {router.control.ipaddress}",
-                "HostKey /etc/ssh/ssh_host_ed25519_key",
-                "PermitRootLogin yes",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "UsePAM no",
-                "UseDNS no",
-                "MaxStartups 1000",
-                "MaxSessions 1000",
-                "PidFile /run/sshd.pid",
-                "AllowTcpForwarding yes",
-                "Subsystem sftp /usr/lib/openssh/sftp-server",
-                f"# {host_key_note}",
-            ]
+        "/etc/monitor.conf": static("router/etc/monitor.conf"),
+        "/etc/sysctl.conf": static("router/etc/sysctl.conf"),
+        "/etc/ssh/sshd_config": rendered(
+            "router/etc/ssh/sshd_config.tmpl", control_ip=router.control.ipaddress, host_key_note=host_key_note
         ),
         "/etc/iptables/rules.v4": RouterFile(b""),
         "/var/lib/misc/dnsmasq.leases": _text([f"0 {vm.macaddress} {vm.ipaddress} {vm.name} *" for vm in vms]),
@@ -672,12 +463,15 @@ def router_files(
         f"/var/cache/cloud/processed/VR-{router.id}.cfg": _text(
             ["#Apache CloudStack Virtual Router Config File", "<version>", "1.0", "</version>"]
         ),
-        "/opt/cloud/bin/checkrouter.sh": RouterFile(CHECKROUTER.encode(), 0o755),
-        "/usr/local/bin/systemctl": RouterFile(SYSTEMCTL_SHIM.encode(), 0o755),
-        "/opt/cloud/bin/configure_router.py": RouterFile(CONFIGURE_ROUTER.encode(), 0o755),
+        "/opt/cloud/bin/checkrouter.sh": static("router/opt/cloud/bin/checkrouter.sh"),
+        "/usr/local/bin/systemctl": static("router/usr/local/bin/systemctl"),
+        "/opt/cloud/bin/configure_router.py": static("router/opt/cloud/bin/configure_router.py"),
         "/root/health_checks_data.json": _json(health_checks_data(router, release)),
         "/root/.ssh/authorized_keys": RouterFile((authorized_key.strip() + "\n").encode(), 0o600),
-        **{path: RouterFile(content) for path, content in ROOT_SHELL_FILES.items()},
+        # root's shell start-up files as on a system VM template. Without them the lab's /root
+        # overlay shows the machine's own (which may run slow version-manager hooks on every command).
+        "/root/.bashrc": static("router/root/.bashrc"),
+        "/root/.profile": static("router/root/.profile"),
         "/var/log/cloud.log": _text(_cloud_log_history(router, created)),
         "/var/log/routerServiceMonitor.log": _text(
             [
@@ -703,8 +497,10 @@ def router_files(
         "/var/log/haproxy.log": RouterFile(b""),
     }
     if router.runs_haproxy:
-        files["/etc/haproxy/haproxy.cfg"] = _text(haproxy_cfg(router))
-        files["/etc/cloudstack/loadbalancer.json"] = _json({"id": "loadbalancer", "config": haproxy_cfg(router)})
+        files["/etc/haproxy/haproxy.cfg"] = haproxy_cfg(router)
+        files["/etc/cloudstack/loadbalancer.json"] = _json(
+            {"id": "loadbalancer", "config": haproxy_cfg(router).content.decode().splitlines()}
+        )
     if router.kind == "vpc":
         files["/etc/cloudstack/networkacl.json"] = _json(
             {
@@ -743,10 +539,9 @@ def router_files(
         )
     if router.redundant:
         # AH authentication, as the template has it, works with this machine's keepalived 2.2.7.
-        files["/etc/keepalived/keepalived.conf"] = _text(keepalived_conf(router, "AH"))
-        files["/ramdisk/rrouter/heartbeat.sh"] = RouterFile(HEARTBEAT.encode(), 0o755)
-        files["/ramdisk/rrouter/check_heartbeat.sh"] = RouterFile(b"#!/bin/bash\n", 0o755)
-        files["/ramdisk/rrouter/arping_gateways.sh"] = RouterFile(b"#!/bin/bash\n", 0o755)
+        files["/etc/keepalived/keepalived.conf"] = keepalived_conf(router, "AH")
+        for script in ("heartbeat.sh", "check_heartbeat.sh", "arping_gateways.sh"):
+            files[f"/ramdisk/rrouter/{script}"] = static(f"router/ramdisk/rrouter/{script}")
         files["/ramdisk/rrouter/keepalived.log"] = RouterFile(b"")
         files["/ramdisk/rrouter/keepalived.ts"] = _text([str(int(created.timestamp()))])
     return files

@@ -84,11 +84,6 @@ def write_inside(namespace: str, mount_file: Path, path: str, content: bytes, ap
     run_inside(namespace, mount_file, tee, stdin=content)
 
 
-def read_inside(namespace: str, mount_file: Path, path: str) -> str:
-    """Read a file at its real path inside a router's mount namespace."""
-    return run_inside(namespace, mount_file, ["cat", path])
-
-
 def ip_batch(lines: Sequence[str], namespace: str | None = None) -> None:
     """Apply several `ip` commands in one process (one fork instead of dozens per router)."""
     if not lines:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 LAB_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 MAX_ROUTERS = 240
 TEMPLATE_VERSION = "4.20.1"
-PUBLIC_CIDR = "100.64.0.0/16"
 PUBLIC_GATEWAY = "100.64.0.1"
 CONTROL_GATEWAY = "169.254.0.1"
 MTU = 1500

@@ -188,9 +188,8 @@ class SimulatedCloud:
         self._json_cache: dict[tuple[int, bool], tuple[ApiObject, str]] = {}
         self._rng = random.Random(seed ^ 0x5EED)
         self._lab_mtime: float | None = None
-        # Bumped on every change; list results are reused while it stays put (paging a 10,000-router
+        # Cleared on every change; list results are reused until then (paging a 10,000-router
         # fleet would otherwise filter all of it again for each page).
-        self.generation = 0
         self._next_number = 0
         self._next_control = -1
         self._matches: dict[tuple[Any, ...], list[Any]] = {}
@@ -268,7 +267,6 @@ class SimulatedCloud:
 
     def changed(self) -> None:
         """Note that the fleet changed: cached list results are stale."""
-        self.generation += 1
         self._matches.clear()
 
     def _matching(

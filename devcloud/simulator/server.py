@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from devcloud.simulator.synthetic import ADMIN_OWNER, DOMAIN_ADMIN_OWNER, ApiObject
 from devcloud.simulator.api_commands import (
     PARAM_ERROR,
     Caller,
     SimulatedCloud,
     error_body,
 )
+from devcloud.simulator.synthetic import ADMIN_OWNER, DOMAIN_ADMIN_OWNER, ApiObject
 
 # The demo's root-admin key pair (also what tests and benches use). Not a secret: it only
 # opens this simulator.

@@ -25,7 +25,6 @@ from typing import Any
 ApiObject = dict[str, Any]
 
 # CloudStack serialises dates as yyyy-MM-dd'T'HH:mm:ssZ (§1.2).
-DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 # Synthetic router names start here so the lab can use lower numbers without a clash.
 FIRST_SYNTHETIC_ROUTER_NUMBER = 1000

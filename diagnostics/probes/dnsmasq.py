@@ -98,10 +98,6 @@ class DnsmasqFacts(Facts):
     unparsed_lines: int
     missing: tuple[str, ...]
 
-    def conf_values(self, key: str) -> tuple[str, ...]:
-        """Every value of one dnsmasq.conf key, in order."""
-        return tuple(o.value for o in self.conf if o.key == key)
-
 
 def _is_ip(value: str) -> bool:
     try:

@@ -58,10 +58,6 @@ class RoutesFacts(Facts):
     routes: tuple[Route, ...]
     rules: tuple[Rule, ...]
 
-    def default_route(self, table: str = "main") -> Route | None:
-        """The default route of a table, if it has one."""
-        return next((r for r in self.routes if r.table == table and r.destination == "default"), None)
-
 
 def parse(text: str) -> RoutesFacts:
     """Routes and rules from the two JSON sections."""

@@ -32,7 +32,6 @@ COMMAND = (
     "echo '==> keepalived_log <=='; tail -n 50 /ramdisk/rrouter/keepalived.log 2>&1; exit 0"
 )
 
-STATES = ("PRIMARY", "BACKUP", "FAULT", "UNKNOWN")
 _CMDLINE_ITEM = re.compile(r'"(?P<key>type|redundant_router|redundant_state)":\s*"(?P<value>[^"]*)"')
 _LINK_STATE = re.compile(r"\bstate (?P<state>\S+)")
 

@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from diagnostics.jobs import collection_time_bound
 from diagnostics.live_state import reason_labels, usual_collection_seconds
+from diagnostics.routing import router_socket_path
 from vrconsole.models import Router
-from vrconsole.routing import router_socket_path
 
 register = template.Library()
 

@@ -140,9 +140,10 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
         open_findings=list(findings.open().worst_first()),
         resolved_findings=list(findings.resolved_since(since).order_by("-resolved_at")),
         resolved_days=RESOLVED_FINDINGS_DAYS,
-        collections=[CollectionRow(collection=c, failed_probes=c.failed_probes) for c in collections],
+        # `failed_probes` is the prefetch's to_attr list.
+        collections=[CollectionRow(collection=c, failed_probes=getattr(c, "failed_probes", [])) for c in collections],
         snapshots=list(ConfigSnapshot.objects.filter(router=router).select_related("collection")[:RECENT_SNAPSHOTS]),
     )
     # Two blocks of the page ask for it; the router object lives for one request.
-    router._diagnostics_for_page = diagnostics
+    setattr(router, "_diagnostics_for_page", diagnostics)  # noqa: B010 - a per-request memo, not a field
     return diagnostics

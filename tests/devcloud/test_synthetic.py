@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from cs import CloudStack
 
-from devcloud.simulator.synthetic import Fleet, generate_fleet
 from devcloud.simulator.server import start_simulator
+from devcloud.simulator.synthetic import Fleet, generate_fleet
 
 
 @pytest.fixture(scope="module")

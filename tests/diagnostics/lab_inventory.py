@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from devcloud import lab
+from devcloud.lab.topology import LabPlan, plan_lab
+from devcloud.simulator.server import start_simulator
 from diagnostics.collect import run_collection
 from diagnostics.models import Collection
-from devcloud import lab
 from vrconsole.cloudstack.regions import RegionConfig
-from devcloud.simulator.server import start_simulator
-from devcloud.lab.topology import LabPlan, plan_lab
 from vrconsole.models import Region, Router, SyncStatus
 from vrconsole.sync import sync_region
 

@@ -1,28 +1,26 @@
 """A small stand-in troubleshooting matrix for the evaluation, page and command tests.
 
 The real rules are tested on plain data elsewhere; these tests are about what happens to
-verdicts afterwards, so they install a registry of a few rules whose firing each test
-switches on and off, and a thresholds module with known defaults.
+verdicts afterwards, so they judge with a few rules whose firing each test switches on and
+off, passed to the evaluation as its arguments (`FakeMatrix.evaluate`).
 """
 
 from __future__ import annotations
 
 import json
-import sys
-import types
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-import pytest
 from django.utils import timezone
 
-from diagnostics import matrix
+from diagnostics.evaluate import Evaluation, evaluate_router
 from diagnostics.matrix.base import RouterContext, Rule, Verdict
 from diagnostics.models import Collection, CollectionStatus
 from vrconsole.models import Router
 
-THRESHOLD_DEFAULTS = {"conntrack_warning_pct": 80.0, "disk_log_warning_pct": 90.0}
+THRESHOLDS = {"conntrack_warning_pct": 80.0, "disk_log_warning_pct": 85.0}
 
 
 @dataclass
@@ -31,6 +29,15 @@ class FakeMatrix:
 
     firing: dict[str, tuple[str, ...]] = field(default_factory=dict)
     seen: list[RouterContext] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rules = [
+            self.rule("dnsmasq-not-running", "dhcp", "critical", ("facts:processes",)),
+            self.rule("var-log-nearly-full", "disk", "warning", ("facts:disk",), ("disk_log_warning_pct",)),
+            self.rule("template-outdated", "template", "info", ("api",)),
+            self.rule("router-unreachable", "access", "critical", ("api",)),
+        ]
 
     def fire(self, rule: str, *evidence: str) -> None:
         self.firing[rule] = evidence or (f"{rule} evidence",)
@@ -40,6 +47,8 @@ class FakeMatrix:
 
     def rule(self, rule_id: str, category: str, severity: str, reads: tuple[str, ...], thresholds=()) -> Rule:
         def check(context: RouterContext) -> list[Verdict]:
+            if not self.seen or self.seen[-1] is not context:
+                self.seen.append(context)
             if rule_id not in self.firing:
                 return []
             return [
@@ -64,26 +73,10 @@ class FakeMatrix:
             check=check,
         )
 
-    def evaluate(self, context: RouterContext) -> list[Verdict]:
-        self.seen.append(context)
-        return [verdict for rule in matrix.RULES for verdict in rule.check(context)]
-
-
-def install_fake_matrix(monkeypatch: pytest.MonkeyPatch) -> FakeMatrix:
-    fake = FakeMatrix()
-    rules = [
-        fake.rule("dnsmasq-not-running", "dhcp", "critical", ("facts:processes",)),
-        fake.rule("var-log-nearly-full", "disk", "warning", ("facts:disk",), ("disk_log_warning_pct",)),
-        fake.rule("template-outdated", "template", "info", ("api",)),
-        fake.rule("router-unreachable", "access", "critical", ("api",)),
-    ]
-    monkeypatch.setattr(matrix, "RULES", rules, raising=False)
-    monkeypatch.setattr(matrix, "evaluate", fake.evaluate, raising=False)
-    module = types.ModuleType("diagnostics.matrix.thresholds")
-    module.DEFAULTS = {name: (value, "%", f"what {name} bounds") for name, value in THRESHOLD_DEFAULTS.items()}
-    module.thresholds = lambda: {**THRESHOLD_DEFAULTS, "disk_log_warning_pct": 85.0}
-    monkeypatch.setitem(sys.modules, "diagnostics.matrix.thresholds", module)
-    return fake
+    def evaluate(self, router: Router, collection: Collection | None = None, **options: Any) -> Evaluation:
+        """evaluate_router with these rules and known thresholds; nothing published unless told."""
+        options.setdefault("publish", lambda group, event: None)
+        return evaluate_router(router, collection, rules=self.rules, thresholds=THRESHOLDS, **options)
 
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

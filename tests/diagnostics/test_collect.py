@@ -10,12 +10,13 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
-from diagnostics.collect import ProbeOutcome, group_name, health_numbers, run_collection, snapshot_contents
+from diagnostics.collect import ProbeOutcome, health_numbers, run_collection, snapshot_contents
 from diagnostics.models import Collection, CollectionStatus, ConfigSnapshot, HealthSample, ProbeResult
 from diagnostics.probes.base import Probe
 from diagnostics.ssh import Endpoint
 from tests.diagnostics.conftest import SILENT_ADDRESS, make_router
 from tests.diagnostics.probe_doubles import parse_load, probe_set, write_rules
+from vrconsole.events import router_group
 from vrconsole.models import AuditEntry, Host, Region, Router, Zone
 
 pytestmark = pytest.mark.django_db
@@ -37,10 +38,10 @@ def probes(rules_file: Path) -> list[Probe]:
 
 class EventRecorder:
     def __init__(self) -> None:
-        self.events: list[tuple[int, dict[str, Any]]] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, router_id: int, message: dict[str, Any]) -> None:
-        self.events.append((router_id, message))
+    def __call__(self, group: str, message: dict[str, Any]) -> None:
+        self.events.append((group, dict(message)))
 
 
 def collect(router: Router, probes: list[Probe], **kwargs: Any) -> Collection:
@@ -202,7 +203,7 @@ def test_it_publishes_progress_for_each_probe_and_a_finished_event(
         ("collection.progress", "conntrack", "ok"),
         ("collection.finished", None, "succeeded"),
     ]
-    assert {router_id for router_id, _ in recorder.events} == {kvm_router.pk}
+    assert {group for group, _ in recorder.events} == {router_group(kvm_router.pk)}
 
 
 async def receive_types(layer: Any, channel: str, count: int) -> list[str]:
@@ -213,12 +214,12 @@ async def receive_types(layer: Any, channel: str, count: int) -> list[str]:
 def test_it_delivers_events_to_the_routers_group_on_the_channel_layer(ssh_settings: object, kvm_router: Router) -> None:
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group_name(kvm_router.pk), channel)
+    async_to_sync(layer.group_add)(router_group(kvm_router.pk), channel)
     try:
         run_collection(Collection.objects.create(router=kvm_router), [Probe("system", "cat /proc/loadavg", parse_load)])
         received = async_to_sync(receive_types)(layer, channel, 3)
     finally:
-        async_to_sync(layer.group_discard)(group_name(kvm_router.pk), channel)
+        async_to_sync(layer.group_discard)(router_group(kvm_router.pk), channel)
     assert received == ["collection.progress", "collection.progress", "collection.finished"]
 
 

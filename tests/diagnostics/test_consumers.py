@@ -20,11 +20,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 from django.utils import timezone
 
-from diagnostics.collect import group_name
-from diagnostics.consumers import CLOSE_NO_SUCH_ROUTER, CLOSE_NOT_SIGNED_IN, FLEET_GROUP
 from diagnostics.models import Collection, CollectionStatus, Finding, ProbeResult, RouterHealth, RouterStatus
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
 from vrconsole.asgi import application
+from vrconsole.events import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, FLEET_GROUP
+from vrconsole.events import router_group as group_name
 from vrconsole.models import Router
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,7 +89,7 @@ def test_it_refuses_an_unknown_router_with_4404(viewer):
         await socket.wait()
         return closing
 
-    assert run(scenario) == {"type": "websocket.close", "code": CLOSE_NO_SUCH_ROUTER}
+    assert run(scenario) == {"type": "websocket.close", "code": CLOSE_NOT_FOUND}
 
 
 def test_it_sends_an_empty_state_when_the_router_was_never_collected(router, viewer):

@@ -8,21 +8,23 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from diagnostics.collect import group_name, run_collection
-from diagnostics.evaluate import FLEET_GROUP, build_context, evaluate_router, restore_facts
-from diagnostics.models import Collection, CollectionStatus, Finding, ProbeResult, RouterHealth
+from diagnostics.evaluate import build_context, restore_facts
+from diagnostics.jobs import collect_and_evaluate
+from diagnostics.models import Collection, CollectionStatus, Finding, ProbeResult
 from diagnostics.probes.disk import DiskFacts
 from diagnostics.probes.processes import ProcessesFacts
-from tests.diagnostics.matrix_doubles import finished_collection, install_fake_matrix, stored_facts
+from tests.diagnostics.matrix_doubles import FakeMatrix, finished_collection, stored_facts
 from tests.vrconsole.router_factory import make_host, make_network, make_region, make_router, make_zone
+from vrconsole import events
+from vrconsole.events import FLEET_GROUP, router_group
 from vrconsole.models import RouterNic
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake_matrix(monkeypatch):
-    return install_fake_matrix(monkeypatch)
+def fake_matrix():
+    return FakeMatrix()
 
 
 @pytest.fixture
@@ -31,15 +33,21 @@ def zone():
 
 
 class Recorder:
+    """A publisher that keeps what it was given, by group."""
+
     def __init__(self) -> None:
-        self.router_events: list[tuple[int, dict[str, Any]]] = []
-        self.fleet_events: list[dict[str, Any]] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def router(self, router_id: int, message: dict[str, Any]) -> None:
-        self.router_events.append((router_id, message))
+    def __call__(self, group: str, message: dict[str, Any]) -> None:
+        self.events.append((group, dict(message)))
 
-    def fleet(self, message: dict[str, Any]) -> None:
-        self.fleet_events.append(message)
+    @property
+    def fleet_events(self) -> list[dict[str, Any]]:
+        return [message for group, message in self.events if group == FLEET_GROUP]
+
+    @property
+    def router_events(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(group, message) for group, message in self.events if group != FLEET_GROUP]
 
 
 def test_it_builds_the_router_view_from_the_inventory(fake_matrix, zone):
@@ -122,9 +130,15 @@ def test_it_gives_the_redundant_peers_with_their_latest_collection(fake_matrix, 
     ]
 
 
-def test_it_passes_the_current_thresholds(fake_matrix, zone):
+def test_it_passes_the_configured_thresholds_by_default(settings, zone):
+    settings.MATRIX_THRESHOLDS = {"disk_warning_pct": 70}
     _, _, context = build_context(make_router(zone))
-    assert context.threshold("disk_log_warning_pct") == 85.0
+    assert context.threshold("disk_warning_pct") == 70.0
+
+
+def test_it_passes_the_thresholds_it_is_given(zone):
+    _, _, context = build_context(make_router(zone), thresholds={"disk_warning_pct": 60.0})
+    assert context.threshold("disk_warning_pct") == 60.0
 
 
 def test_it_publishes_the_verdicts_to_the_routers_group(fake_matrix, zone):
@@ -132,9 +146,9 @@ def test_it_publishes_the_verdicts_to_the_routers_group(fake_matrix, zone):
     collection = finished_collection(router, facts=stored_facts("processes", "disk"))
     fake_matrix.fire("dnsmasq-not-running", "no dnsmasq")
     recorder = Recorder()
-    evaluate_router(router, collection, publish=recorder.router, publish_fleet=recorder.fleet)
-    [(router_id, message)] = recorder.router_events
-    assert router_id == router.pk
+    fake_matrix.evaluate(router, collection, publish=recorder)
+    [(group, message)] = recorder.router_events
+    assert group == router_group(router.pk)
     assert message["type"] == "verdicts.updated"
     assert message["status"] == "critical"
     assert message["opened"] == ["dnsmasq-not-running"]
@@ -147,31 +161,30 @@ def test_it_tells_the_fleet_only_when_the_status_changes(fake_matrix, zone):
     recorder = Recorder()
     for _ in range(2):
         collection = finished_collection(router, facts=stored_facts("processes"))
-        evaluate_router(router, collection, publish=recorder.router, publish_fleet=recorder.fleet)
+        fake_matrix.evaluate(router, collection, publish=recorder)
     assert [(m["type"], m["status"], m["categories"]) for m in recorder.fleet_events] == [
         ("fleet.status", "critical", ["dhcp"])
     ]
     assert recorder.fleet_events[0]["uuid"] == router.uuid
 
 
-def test_it_evaluates_after_a_failed_collection(fake_matrix, zone):
+def test_a_collection_is_judged_after_it_fails(zone):
     # No host and no address: the collection fails before any SSH, as an unreachable router does.
-    router = make_router(zone, hypervisor="KVM", link_local_ip=None)
-    fake_matrix.fire("router-unreachable", "no address")
-    collection = run_collection(Collection.objects.create(router=router), [], publish=lambda *a: None)
+    router = make_router(zone, hypervisor="KVM", link_local_ip=None, state="Running")
+    collection = collect_and_evaluate(Collection.objects.create(router=router), probes=[], publish=Recorder())
     assert collection.status == CollectionStatus.FAILED
-    assert fake_matrix.seen[-1].collection.status == "failed"
-    assert Finding.objects.get(router=router).rule == "router-unreachable"
-    assert RouterHealth.status_of(router) == "unknown"
+    finding = Finding.objects.get(router=router)
+    assert finding.rule == "router-unmanageable"
+    assert finding.last_collection == collection
 
 
-def test_it_keeps_the_collection_when_the_evaluation_breaks(monkeypatch, fake_matrix, zone):
-    def broken(context):
+def test_it_keeps_the_collection_when_the_evaluation_breaks(monkeypatch, zone):
+    def broken(*args, **kwargs):
         raise RuntimeError("a rule bug")
 
-    monkeypatch.setattr("diagnostics.matrix.evaluate", broken)
+    monkeypatch.setattr("diagnostics.evaluate.build_context", broken)
     router = make_router(zone, hypervisor="KVM", link_local_ip=None)
-    collection = run_collection(Collection.objects.create(router=router), [], publish=lambda *a: None)
+    collection = collect_and_evaluate(Collection.objects.create(router=router), probes=[], publish=Recorder())
     collection.refresh_from_db()
     assert collection.status == CollectionStatus.FAILED
     assert not Finding.objects.exists()
@@ -187,14 +200,16 @@ def test_it_delivers_events_to_the_router_and_fleet_groups(fake_matrix, zone):
     layer = get_channel_layer()
     router_channel = async_to_sync(layer.new_channel)()
     fleet_channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group_name(router.pk), router_channel)
+    async_to_sync(layer.group_add)(router_group(router.pk), router_channel)
     async_to_sync(layer.group_add)(FLEET_GROUP, fleet_channel)
     fake_matrix.fire("dnsmasq-not-running")
     try:
-        evaluate_router(router, finished_collection(router, facts=stored_facts("processes")))
+        fake_matrix.evaluate(
+            router, finished_collection(router, facts=stored_facts("processes")), publish=events.publish
+        )
         router_message, fleet_message = async_to_sync(_receive_both)(layer, router_channel, fleet_channel)
     finally:
-        async_to_sync(layer.group_discard)(group_name(router.pk), router_channel)
+        async_to_sync(layer.group_discard)(router_group(router.pk), router_channel)
         async_to_sync(layer.group_discard)(FLEET_GROUP, fleet_channel)
     assert router_message["type"] == "verdicts.updated"
     assert (fleet_message["type"], fleet_message["router_id"]) == ("fleet.status", router.pk)

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
+from devcloud.lab import daemons
+from devcloud.lab.lifecycle import mount_file
 from diagnostics.hostkeys import fingerprint
 from diagnostics.jobs import collection_time_bound
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, HostKeyPin
 from tests.diagnostics.lab_inventory import SyncedLab, collect, synced_lab
-from devcloud.lab import daemons
-from devcloud.lab.lifecycle import mount_file
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db]
 

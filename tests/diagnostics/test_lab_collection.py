@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from devcloud.lab.topology import LabPlan
 from diagnostics.collect import run_collection
 from diagnostics.models import Collection, CollectionStatus, ConfigSnapshot, HealthSample, ProbeResult
 from tests.diagnostics.lab_inventory import fresh_lab
-from devcloud.lab.topology import LabPlan
 from vrconsole.models import Host, Region, Router, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

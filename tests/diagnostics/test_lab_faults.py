@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from devcloud import lab
 from diagnostics.models import Collection, CollectionReason, CollectionStatus
 from tests.diagnostics.lab_inventory import SyncedLab, collect, synced_lab
-from devcloud import lab
 from vrconsole.models import RouterNic
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db]

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from diagnostics.models import Finding
-from tests.diagnostics.lab_inventory import fresh_lab
 from devcloud import lab
 from devcloud.lab.topology import LabPlan
+from diagnostics.models import Finding
+from tests.diagnostics.lab_inventory import fresh_lab
 from vrconsole.models import Host, Network, Region, Router, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

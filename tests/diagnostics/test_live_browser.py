@@ -31,9 +31,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, connections
 
-from diagnostics.collect import group_name
 from diagnostics.models import Collection, ProbeResult
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
+from vrconsole.events import router_group as group_name
 from vrconsole.models import Router
 from vrconsole.queues import COLLECT
 from vrconsole.roles import OPERATOR

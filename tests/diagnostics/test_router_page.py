@@ -6,9 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from diagnostics.evaluate import evaluate_router
 from diagnostics.models import CollectionStatus, ConfigSnapshot, ProbeResult
-from tests.diagnostics.matrix_doubles import finished_collection, install_fake_matrix, stored_facts
+from tests.diagnostics.matrix_doubles import FakeMatrix, finished_collection, stored_facts
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +16,8 @@ FACTS = stored_facts("processes", "disk")
 
 
 @pytest.fixture
-def fake_matrix(monkeypatch):
-    return install_fake_matrix(monkeypatch)
+def fake_matrix():
+    return FakeMatrix()
 
 
 @pytest.fixture
@@ -32,9 +31,9 @@ def router():
     return make_router(make_zone(make_region()), name="r-231-VM")
 
 
-def evaluate(router, status=CollectionStatus.SUCCEEDED, facts=FACTS):
+def evaluate(fake_matrix, router, status=CollectionStatus.SUCCEEDED, facts=FACTS):
     collection = finished_collection(router, status=status, facts=facts)
-    evaluate_router(router, collection, publish=lambda *a: None, publish_fleet=lambda m: None)
+    fake_matrix.evaluate(router, collection)
     return collection
 
 
@@ -48,7 +47,7 @@ def test_it_shows_open_findings_worst_first_with_evidence_and_remedy(viewer_clie
     fake_matrix.fire("template-outdated", "template 4.18.0")
     fake_matrix.fire("var-log-nearly-full", "/var/log 97%")
     fake_matrix.fire("dnsmasq-not-running", "pidof dnsmasq returned nothing")
-    evaluate(router)
+    evaluate(fake_matrix, router)
     html = page(viewer_client, router)
     order = [html.index(f'id="finding-{rule}"') for rule in ("dnsmasq-not-running", "var-log-nearly-full")]
     assert order == sorted(order)
@@ -61,10 +60,10 @@ def test_it_shows_open_findings_worst_first_with_evidence_and_remedy(viewer_clie
 
 def test_it_puts_open_findings_before_the_resolved_ones(viewer_client, fake_matrix, router):
     fake_matrix.fire("var-log-nearly-full")
-    evaluate(router)
+    evaluate(fake_matrix, router)
     fake_matrix.quiet("var-log-nearly-full")
     fake_matrix.fire("dnsmasq-not-running")
-    evaluate(router)
+    evaluate(fake_matrix, router)
     html = page(viewer_client, router)
     assert html.index('id="finding-dnsmasq-not-running"') < html.index("Resolved in the last 7 days (1)")
     assert 'id="finding-var-log-nearly-full"' not in html
@@ -72,7 +71,7 @@ def test_it_puts_open_findings_before_the_resolved_ones(viewer_client, fake_matr
 
 def test_it_escapes_hostile_evidence(viewer_client, fake_matrix, router):
     fake_matrix.fire("dnsmasq-not-running", "<script>alert(1)</script>", "bell\x07 escape\x1b[31m nul\x00 end")
-    evaluate(router)
+    evaluate(fake_matrix, router)
     html = page(viewer_client, router)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -82,11 +81,11 @@ def test_it_escapes_hostile_evidence(viewer_client, fake_matrix, router):
 
 def test_it_shows_a_flapping_finding(viewer_client, fake_matrix, router):
     fake_matrix.fire("dnsmasq-not-running")
-    evaluate(router)
+    evaluate(fake_matrix, router)
     fake_matrix.quiet("dnsmasq-not-running")
-    evaluate(router)
+    evaluate(fake_matrix, router)
     fake_matrix.fire("dnsmasq-not-running")
-    evaluate(router)
+    evaluate(fake_matrix, router)
     assert "flapping: reopened 1 time" in page(viewer_client, router)
 
 
@@ -97,16 +96,16 @@ def test_it_says_status_unknown_for_a_router_never_collected(viewer_client, fake
 
 
 def test_it_lists_recent_collections_with_their_failures(viewer_client, fake_matrix, router):
-    collection = evaluate(router)
+    collection = evaluate(fake_matrix, router)
     ProbeResult.objects.create(collection=collection, name="conntrack", ok=False, error="exit status 1")
-    evaluate(router, status=CollectionStatus.FAILED, facts={})
+    evaluate(fake_matrix, router, status=CollectionStatus.FAILED, facts={})
     html = page(viewer_client, router)
     assert "▲ failed" in html
     assert ">conntrack</span>" in html
 
 
 def test_it_shows_config_history_with_content_one_click_away(viewer_client, fake_matrix, router):
-    collection = evaluate(router)
+    collection = evaluate(fake_matrix, router)
     ConfigSnapshot.objects.create(
         router=router, collection=collection, kind="dnsmasq", content="dhcp-range=10.1.1.2\n<b>x</b>", sha256="ab" * 32
     )
@@ -118,7 +117,7 @@ def test_it_shows_config_history_with_content_one_click_away(viewer_client, fake
 
 def test_it_serves_the_open_findings_as_json(viewer_client, fake_matrix, router):
     fake_matrix.fire("dnsmasq-not-running", "no dnsmasq")
-    evaluate(router)
+    evaluate(fake_matrix, router)
     response = viewer_client.get(reverse("router-findings-json", args=[router.uuid]))
     data = response.json()
     assert data["status"] == "critical"

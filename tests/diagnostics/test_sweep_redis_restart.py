@@ -26,10 +26,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from devcloud import lab
 from diagnostics.jobs import sweep_fleet
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, HealthSample
 from tests.diagnostics.lab_inventory import require_lab, sync_lab_inventory
-from devcloud import lab
 from vrconsole.queues import QUEUE_TIMEOUTS
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from devcloud import lab
+from devcloud.lab.topology import LabPlan
 from diagnostics import evaluate as evaluation
 from diagnostics.collect import run_collection
 from diagnostics.matrix import evaluate
@@ -24,9 +26,7 @@ from diagnostics.matrix.base import CollectionView, PeerView, RouterContext, Ver
 from diagnostics.matrix.thresholds import DEFAULTS
 from diagnostics.models import Collection, CollectionStatus
 from tests.diagnostics.lab_inventory import fresh_lab
-from devcloud import lab
 from vrconsole.cloudstack import mapping
-from devcloud.lab.topology import LabPlan
 from vrconsole.models import Host, Region, Router, RouterNic, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

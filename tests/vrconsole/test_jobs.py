@@ -8,8 +8,8 @@ import django_rq
 import pytest
 from rq import SimpleWorker
 
-from vrconsole import queues
 from devcloud.simulator.server import RunningSimulator, start_simulator
+from vrconsole import queues
 from vrconsole.jobs import enqueue_sync_region, sync_all_regions
 from vrconsole.models import Region, Router, SyncRun, SyncStatus
 

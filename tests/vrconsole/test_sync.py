@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 
-from vrconsole.cloudstack.regions import RegionConfig
 from devcloud.simulator.server import RunningSimulator, start_simulator
+from vrconsole.cloudstack.regions import RegionConfig
 from vrconsole.models import Host, Network, Region, Router, RouterNic, RouterStateChange, SyncRun, SyncStatus, Vpc, Zone
 from vrconsole.sync import sync_region, sync_router
 

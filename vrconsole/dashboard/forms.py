@@ -7,6 +7,8 @@ page, because these URLs are pasted into tickets and outlive the data they were 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.http import QueryDict
 
@@ -72,7 +74,7 @@ class FleetFilterForm(forms.Form):
     per_page = forms.TypedChoiceField(
         required=False,
         coerce=int,
-        empty_value=DEFAULT_PER_PAGE,
+        empty_value=DEFAULT_PER_PAGE,  # type: ignore[arg-type]  # an int default for an int field
         choices=[(n, f"{n} / page") for n in PER_PAGE_CHOICES],
         label="Rows",
     )
@@ -83,15 +85,20 @@ class FleetFilterForm(forms.Form):
             data = data.copy()
             data["per_page"] = str(DEFAULT_PER_PAGE)
         super().__init__(data)
-        self.fields["region"].choices = [("", "all regions"), *queries.region_choices()]
-        self.fields["zone"].choices = [("", "all zones"), *queries.zone_choices()]
-        self.fields["state"].choices = [("", "any state"), *RouterState.choices]
+        self._choices("region", [("", "all regions"), *queries.region_choices()])
+        self._choices("zone", [("", "all zones"), *queries.zone_choices()])
+        self._choices("state", [("", "any state"), *RouterState.choices])
         hypervisors = queries.hypervisor_choices()
-        requested = (data or {}).get("hypervisor") or ""
+        requested = data.get("hypervisor", "") if data is not None else ""
         if requested and requested not in hypervisors:
             # A hypervisor no host reports any more can still be filtered on from a shared URL.
             hypervisors.append(requested)
-        self.fields["hypervisor"].choices = [("", "any hypervisor"), *[(h, h) for h in hypervisors]]
+        self._choices("hypervisor", [("", "any hypervisor"), *[(h, h) for h in hypervisors]])
+
+    def _choices(self, name: str, choices: list[tuple[Any, str]]) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
 
     def criteria(self) -> FleetCriteria:
         """The validated filters; fields that did not validate are left out, not fatal."""

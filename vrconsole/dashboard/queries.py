@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -393,20 +394,25 @@ def hypervisor_choices() -> list[str]:
     return sorted(set(names), key=str.lower)
 
 
-def operator_ssh_command(router: Router) -> str:
-    """The ssh command an engineer types to reach this router by hand, or "" when it cannot be built.
+def region_sync_state() -> dict[str, Any]:
+    """The `state` message of the fleet socket: each region's last sync, as JSON-ready values."""
+    regions = Region.objects.order_by("name").values(
+        "name", "last_sync_status", "last_sync_finished", "last_success", "last_sync_error"
+    )
+    return {
+        "type": "state",
+        "regions": [
+            {
+                "region": region["name"],
+                "status": region["last_sync_status"],
+                "finished": _iso(region["last_sync_finished"]),
+                "last_success": _iso(region["last_success"]),
+                "error": region["last_sync_error"],
+            }
+            for region in regions
+        ],
+    }
 
-    KVM and XenServer routers are reachable only from their host, at the link-local control
-    address, with the system key kept on the host; VMware and Hyper-V routers are reached
-    directly at their control (pod private) address from the management server.
-    """
-    control_ip = router.link_local_ip
-    if not control_ip:
-        return ""
-    hypervisor = (router.hypervisor or "").lower()
-    if hypervisor in {"vmware", "hyperv", "hyper-v"}:
-        return f"ssh -i /var/cloudstack/management/.ssh/id_rsa -p 3922 root@{control_ip}"
-    host_ip = router.host.ipaddress if router.host is not None else None
-    if not host_ip:
-        return ""
-    return f"ssh -J root@{host_ip} -i /root/.ssh/id_rsa.cloud -p 3922 root@{control_ip}"
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -10,7 +10,7 @@ import json
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import F, Prefetch
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -107,11 +107,9 @@ def _health_rows(router: Router) -> list[dict]:
 def router_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     """Everything known about one router, addressed by its CloudStack uuid."""
     router = (
-        Router.objects.filter(uuid=uuid)
+        Router.objects.with_uuid(uuid)
         .select_related("region", "zone", "host", "network", "vpc")
         .prefetch_related(Prefetch("nics", queryset=RouterNic.objects.order_by("position", "pk")))
-        # The router the API still lists wins over a removed one that had the same uuid.
-        .order_by(F("removed_at").desc(nulls_first=True))
         .first()
     )
     if router is None:
@@ -128,7 +126,7 @@ def router_detail(request: HttpRequest, uuid: str) -> HttpResponse:
         "health_rows": _health_rows(router),
         "api_rows": _api_rows(router.api_data if isinstance(router.api_data, dict) else {}),
         "api_json": json.dumps(router.api_data, indent=2, sort_keys=True, ensure_ascii=False),
-        "ssh_command": queries.operator_ssh_command(router),
+        "ssh_command": router.ssh_command(),
         "stuck_minutes": settings.STUCK_TRANSITION_MINUTES,
     }
     return render(request, ROUTER_DETAIL_TEMPLATES, context)

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from devcloud.simulator.synthetic import version_tuple
 from devcloud.simulator.server import DEMO_API_KEY, DEMO_SECRET_KEY, base_url_of, build_server
+from devcloud.simulator.synthetic import version_tuple
 
 
 class Command(BaseCommand):

@@ -42,8 +42,10 @@ class Command(BaseCommand):
         name = options["name"]
         try:
             if options["action"] == "up":
-                faults = lab.parse_fault_spec(options["faults"])
-                state = lab.up(name=name, block=options["block"], router_count=options["routers"], faults=faults)
+                plan = lab.plan_lab(name, options["block"], options["routers"])
+                faults = lab.parse_fault_spec(options["faults"], plan)
+                state = lab.up(name=name, block=options["block"], router_count=options["routers"])
+                lab.inject_faults(faults, lab=name)
                 self.stdout.write(
                     f"lab {name} is up in {state.timings.get('up_total', 0):.1f}s; "
                     f"registration: {lab.registration_path(name)}"

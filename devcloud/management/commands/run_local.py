@@ -17,15 +17,32 @@ import signal
 import subprocess
 import sys
 import time
+from argparse import RawDescriptionHelpFormatter
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from devcloud import lab
+from devcloud.simulator.server import DEMO_API_KEY, DEMO_SECRET_KEY
+
 LAB_NAME = "vrc"
 DEMO_USER = "demo"
 DEMO_PASSWORD = "vrconsole-demo"  # noqa: S105 - the local demo's published login, never a deployment's
+
+
+def lab_help() -> str:
+    """The lab's routers and the faults --lab-faults accepts, for --help."""
+    plan = lab.plan_lab(LAB_NAME, 0)
+    lines = ["lab routers (run as root on Linux; the simulator adds synthetic ones):"]
+    for router in plan.routers:
+        pair = f", pair of {router.pair_name}" if router.pair_name else ""
+        lines.append(f"  {router.name:<9} {router.kind:<9} {router.hypervisor}{pair}")
+    lines += ["", "faults for --lab-faults ROUTER:FAULT[,ROUTER:FAULT...]:"]
+    lines += [f"  {name:<21} {fault.what}" for name, fault in sorted(lab.FAULTS.items())]
+    lines += ["", "example: scripts/run --lab-faults r-11-VM:dnsmasq-down,r-14-VM:var-log-full"]
+    return "\n".join(lines)
 
 
 class Command(BaseCommand):
@@ -45,10 +62,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--lab-faults",
             default=os.environ.get("VRCONSOLE_LAB_FAULTS", ""),
-            help="faults to inject at lab up, e.g. r-3-VM:dnsmasq-down",
+            metavar="ROUTER:FAULT[,...]",
+            help="faults to inject into lab routers once the lab is up, e.g. r-11-VM:dnsmasq-down",
         )
+        parser.formatter_class = RawDescriptionHelpFormatter
+        parser.epilog = lab_help()
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["lab_faults"] and not options["no_lab"]:
+            try:
+                lab.parse_fault_spec(options["lab_faults"], lab.plan_lab(LAB_NAME, 0))
+            except lab.LabError as error:
+                raise CommandError(str(error)) from None
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.lab_up = False
         var = Path(settings.VAR_DIR)
@@ -85,13 +110,9 @@ class Command(BaseCommand):
                 self.stdout.write("bringing up the lab of real routers…")
                 self._check(cmd, env, "bring up the lab")
                 self.lab_up = True
-                from devcloud import lab
-
                 lab_file = str(lab.registration_path(LAB_NAME))
             else:
                 self.stderr.write("not root on Linux: running without the lab (synthetic routers only)")
-
-        from devcloud.simulator.server import DEMO_API_KEY, DEMO_SECRET_KEY
 
         control_token = os.urandom(16).hex()
         sim = manage + [

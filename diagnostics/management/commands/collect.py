@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
-from diagnostics.collect import run_collection
+from diagnostics.jobs import collect_and_evaluate
 from diagnostics.models import Collection, CollectionStatus, CollectionTrigger
 from vrconsole.models import Router
 
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         router = find_router(options["router"])
         collection = Collection.objects.create(router=router, trigger=CollectionTrigger.COMMAND)
         try:
-            run_collection(collection)
+            collect_and_evaluate(collection)
         except Exception as exc:  # recorded on the row as errored, with its traceback
             self.stderr.write(f"collection {collection.pk} errored: {type(exc).__name__}: {exc}")
         collection.refresh_from_db()

@@ -14,17 +14,18 @@ the triage itself could not run.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from diagnostics.collect import publish_to_channel_layer, run_collection
+from diagnostics.collect import run_collection
 from diagnostics.evaluate import evaluate_router
 from diagnostics.management.commands.collect import find_router
 from diagnostics.models import SEVERITY_RANKS, Collection, CollectionTrigger, RouterHealth, VerdictRecord
 from diagnostics.templatetags.verdict_tags import SEVERITY_LOOK, STATUS_LOOK, visible_controls
-from vrconsole import sync
+from vrconsole import events, sync
 from vrconsole.cloudstack.client import ApiFailure
 from vrconsole.models import Router
 
@@ -124,8 +125,8 @@ class Command(BaseCommand):
     def _collect(self, router: Router, *, quiet: bool) -> Collection:
         collection = Collection.objects.create(router=router, trigger=CollectionTrigger.TRIAGE)
 
-        def publish(router_id: int, message: dict[str, Any]) -> None:
-            publish_to_channel_layer(router_id, message)
+        def publish(group: str, message: Mapping[str, Any]) -> None:
+            events.publish(group, message)
             if not quiet and message.get("type") == "collection.progress" and message.get("status") != "running":
                 mark = "ok " if message.get("status") == "ok" else "ERR"
                 self.stderr.write(f"  {mark} {message.get('probe')} {message.get('error') or ''}".rstrip())
@@ -138,17 +139,14 @@ class Command(BaseCommand):
         return collection
 
     def _evaluate(self, router: Router, collection: Collection | None) -> list[dict[str, Any]]:
-        already_judged = (
-            collection is not None and RouterHealth.objects.filter(router=router, collection=collection).exists()
-        )
-        if collection is None or not already_judged:
-            # The collection hook logs and swallows its failures; here a failure must be seen.
-            try:
-                evaluation = evaluate_router(router, collection)
-            except Exception as exc:
-                raise CommandError(f"the troubleshooting matrix could not run: {type(exc).__name__}: {exc}") from exc
-            if collection is None:
-                return [verdict.as_json() for verdict in evaluation.verdicts]
+        # Unlike the jobs' evaluation after a collection, which logs and swallows its failures,
+        # a triage whose matrix cannot run must say so.
+        try:
+            evaluation = evaluate_router(router, collection)
+        except Exception as exc:
+            raise CommandError(f"the troubleshooting matrix could not run: {type(exc).__name__}: {exc}") from exc
+        if collection is None:
+            return [verdict.as_json() for verdict in evaluation.verdicts]
         return verdicts_of(collection)
 
     def _print_readably(self, payload: dict[str, Any]) -> None:
@@ -165,7 +163,8 @@ class Command(BaseCommand):
             line += f" in {collection['duration_s']} s"
         if collection["reason"] or collection["error"]:
             line += f": {collection['reason']} {collection['error']}".rstrip()
-        self.stdout.write(line)
+        # The error text can carry what a router printed: never let it drive the terminal.
+        self.stdout.write(visible_controls(line))
         self.stdout.write(f"status: {glyph} {payload['status']}, {len(payload['verdicts'])} verdict(s)")
         for verdict in payload["verdicts"]:
             mark, _ = SEVERITY_LOOK.get(verdict["severity"], ("?", ""))

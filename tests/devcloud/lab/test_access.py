@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.devcloud.lab.conftest import key_files, router_of_kind, ssh_options
 from devcloud.lab.topology import LabPlan
+from tests.devcloud.lab.conftest import key_files, router_of_kind, ssh_options
 
 pytestmark = pytest.mark.lab
 

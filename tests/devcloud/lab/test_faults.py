@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.devcloud.lab.conftest import LAB_BLOCK, LAB_NAME, in_router, router_of_kind
 from devcloud import lab
 from devcloud.lab.lifecycle import mount_file
 from devcloud.lab.topology import LabPlan, Router
+from tests.devcloud.lab.conftest import LAB_BLOCK, LAB_NAME, in_router, router_of_kind
 
 pytestmark = pytest.mark.lab
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.devcloud.lab.conftest import in_router, router_of_kind
 from devcloud.lab.topology import LabPlan
+from tests.devcloud.lab.conftest import in_router, router_of_kind
 
 pytestmark = pytest.mark.lab
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from devcloud.lab.kvm_host import VIRSH_SHIM, write_domains
+from devcloud.lab.kvm_host import write_domains
+from devcloud.lab.router_files import rendered
 
 
 def _virsh(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -20,7 +21,7 @@ def _virsh(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
             ],
         )
     shim = tmp_path / "virsh"
-    shim.write_text(VIRSH_SHIM.format(domains=str(domains)))
+    shim.write_bytes(rendered("host/usr/local/bin/virsh.tmpl", domains_path=domains).content)
     shim.chmod(0o755)
     return subprocess.run([str(shim), *argv], capture_output=True, text=True, timeout=10, check=False)
 

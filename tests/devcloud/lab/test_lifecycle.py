@@ -6,10 +6,10 @@ import subprocess
 
 import pytest
 
-from tests.devcloud.lab.conftest import lab_available
 from devcloud import lab
 from devcloud.lab.lifecycle import LabError
 from devcloud.lab.topology import LabPlan
+from tests.devcloud.lab.conftest import lab_available
 
 pytestmark = pytest.mark.lab
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.devcloud.lab.conftest import in_router, key_files, router_of_kind, ssh_options
 from devcloud import lab
 from devcloud.lab.topology import LabPlan, Router
+from tests.devcloud.lab.conftest import in_router, key_files, router_of_kind, ssh_options
 
 pytestmark = pytest.mark.lab
 

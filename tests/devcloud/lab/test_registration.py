@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from tests.devcloud.lab.conftest import in_router
 from devcloud import lab
 from devcloud.lab.topology import LabPlan
+from tests.devcloud.lab.conftest import in_router
 
 pytestmark = pytest.mark.lab
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.vrconsole.router_factory import make_host, make_network, make_region, make_router, make_vpc, make_zone
+from tests.vrconsole.router_factory import make_network, make_region, make_router, make_vpc, make_zone
 from vrconsole.dashboard import queries
 from vrconsole.dashboard.queries import FleetCriteria, PairFilter, RemovedFilter
 from vrconsole.models import Region, RouterNic, SyncStatus
@@ -226,23 +226,6 @@ def test_it_reports_each_region_sync_with_its_error(zone):
     assert chip.failed
     assert chip.error == "HTTP 401: unable to verify user credentials"
     assert chip.is_stale
-
-
-def test_it_builds_the_kvm_ssh_command_through_the_host(zone):
-    host = make_host(zone, ipaddress="198.19.0.10")
-    router = make_router(zone, host=host, hypervisor="KVM", link_local_ip="169.254.3.93")
-    assert queries.operator_ssh_command(router) == (
-        "ssh -J root@198.19.0.10 -i /root/.ssh/id_rsa.cloud -p 3922 root@169.254.3.93"
-    )
-
-
-def test_it_builds_the_vmware_ssh_command_to_the_control_ip(zone):
-    router = make_router(zone, hypervisor="VMware", link_local_ip="10.20.0.15")
-    assert queries.operator_ssh_command(router) == "ssh -i /var/cloudstack/management/.ssh/id_rsa -p 3922 root@10.20.0.15"
-
-
-def test_it_gives_no_ssh_command_without_a_control_ip(zone):
-    assert queries.operator_ssh_command(make_router(zone, hypervisor="KVM")) == ""
 
 
 def test_the_summary_is_shared_between_requests_for_its_cache_time(settings, django_assert_num_queries) -> None:

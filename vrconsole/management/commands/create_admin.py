@@ -40,12 +40,14 @@ class Command(BaseCommand):
         password = password if password is not None else os.environ.get(PASSWORD_ENV) or None
         user_model = get_user_model()
         with transaction.atomic():
-            user = user_model.objects.select_for_update().filter(username=username).first()
-            created = user is None
-            if created:
+            existing = user_model.objects.select_for_update().filter(username=username).first()
+            created = existing is None
+            if existing is None:
                 if not password:
                     raise CommandError(f"No password: pass --password or set {PASSWORD_ENV}")
                 user = user_model(username=username)
+            else:
+                user = existing
             if password:
                 try:
                     validate_password(password, user)

@@ -1,0 +1,1 @@
+# ~/.bashrc: executed by bash(1) for non-login shells.

@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+# Lab version of configure_router.py: what CsRedundant does on a keepalived transition.
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+
+PUBLIC = {"router": "eth2", "vpcrouter": "eth1"}
+
+
+def log(message):
+    now = datetime.datetime.now(datetime.UTC)
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S,") + f"{now.microsecond // 1000:03d}"
+    with open("/var/log/cloud.log", "a") as handle:
+        handle.write(f"{stamp} {'INFO':<8} {message}\n")
+
+
+def dnsmasq_pid():
+    try:
+        with open("/run/dnsmasq/dnsmasq.pid") as handle:
+            pid = int(handle.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def set_state(state):
+    path = "/etc/cloudstack/cmdline.json"
+    with open(path) as handle:
+        bag = json.load(handle)
+    bag["config"]["redundant_state"] = state
+    with open(path, "w") as handle:
+        json.dump(bag, handle, indent=4, sort_keys=True)
+
+
+def main():
+    with open("/etc/cloudstack/cmdline.json") as handle:
+        router_type = json.load(handle)["config"]["type"]
+    public = PUBLIC[router_type]
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "--primary":
+        log(f"Executing: ip link set {public} up")
+        subprocess.call(["ip", "link", "set", public, "up"])
+        if dnsmasq_pid() is None:
+            log("Executing: systemctl start dnsmasq")
+            subprocess.call(["dnsmasq"])
+        set_state("PRIMARY")
+        log("Router switched to primary mode")
+    elif mode in ("--backup", "--fault"):
+        log(f"Executing: ip link set {public} down")
+        subprocess.call(["ip", "link", "set", public, "down"])
+        pid = dnsmasq_pid()
+        if pid is not None:
+            log("Executing: systemctl stop dnsmasq")
+            os.kill(pid, signal.SIGTERM)
+        state = "BACKUP" if mode == "--backup" else "FAULT"
+        set_state(state)
+        log(f"Router switched to {state.lower()} mode")
+
+
+main()

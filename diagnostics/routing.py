@@ -1,0 +1,17 @@
+"""WebSocket routes of the diagnostics side, included by the project's vrconsole/routing.py."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from diagnostics.consumers import RouterConsumer
+
+
+def router_socket_path(router_id: int) -> str:
+    """The path a router page opens for its live feed (matches the route below)."""
+    return f"/ws/routers/{router_id}/"
+
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/routers/<int:router_id>/", RouterConsumer.as_asgi(), name="ws-router"),
+]

@@ -1,0 +1,181 @@
+"""Live events: the channel-layer groups, the payloads browsers receive, and one way to publish.
+
+Workers (sync, collection, evaluation) publish typed events to groups on the Redis channel
+layer; the WebSocket consumers relay the ones their page understands. Every event a browser
+can receive has a TypedDict here, so the shapes the page scripts read are written down once.
+
+Publishing is best effort by design: the database holds the result before anything is
+published, so a channel layer that is away costs a live update (the page catches up from
+the database on reconnect), never the work. `publish` logs and returns; it never raises.
+
+The consumers that relay events to browsers share `LiveEventConsumer` (sign-in check,
+relaying only the event types a page may receive). This module sits at the bottom of the
+dependency graph (it imports nothing from the apps): the inventory's sync job and the
+diagnostics jobs publish through it, and each app's consumers relay through it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, NotRequired, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+# --- Groups -----------------------------------------------------------------------------
+
+FLEET_GROUP = "fleet"
+
+
+def router_group(router_id: int) -> str:
+    """The group that carries one router's events (collection progress, verdicts)."""
+    return f"router-{router_id}"
+
+
+# --- Payloads (what a browser receives) ---------------------------------------------------
+
+
+class CollectionProgress(TypedDict):
+    """A probe of a running collection started (`running`) or ended (`ok` / `error`)."""
+
+    type: Literal["collection.progress"]
+    collection_id: int
+    router_id: int
+    probe: str
+    status: str
+    duration_s: NotRequired[float]
+    error: NotRequired[str]
+
+
+class CollectionFinished(TypedDict):
+    """A collection ended; `status` is succeeded, failed (with `reason`) or errored."""
+
+    type: Literal["collection.finished"]
+    collection_id: int
+    router_id: int
+    status: str
+    reason: str
+    error: str
+    duration_s: float | None
+    probe_errors: int
+
+
+class OpenFinding(TypedDict):
+    """One open finding as a live page lists it."""
+
+    rule: str
+    category: str
+    severity: str
+    title: str
+
+
+class VerdictsUpdated(TypedDict):
+    """The matrix judged a router: its status, this collection's verdicts and what is open now."""
+
+    type: Literal["verdicts.updated"]
+    router_id: int
+    collection_id: int | None
+    status: str
+    verdicts: list[dict[str, Any]]
+    open: list[OpenFinding]
+    # Rule ids whose finding opened (or reopened) and resolved with this evaluation.
+    opened: list[str]
+    resolved: list[str]
+
+
+class SyncFinished(TypedDict):
+    """A region's sync ended: vrconsole.sync.SyncResult.as_json() with the event type."""
+
+    type: Literal["sync.finished"]
+    region: str
+    routers: int
+    created: int
+    updated: int
+    removed: int
+    state_changes: int
+    duration_s: float
+    status: str
+    error: str
+    skipped: int
+    warnings: str
+
+
+class FleetStatus(TypedDict):
+    """A router's verdict status or open categories changed."""
+
+    type: Literal["fleet.status"]
+    router_id: int
+    uuid: str
+    name: str
+    status: str
+    previous_status: str | None
+    categories: list[str]
+
+
+Event = CollectionProgress | CollectionFinished | VerdictsUpdated | SyncFinished | FleetStatus
+
+# The event types each kind of page may receive; consumers relay these and drop the rest.
+ROUTER_EVENTS = frozenset({"collection.progress", "collection.finished", "verdicts.updated"})
+FLEET_EVENTS = frozenset({"sync.finished", "fleet.status"})
+
+Publisher = Callable[[str, Mapping[str, Any]], None]
+
+
+def publish(group: str, event: Mapping[str, Any]) -> None:
+    """Send one event to a group; a channel layer that is away is logged, never raised."""
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(layer.group_send)(group, dict(event))
+    except Exception as exc:  # any channel-layer failure: the database already has the truth
+        logger.warning("could not publish %s to %s: %s", event.get("type"), group, exc)
+
+
+# --- Relaying to browsers ----------------------------------------------------------------
+
+# Close codes in the 4000-4999 range the WebSocket spec leaves to applications; the page
+# scripts read them to stop reconnecting and say why, instead of retrying for ever.
+CLOSE_NOT_SIGNED_IN = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class LiveEventConsumer(AsyncJsonWebsocketConsumer):
+    """Shared behaviour of the live feeds: sign-in check and relaying only the types a subclass names.
+
+    Consumers are thin: they open no SSH session and decide nothing. Workers do the work and
+    the database holds the truth, so a consumer that misses an event loses nothing that a
+    reconnect (which sends the current state again) does not restore. An event type not in
+    `relayed_events` is dropped, so a new kind of internal message cannot leak to a page.
+    """
+
+    relayed_events: frozenset[str] = frozenset()
+
+    def signed_in(self) -> bool:
+        user = self.scope.get("user")
+        return bool(user is not None and user.is_authenticated and user.is_active)
+
+    async def refuse(self, code: int) -> None:
+        # Accept first: a close before the handshake reaches the browser as 1006, which
+        # looks exactly like a network failure and would be retried.
+        await self.accept()
+        await self.close(code=code)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        event_type = message.get("type", "")
+        if event_type in self.relayed_events:
+            await self.send_json(message)
+            return
+        if event_type.startswith("websocket."):
+            await super().dispatch(message)
+            return
+        logger.debug("%s dropped an event of unknown type %r", type(self).__name__, event_type)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        # The feeds are one-way: whatever a page sends (even garbage) is ignored, never parsed.
+        return None
