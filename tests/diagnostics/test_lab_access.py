@@ -27,11 +27,12 @@ from diagnostics.hostkeys import fingerprint
 from diagnostics.jobs import collection_time_bound
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, HostKeyPin
 from tests.diagnostics.lab_inventory import SyncedLab, collect, synced_lab
+from tests.lab_slots import lab_block, lab_name
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db]
 
-LAB_NAME = "vrca"
-LAB_BLOCK = 74
+LAB_NAME = lab_name("vrca")
+LAB_BLOCK = lab_block(74)
 # Short bounds keep the failure cases quick; they are what the settings would say in production.
 CONNECT_TIMEOUT = 2.0
 

@@ -17,12 +17,13 @@ from devcloud.lab.topology import LabPlan
 from diagnostics.collect import run_collection
 from diagnostics.models import Collection, CollectionStatus, ConfigSnapshot, HealthSample, ProbeResult
 from tests.diagnostics.lab_inventory import fresh_lab
+from tests.lab_slots import lab_block, lab_name
 from vrconsole.models import Host, Region, Router, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-LAB_NAME = "vrcs"
-LAB_BLOCK = 67
+LAB_NAME = lab_name("vrcs")
+LAB_BLOCK = lab_block(67)
 
 
 @pytest.fixture(scope="module")

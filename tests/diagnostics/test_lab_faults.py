@@ -26,12 +26,13 @@ from django.test import override_settings
 from devcloud import lab
 from diagnostics.models import Collection, CollectionReason, CollectionStatus
 from tests.diagnostics.lab_inventory import SyncedLab, collect, synced_lab
+from tests.lab_slots import lab_block, lab_name
 from vrconsole.models import RouterNic
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db]
 
-LAB_NAME = "vrcf"
-LAB_BLOCK = 73
+LAB_NAME = lab_name("vrcf")
+LAB_BLOCK = lab_block(73)
 FAULTY = "r-10-VM"
 HEALTHY = "r-11-VM"
 VPC = "r-12-VM"

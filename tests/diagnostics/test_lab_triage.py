@@ -20,12 +20,13 @@ from devcloud import lab
 from devcloud.lab.topology import LabPlan
 from diagnostics.models import Finding
 from tests.diagnostics.lab_inventory import fresh_lab
+from tests.lab_slots import lab_block, lab_name
 from vrconsole.models import Host, Network, Region, Router, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-LAB_NAME = "vrcv"
-LAB_BLOCK = 72
+LAB_NAME = lab_name("vrcv")
+LAB_BLOCK = lab_block(72)
 
 
 @pytest.fixture(scope="module")

@@ -30,12 +30,13 @@ from devcloud import lab
 from diagnostics.jobs import sweep_fleet
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, HealthSample
 from tests.diagnostics.lab_inventory import require_lab, sync_lab_inventory
+from tests.lab_slots import lab_block, lab_name
 from vrconsole.queues import QUEUE_TIMEOUTS
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-LAB_NAME = "vrcr"
-LAB_BLOCK = 75
+LAB_NAME = lab_name("vrcr")
+LAB_BLOCK = lab_block(75)
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 180
 

@@ -26,13 +26,14 @@ from diagnostics.matrix.base import CollectionView, PeerView, RouterContext, Ver
 from diagnostics.matrix.thresholds import DEFAULTS
 from diagnostics.models import Collection, CollectionStatus
 from tests.diagnostics.lab_inventory import fresh_lab
+from tests.lab_slots import lab_block, lab_name
 from vrconsole.cloudstack import mapping
 from vrconsole.models import Host, Region, Router, RouterNic, Zone
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-LAB_NAME = "vrcm"
-LAB_BLOCK = 71
+LAB_NAME = lab_name("vrcm")
+LAB_BLOCK = lab_block(71)
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,11 @@ from devcloud import lab
 from devcloud.lab.lifecycle import mount_file
 from devcloud.lab.system_commands import inside
 from devcloud.lab.topology import LabPlan, Router, plan_lab
+from tests.lab_slots import lab_block, lab_name
 
 # Overridable so that two test runs on one machine do not fight over one lab.
-LAB_NAME = os.environ.get("VRCONSOLE_TEST_LAB_NAME", "vrct")
-LAB_BLOCK = int(os.environ.get("VRCONSOLE_TEST_LAB_BLOCK", "61"))
+LAB_NAME = os.environ.get("VRCONSOLE_TEST_LAB_NAME", lab_name("vrct"))
+LAB_BLOCK = int(os.environ.get("VRCONSOLE_TEST_LAB_BLOCK", str(lab_block(61))))
 
 
 def lab_available() -> bool:

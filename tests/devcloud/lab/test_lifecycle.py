@@ -10,6 +10,7 @@ from devcloud import lab
 from devcloud.lab.lifecycle import LabError
 from devcloud.lab.topology import LabPlan
 from tests.devcloud.lab.conftest import lab_available
+from tests.lab_slots import lab_block, lab_name
 
 pytestmark = pytest.mark.lab
 
@@ -36,19 +37,19 @@ def test_it_refuses_a_second_up_of_the_same_lab(running_lab: LabPlan) -> None:
 
 def test_it_refuses_a_block_another_lab_uses(running_lab: LabPlan) -> None:
     with pytest.raises(LabError):
-        lab.up(name="vrco", block=running_lab.block, router_count=1)
+        lab.up(name=lab_name("vrco"), block=running_lab.block, router_count=1)
 
 
 def test_it_leaves_nothing_behind_after_down() -> None:
     if not lab_available():
         pytest.skip("the lab needs Linux and root")
-    state = lab.up(name="vrcd", block=62, router_count=1)
-    lab.down("vrcd")
+    state = lab.up(name=lab_name("vrcd"), block=lab_block(62), router_count=1)
+    lab.down(lab_name("vrcd"))
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert not set(state.namespaces) & _namespaces()
     assert not [link for link in state.root_links if f" {link}:" in links or f" {link}@" in links]
     assert "198.19.62." not in addresses
-    assert "/lab/vrcd/" not in processes
-    assert lab.status("vrcd") == {"name": "vrcd", "up": False}
+    assert f"/lab/{lab_name('vrcd')}/" not in processes
+    assert lab.status(lab_name("vrcd")) == {"name": lab_name("vrcd"), "up": False}
