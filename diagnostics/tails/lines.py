@@ -30,6 +30,11 @@ PLAIN = ""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _QEMU_STAMP = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2}) (?P<time>\d{2}:\d{2}:\d{2})\.(?P<ms>\d{3})\+0000: ")
+# keepalived writing to a console or file itself: `Wed Dec  2 14:11:03 2026: Starting Keepalived ...`.
+_CONSOLE_STAMP = re.compile(
+    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<month>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<time>\d{2}:\d{2}:\d{2}) "
+    r"(?P<year>\d{4}): "
+)
 
 
 def visible(text: str) -> str:
@@ -125,11 +130,16 @@ def line_time_ms(text: str, received: datetime) -> int | None:
     (a line of 31 December read on 1 January belongs to the previous year).
     """
     stamp = logs.read_timestamp(text).timestamp
-    if stamp is None:
-        match = _QEMU_STAMP.match(text)
-        if match is None:
-            return None
+    if stamp is None and (match := _QEMU_STAMP.match(text)):
         stamp = f"{match['date']}T{match['time']}.{match['ms']}"
+    if stamp is None and (match := _CONSOLE_STAMP.match(text)):
+        try:
+            month = datetime.strptime(match["month"], "%b").month
+        except ValueError:
+            return None
+        stamp = f"{match['year']}-{month:02d}-{int(match['day']):02d}T{match['time']}"
+    if stamp is None:
+        return None
     try:
         if stamp.startswith("--"):
             moment = datetime.fromisoformat(f"{received.year}{stamp[1:]}").replace(tzinfo=UTC)
