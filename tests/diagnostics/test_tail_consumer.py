@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.test import Client
 
 from diagnostics.models import Collection, CollectionStatus
-from diagnostics.tails.store import TailKey, TailStore, redis_client
+from diagnostics.tails.store import TailKey, TailStore
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
 from vrconsole import events
 from vrconsole.asgi import application
@@ -51,19 +51,8 @@ def tail_settings(settings: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def clean_tail_keys() -> Iterator[None]:
+def clean_keys(clean_tail_keys: None) -> None:
     """Router ids restart with every test database: no tail state may survive from an earlier run."""
-
-    async def clean() -> None:
-        client = redis_client()
-        keys = [key async for key in client.scan_iter(match=f"{TailStore().prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-
-    async_to_sync(clean)()
-    yield
-    async_to_sync(clean)()
 
 
 @pytest.fixture
