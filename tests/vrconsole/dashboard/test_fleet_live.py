@@ -1,7 +1,7 @@
 """Tests of the live fleet wall's server side: the rows endpoint and the events that drive it.
 
 The page (static/js/fleet.js) asks `fleet/rows/` for the rows an event named; the browser
-test (tests/vrconsole/dashboard/test_fleet_browser.py) drives the whole loop.
+test (tests/vrconsole/dashboard/test_fleet_live_browser.py) drives the whole loop.
 """
 
 from __future__ import annotations
