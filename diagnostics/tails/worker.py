@@ -64,8 +64,8 @@ logger = logging.getLogger(__name__)
 
 CONTROL_INTERVAL = 0.25
 RENEW_EVERY = 2.0
-# A batch goes out this long after its first line at the latest: coalesces a flood into a
-# few dozen messages a second while adding at most this to a single line's latency.
+# At most one batch per tail this often: a line after a quiet spell goes out at once, a flood is
+# coalesced into a few dozen messages a second (each up to BATCH_MAX_LINES lines).
 FLUSH_SECONDS = 0.015
 BATCH_MAX_LINES = 500
 READ_POLL_SECONDS = 0.5
@@ -381,7 +381,7 @@ class RunningTail:
         err = linetools.LineSplitter()
         tracker = linetools.SeverityTracker()
         batch: list[dict[str, Any]] = []
-        batch_started = 0.0
+        last_flush = 0.0
         now = time.monotonic()
         last_data = last_check = now
         # Held back until they can be lined up with what was shown before a reconnect.
@@ -389,21 +389,14 @@ class RunningTail:
         startup_until = now + STARTUP_QUIET_SECONDS
         if not self.resuming and self.seq == 0:
             batch.append(self._notice(following))
-            batch_started = now
 
         def add_line(text: str) -> None:
-            nonlocal batch_started
             received = datetime.now(UTC)
             at = linetools.line_time_ms(text, received) or int(received.timestamp() * 1000)
-            if not batch:
-                batch_started = time.monotonic()
             batch.append({"t": text, "at": at, "sev": tracker.severity(text), "k": "line"})
             self.recent.append(text)
 
         def add_notice(text: str) -> None:
-            nonlocal batch_started
-            if not batch:
-                batch_started = time.monotonic()
             batch.append(self._notice(text.removeprefix("tail: ")))
 
         def release_startup(block: list[str]) -> None:
@@ -423,7 +416,8 @@ class RunningTail:
 
         while not self.stopping.is_set():
             if batch:
-                timeout = max(0.0, batch_started + FLUSH_SECONDS - time.monotonic())
+                # Due now if the last batch left long enough ago; a read of 0 s still takes what is ready.
+                timeout = max(0.0, last_flush + FLUSH_SECONDS - time.monotonic())
             elif startup is not None:
                 timeout = max(0.0, startup_until - time.monotonic())
             else:
@@ -446,9 +440,10 @@ class RunningTail:
             ):
                 release_startup(startup)
                 startup = None
-            if batch and (chunk.ended or now - batch_started >= FLUSH_SECONDS or len(batch) >= BATCH_MAX_LINES):
+            if batch and (chunk.ended or now - last_flush >= FLUSH_SECONDS or len(batch) >= BATCH_MAX_LINES):
                 self._hand_over("lines", batch)
                 batch = []
+                last_flush = time.monotonic()
             if chunk.ended:
                 status = f" (exit status {chunk.exit_status})" if chunk.exit_status is not None else ""
                 raise StreamEnded(f"the tail command ended{status}")
