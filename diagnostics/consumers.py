@@ -60,7 +60,7 @@ class RouterConsumer(LiveEventConsumer):
         # Join before reading the snapshot: an event published meanwhile is then relayed
         # after it (the page upserts by probe, so a duplicate is harmless) instead of lost.
         self.group = router_group(router_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(self.group)
         state = await database_sync_to_async(router_state)(router_id)
         if state is None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -142,7 +142,7 @@ class TailConsumer(LiveEventConsumer):
     async def _start(self, label: str) -> None:
         assert self.key is not None
         self.store = TailStore()
-        await self.channel_layer.group_add(self.key.group, self.channel_name)
+        await self.join(self.key.group)
         await self.store.request(self.key, self.channel_name)
         meta = await self.store.meta(self.key)
         first, last = await self.store.bounds(self.key)

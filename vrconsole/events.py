@@ -288,10 +288,19 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
     Once accepted, a signed-in user's socket re-reads its session every
     LIVE_SESSION_CHECK_SECONDS and closes with 4401 when the user signed out (or the session
     was otherwise ended): a wall screen must not keep streaming to a session that is gone.
+    On the same beat it renews its groups (`join`): the channel layer forgets a member after
+    a day (group_expiry), and all of them when Redis restarts, while a wall stays open for weeks.
     """
 
     relayed_events: frozenset[str] = frozenset()
     _session_watch: asyncio.Task[None] | None = None
+    _joined: tuple[str, ...] = ()
+
+    async def join(self, group: str) -> None:
+        """Join a group, and keep renewing the membership while the socket is open."""
+        await self.channel_layer.group_add(group, self.channel_name)
+        if group not in self._joined:
+            self._joined = (*self._joined, group)
 
     def signed_in(self) -> bool:
         user = self.scope.get("user")
@@ -316,6 +325,11 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
             if not valid:
                 await self.session_ended()
                 return
+            for group in self._joined:
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception as exc:  # Redis away for a moment: renewed on the next beat
+                    logger.warning("could not renew a live socket's group %s: %s", group, exc)
 
     async def session_ended(self) -> None:
         """The user signed out: say so with 4401 and close."""

@@ -41,9 +41,16 @@ WORKER_ALIVE_SECONDS = 10.0
 # Requests older than this are forgotten (a tail nobody asked for in an hour is not wanted).
 WANTED_HORIZON_SECONDS = 3600.0
 
+# Extends the worker's claim; a claim that is gone altogether (Redis restarted empty) is taken
+# again, so a Redis restart does not restart every tail. Another worker's claim is not touched.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not owner then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -182,7 +189,7 @@ class TailStore:
         return bool(await self.redis.set(self._key("owner", key), worker, nx=True, px=OWNER_TTL_MS))
 
     async def renew_claims(self, keys: list[TailKey], worker: str) -> dict[TailKey, bool]:
-        """Extend the worker's claims; False for a tail another worker took (or that expired)."""
+        """Extend the worker's claims (taking back one that vanished); False for a tail another worker holds."""
         if not keys:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -195,6 +202,7 @@ class TailStore:
         await self.redis.eval(_RELEASE, 1, self._key("owner", key), worker)
 
     async def heartbeat(self, worker: str) -> None:
+        """Say this worker is alive (workers not heard of for an hour are forgotten)."""
         now = time.time()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self._key("workers"), {worker: now})

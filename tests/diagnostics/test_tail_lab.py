@@ -21,6 +21,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection as db_connection
+from redis.exceptions import RedisError
 
 from devcloud.lab.lifecycle import mount_file
 from devcloud.lab.system_commands import run_inside
@@ -28,8 +29,9 @@ from devcloud.lab.topology import LabPlan
 from diagnostics.access import open_router_connection, plan_access
 from diagnostics.hostkeys import PinnedHostKeys
 from diagnostics.tails.store import TailKey, TailStore
-from diagnostics.tails.worker import TailWorker
+from diagnostics.tails.worker import RENEW_EVERY, TailWorker
 from tests.diagnostics.lab_inventory import fresh_lab
+from tests.diagnostics.test_sweep_redis_restart import RedisServer, free_port
 from tests.lab_slots import lab_block, lab_name
 from vrconsole.models import AuditEntry, Host, Region, Router, Zone
 
@@ -47,14 +49,18 @@ def tail_lab() -> Iterator[LabPlan]:
         yield plan
 
 
-@pytest.fixture
-def tail_settings(settings: Any, tmp_path: Path, clean_tail_keys: None) -> Any:
+def quick_tails(settings: Any, tmp_path: Path) -> Any:
     settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
     settings.SSH_OVERRIDES = {}
     settings.TAIL_BACKFILL_LINES = 5
     settings.TAIL_GRACE_SECONDS = 1.0
     settings.TAIL_RETRY_MAX_SECONDS = 2.0
     return settings
+
+
+@pytest.fixture
+def tail_settings(settings: Any, tmp_path: Path, clean_tail_keys: None) -> Any:
+    return quick_tails(settings, tmp_path)
 
 
 class WorkerThread:
@@ -170,6 +176,10 @@ class Listener:
             try:
                 message = await asyncio.wait_for(self.layer.receive(self.channel), remaining)
             except TimeoutError:
+                continue
+            except (RedisError, OSError):
+                # Redis restarting under the test: listen again.
+                await asyncio.sleep(0.2)
                 continue
             if message["type"] == "tail.lines":
                 self.lines.extend(message["lines"])
@@ -330,3 +340,66 @@ def test_the_agent_log_tail_shows_only_the_lines_naming_this_router(tail_lab, wo
     lines = [line["t"] for line in listener.lines if line["k"] == "line"]
     assert lines and all("r-11-VM" in text or control in text for text in lines), lines
     assert not any("r-10-VM" in text or "r-12-VM" in text for text in lines)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path, settings: Any) -> Iterator[RedisServer]:
+    """A Redis of this test only (the machine's is never restarted), for the worker and the channel layer."""
+    quick_tails(settings, tmp_path)
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
+    settings.REDIS_URL = server.url
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [server.url]}}
+    }
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+async def retried(step: Any, what: str) -> None:
+    """A Redis call right after its restart may meet the old connection once: try again."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        try:
+            await step()
+            return
+        except (RedisError, OSError):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not {what} after the Redis restart") from None
+            await asyncio.sleep(0.2)
+
+
+def test_a_redis_restart_costs_the_lines_of_the_outage_not_the_tail(tail_lab, private_redis):
+    router = inventory_router(tail_lab, "r-11-VM")
+    listener = Listener(TailKey(router.pk, "monitor"))
+
+    async def scenario() -> None:
+        await listener.open()
+        await listener.until(lambda t: t.has_status("streaming"), "streaming")
+        await in_thread(over_ssh, router, "echo 'before the restart' >> /var/log/monitor.log")
+        await listener.until(lambda t: t.has_text("before the restart"), "a line before the restart")
+        private_redis.kill()
+        await in_thread(over_ssh, router, "echo 'during the outage' >> /var/log/monitor.log")
+        await asyncio.sleep(1.5)
+        private_redis.start()
+
+        # What the tail socket's timers do: renew the viewer's lease and its group membership.
+        async def rejoin() -> None:
+            await TailStore().request(listener.key, "viewer-0")
+            await listener.layer.group_add(listener.key.group, listener.channel)
+
+        await retried(rejoin, "ask for the tail again")
+        await asyncio.sleep(RENEW_EVERY + 0.5)
+        await in_thread(over_ssh, router, "echo 'after the restart' >> /var/log/monitor.log")
+        await listener.until(lambda t: t.has_text("after the restart"), "a line after the restart")
+        await listener.close()
+
+    with WorkerThread():
+        async_to_sync(scenario)()
+    assert not any(s["status"] in ("ended", "stopped", "restarted") for s in listener.statuses), listener.statuses
+    assert sum(1 for text in listener.texts if text.startswith("following ")) == 1, "the tail was restarted"
+    numbers = {line["t"]: line["s"] for line in listener.lines}
+    # The line of the outage was numbered but could not be published: a page is told it skipped it.
+    assert numbers["after the restart"] == numbers["before the restart"] + 2
