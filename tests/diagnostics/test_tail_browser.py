@@ -213,3 +213,63 @@ def test_an_operator_follows_a_router_log_live_through_pause_truncation_and_host
     time.sleep(0.5)
     tab.click("[data-tail-stop]")
     assert "closed" in tab.inner_text("[data-tail-statuses]")
+
+
+def redundant_pair(plan: LabPlan) -> tuple[Router, Router]:
+    """The lab's redundant pair as the sync writes it: one network, PRIMARY and BACKUP."""
+    from vrconsole.models import Network
+
+    first, second = inventory_router(plan, "r-13-VM"), inventory_router(plan, "r-14-VM")
+    network = Network.objects.create(region=first.region, zone=first.zone, uuid=f"{plan.name}-pair", name="pair-net")
+    Router.objects.filter(pk=first.pk).update(is_redundant=True, redundant_state="PRIMARY", network=network)
+    Router.objects.filter(pk=second.pk).update(is_redundant=True, redundant_state="BACKUP", network=network)
+    return Router.objects.get(pk=first.pk), Router.objects.get(pk=second.pk)
+
+
+def test_both_members_of_a_pair_side_by_side_on_one_time_axis(browser_lab, known_hosts, tail_worker, server, browser):
+    from datetime import UTC, datetime, timedelta
+
+    primary, backup = redundant_pair(browser_lab)
+    for member in (primary, backup):
+        collection = run_collection(Collection.objects.create(router=member), publish=lambda *_: None)
+        assert collection.status == CollectionStatus.SUCCEEDED, collection.error
+    operator = get_user_model().objects.create_user("oncall", password=PASSWORD)
+    operator.groups.add(Group.objects.get_or_create(name=OPERATOR)[0])
+    connection.close()
+    tab = browser.new_context().new_page()
+    tab.set_default_timeout(3 * WAIT_MS)
+    tab.goto(f"{server}/login/")
+    tab.fill("input[name=username]", "oncall")
+    tab.fill("input[name=password]", PASSWORD)
+    tab.click("button[type=submit]")
+    tab.wait_for_url(f"{server}/")
+    tab.goto(f"{server}/routers/{primary.uuid}/")
+    tab.select_option("[data-tail-log]", "daemon")
+    tab.check("[data-tail-pair]")
+    tab.click("[data-tail-start]")
+    tab.wait_for_selector('#live-tail[data-tail-status="streaming streaming"]')
+    assert "r-14-VM (BACKUP)" in tab.inner_text("[data-tail-columns]")
+
+    # A flap told by both logs, written out of order: the page lays it out by the lines' own times.
+    start = datetime.now(UTC) + timedelta(hours=1)
+
+    def syslog(router: Router, seconds: int, state: str) -> str:
+        stamp = (start + timedelta(seconds=seconds)).strftime("%b %e %H:%M:%S")
+        return f"{stamp} {router.name} Keepalived_vrrp[77]: (inside_network) Entering {state} STATE"
+
+    story = [(primary, 3, "BACKUP"), (backup, 2, "MASTER"), (primary, 1, "FAULT")]
+    for member, seconds, state in story:
+        over_ssh(member, f"echo '{syslog(member, seconds, state)}' >> /var/log/daemon.log")
+    for member, seconds, state in story:
+        wait_for_row(tab, syslog(member, seconds, state))
+    rows = tab.eval_on_selector_all(
+        "[data-tail-pane] .tail-line",
+        "rows => rows.map(row => Array.from(row.querySelectorAll('.tail-text')).map(cell => cell.textContent))",
+    )
+    written = {syslog(member, seconds, state) for member, seconds, state in story}
+    flap = [cells for cells in rows if written & set(cells)]
+    assert flap == [
+        [syslog(primary, 1, "FAULT"), ""],
+        ["", syslog(backup, 2, "MASTER")],
+        [syslog(primary, 3, "BACKUP"), ""],
+    ]
