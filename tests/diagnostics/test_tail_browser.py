@@ -207,8 +207,25 @@ def test_an_operator_follows_a_router_log_live_through_pause_truncation_and_host
     )
     assert "sev-crit" in row_class  # "ERROR": highlighted, with its ▲ in the gutter
 
+    # The filter hides what does not match, and says how many lines do; the rate is shown.
+    tab.fill("[data-tail-filter]", "e2e: while paused")
+    tab.wait_for_function("() => document.querySelector('[data-tail-count]').textContent.startsWith('2 of ')")
+    visible = tab.eval_on_selector_all(
+        "[data-tail-pane] .tail-line:not([hidden]) .tail-text", "cells => cells.map(cell => cell.textContent)"
+    )
+    assert [text for text in visible if text.startswith("e2e")] == ["e2e: while paused 1", "e2e: while paused 2"]
+    assert tab.inner_text("[data-tail-rate]").endswith("lines/s")
+
+    # Download saves what is shown: the filtered lines.
+    with tab.expect_download() as download:
+        tab.click("[data-tail-download]")
+    saved = Path(download.value.path()).read_text()
+    assert "e2e: while paused 1\ne2e: while paused 2\n" in saved and "e2e: appended on the router" not in saved
+    assert download.value.suggested_filename.startswith("r-10-VM_cloud_")
+
     # Nothing was reloaded, and every line came once.
     assert tab.evaluate("window.notReloaded") is True
+    tab.fill("[data-tail-filter]", "")
     assert rows_with(tab, "e2e: appended on the router") == 1
     time.sleep(0.5)
     tab.click("[data-tail-stop]")
