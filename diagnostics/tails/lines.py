@@ -152,13 +152,27 @@ def line_time_ms(text: str, received: datetime) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def overlap(previous: Sequence[str], incoming: Sequence[str]) -> int:
-    """How many first lines of `incoming` repeat the last lines of `previous` (the longest such run).
+def already_shown(previous: Sequence[str], incoming: Sequence[str], minimum: int = 3) -> int | None:
+    """How many first lines of `incoming` were shown before a reconnect, or None when it cannot tell.
 
-    After a reconnect the tail starts again with the file's last lines; those already shown
-    are the longest prefix of the new lines that equals a suffix of the old ones.
+    After a reconnect the tail starts again from the file's last lines (for the agent log, the
+    matching lines among its last few thousand); the lines shown last must appear in them, the
+    newer ones after. The place where the longest run of the last shown lines ends is where the
+    new lines begin (the latest such place when runs tie). A run shorter than `minimum` lines
+    (or than all that was shown) could be chance, and tells nothing.
     """
-    for size in range(min(len(previous), len(incoming)), 0, -1):
-        if list(incoming[:size]) == list(previous[-size:]):
-            return size
-    return 0
+    if not previous or not incoming:
+        return None
+    last = previous[-1]
+    best_length, best_end = 0, -1
+    for end in range(len(incoming) - 1, -1, -1):
+        if incoming[end] != last:
+            continue
+        length = 1
+        while length < len(previous) and length <= end and incoming[end - length] == previous[-1 - length]:
+            length += 1
+        if length > best_length:
+            best_length, best_end = length, end
+    if best_length < min(minimum, len(previous)):
+        return None
+    return best_end + 1

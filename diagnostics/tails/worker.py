@@ -74,6 +74,8 @@ ROUTER_RECHECK_SECONDS = 30.0
 FIRST_RETRY_SECONDS = 1.0
 # A reconnect's first lines are held this long (or until the backfill is complete) to line them up.
 STARTUP_QUIET_SECONDS = 0.4
+# A session that lasted this long was healthy: the next retry starts its backoff over.
+HEALTHY_SESSION_SECONDS = 30.0
 # SSH handshakes at once: fifty tails starting together must not stampede a host's sshd.
 CONNECTS_AT_ONCE = 8
 
@@ -331,8 +333,9 @@ class RunningTail:
                     stream = session.stream(command, settings.SSH_CONNECT_TIMEOUT)
                     try:
                         self._report("streaming")
-                        attempt = 0
-                        self._read(stream, session, describe(source, router))
+                        # The agent log's start is the matching lines among many: their number is unknown.
+                        backfill = None if source.name == AGENT else settings.TAIL_BACKFILL_LINES
+                        self._read(stream, session, describe(source, router), backfill)
                     finally:
                         stream.close()
                 detail = "stopped: " + (self.stop_reason or "the worker stopped")
@@ -349,6 +352,10 @@ class RunningTail:
             self._audit(router, source, plan, started, lines_before, outcome, detail)
             if self.stopping.is_set():
                 return
+            # A session that held a while was healthy: back off from the start. One that ends as
+            # soon as it starts (no `tail` on the router, a crashing sshd) backs off further each time.
+            if time.monotonic() - started >= HEALTHY_SESSION_SECONDS:
+                attempt = 0
             delay = retry_delay(attempt, settings.TAIL_RETRY_MAX_SECONDS)
             attempt += 1
             self.resuming = bool(self.recent)
@@ -376,7 +383,8 @@ class RunningTail:
             session.keep_alive(int(settings.TAIL_KEEPALIVE_SECONDS))
             yield session
 
-    def _read(self, stream: CommandStream, session: SshSession, following: str) -> None:
+    def _read(self, stream: CommandStream, session: SshSession, following: str, backfill: int | None) -> None:
+        """Read the stream until stopped; `backfill` is how many lines the restart prints first (None: unknown)."""
         out = linetools.LineSplitter()
         err = linetools.LineSplitter()
         tracker = linetools.SeverityTracker()
@@ -400,18 +408,21 @@ class RunningTail:
             batch.append(self._notice(text.removeprefix("tail: ")))
 
         def release_startup(block: list[str]) -> None:
-            known = list(self.recent)
-            skip = linetools.overlap(known, block)
-            if skip == len(block):
-                add_notice("reconnected: no line was missed")
-            elif skip:
-                add_notice(f"reconnected: {len(block) - skip} line(s) written meanwhile follow")
-            else:
+            shown = linetools.already_shown(list(self.recent), block)
+            if not settings.TAIL_BACKFILL_LINES:
+                add_notice("reconnected: lines written while the session was down are not shown (no backfill)")
+                shown = 0
+            elif shown is None:
                 add_notice(
                     "reconnected: the log's last lines follow; they could not be lined up with those shown before "
                     "(rotated or truncated meanwhile?), so some may repeat or be missing"
                 )
-            for text in block[skip:]:
+                shown = 0
+            elif shown == len(block):
+                add_notice("reconnected: no line was missed")
+            else:
+                add_notice(f"reconnected: {len(block) - shown} line(s) written meanwhile follow")
+            for text in block[shown:]:
                 add_line(text)
 
         while not self.stopping.is_set():
@@ -436,7 +447,7 @@ class RunningTail:
             for text in err.feed(chunk.stderr) + (err.flush() if chunk.ended else []):
                 add_notice(text)
             if startup is not None and (
-                now >= startup_until or len(startup) >= settings.TAIL_BACKFILL_LINES or chunk.ended
+                now >= startup_until or (backfill is not None and len(startup) >= backfill) or chunk.ended
             ):
                 release_startup(startup)
                 startup = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from diagnostics.tails import lines
-from diagnostics.tails.lines import LineSplitter, SeverityTracker, line_time_ms, overlap
+from diagnostics.tails.lines import LineSplitter, SeverityTracker, already_shown, line_time_ms
 
 NOW = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
 
@@ -91,11 +91,25 @@ def test_it_has_no_time_for_a_line_without_one_or_with_an_impossible_one() -> No
 
 def test_it_finds_the_lines_a_reconnect_repeats() -> None:
     shown = ["a", "b", "c", "d"]
-    assert overlap(shown, ["b", "c", "d", "e", "f"]) == 3
-    assert overlap(shown, ["c", "d"]) == 2
-    assert overlap(shown, ["x", "y"]) == 0
-    assert overlap([], ["a"]) == 0
+    assert already_shown(shown, ["b", "c", "d", "e", "f"]) == 3
+    assert already_shown(shown, ["a", "b", "c", "d"]) == 4
+    assert already_shown(shown, ["x", "b", "c", "d", "e"]) == 4
 
 
-def test_it_lines_up_repeated_lines_on_the_longest_overlap() -> None:
-    assert overlap(["x", "x", "x"], ["x", "x", "x", "new"]) == 3
+def test_it_cannot_line_up_what_shares_too_little_with_what_was_shown() -> None:
+    assert already_shown(["a", "b", "c", "d"], ["x", "y"]) is None
+    assert already_shown(["a", "b", "c", "d"], ["d", "e"]) is None  # one common line could be chance
+    assert already_shown([], ["a"]) is None
+    assert already_shown(["a"], []) is None
+
+
+def test_it_lines_up_a_short_history_in_full() -> None:
+    assert already_shown(["only"], ["only", "new"]) == 1
+
+
+def test_it_lines_up_on_the_longest_run_and_the_latest_one_when_runs_tie() -> None:
+    # The agent log restarts with many matching lines; the shown ones sit in the middle.
+    shown = ["ok", "check r-1", "ok"]
+    incoming = ["ok", "check r-1", "ok", "other", "check r-1", "ok", "new"]
+    assert already_shown(shown, incoming, minimum=2) == 3
+    assert already_shown(["x", "x", "x"], ["x", "x", "x", "new"]) == 3
