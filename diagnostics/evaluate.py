@@ -6,7 +6,8 @@ before it and the redundant peers' latest collections into the plain `RouterCont
 rules read. `evaluate_router` runs the registered rules on it, keeps every verdict on the
 collection, folds them into findings (diagnostics.findings), rewrites the router's status
 row and announces the result: `verdicts.updated` to the router's group and, when the
-router's status or open categories changed, `fleet.status` to the `fleet` group. The rules
+router's fleet row would read differently (status, open categories, why it is unknown, no
+longer stale), `fleet.status` to the `fleet` group. The rules
 and thresholds are arguments (the registry and the configured thresholds by default), so a
 caller or a test chooses what judges. After a collection the jobs call
 `evaluate_after_collection`, which never raises: an evaluation bug is logged and costs
@@ -39,6 +40,7 @@ from diagnostics.matrix.base import (
 from diagnostics.matrix.thresholds import thresholds as configured_thresholds
 from diagnostics.models import Collection, CollectionStatus, Finding, ProbeResult
 from diagnostics.probes import PROBES_BY_NAME
+from diagnostics.router_status import stale_before
 from vrconsole import events
 from vrconsole.models import Router
 
@@ -269,7 +271,9 @@ def evaluate_router(
         "resolved": fold.resolved,
     }
     publish(events.router_group(router.pk), updated)
-    if status.changed:
+    # The fleet wall re-renders the row: only when it would read differently (a sweep of ten
+    # thousand healthy routers must not send ten thousand events).
+    if status.shows_differently(stale_before(now)):
         changed: events.FleetStatus = {
             "type": "fleet.status",
             "router_id": router.pk,

@@ -188,10 +188,21 @@ class StatusChange:
     health: RouterHealth
     previous_status: str
     previous_categories: str
+    previous_collection_status: str = ""
+    previous_evaluated_at: datetime | None = None
 
     @property
     def changed(self) -> bool:
         return self.previous_status != self.health.status or self.previous_categories != self.health.categories
+
+    def shows_differently(self, stale_before: datetime) -> bool:
+        """The fleet row would read differently: status, categories, why it is unknown, or no longer stale."""
+        return (
+            self.changed
+            or self.previous_collection_status != self.health.collection_status
+            or self.previous_evaluated_at is None
+            or self.previous_evaluated_at < stale_before
+        )
 
 
 def refresh_router_health(router: Router, collection: Collection | None, now: datetime) -> StatusChange:
@@ -202,6 +213,8 @@ def refresh_router_health(router: Router, collection: Collection | None, now: da
     health = RouterHealth.objects.select_for_update().filter(router=router).first()
     previous_status = health.status if health is not None else RouterStatus.UNKNOWN
     previous_categories = health.categories if health is not None else ""
+    previous_collection_status = health.collection_status if health is not None else ""
+    previous_evaluated_at = health.evaluated_at if health is not None else None
     if health is None:
         health = RouterHealth(router=router, status_since=now)
     elif health.status != status:
@@ -214,4 +227,10 @@ def refresh_router_health(router: Router, collection: Collection | None, now: da
     health.collection_status = collection.status if collection is not None else ""
     health.evaluated_at = now
     health.save()
-    return StatusChange(health=health, previous_status=previous_status, previous_categories=previous_categories)
+    return StatusChange(
+        health=health,
+        previous_status=previous_status,
+        previous_categories=previous_categories,
+        previous_collection_status=previous_collection_status,
+        previous_evaluated_at=previous_evaluated_at,
+    )

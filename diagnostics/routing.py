@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from diagnostics.consumers import RouterConsumer
+from diagnostics.consumers import RouterConsumer, TailConsumer
 
 
 def router_socket_path(router_id: int) -> str:
@@ -12,6 +12,12 @@ def router_socket_path(router_id: int) -> str:
     return f"/ws/routers/{router_id}/"
 
 
+def tail_socket_base(router_id: int) -> str:
+    """The path a router page's live tail opens, followed by a log name of the allowlist and `/`."""
+    return f"/ws/routers/{router_id}/tail/"
+
+
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/routers/<int:router_id>/", RouterConsumer.as_asgi(), name="ws-router"),
+    path("ws/routers/<int:router_id>/tail/<slug:log>/", TailConsumer.as_asgi(), name="ws-tail"),
 ]

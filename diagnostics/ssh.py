@@ -2,7 +2,8 @@
 
 It opens bounded SSH sessions (to a KVM host, to a router directly, or to a router through a
 `direct-tcpip` channel of an already open host session), runs fixed commands with a deadline
-and an output cap, and turns every way of failing into one `AccessError` whose `reason` says
+and an output cap, streams the output of long-running ones (live tails) in chunks with a
+deadline per read and a liveness check, and turns every way of failing into one `AccessError` whose `reason` says
 what went wrong and whose `retryable` says whether trying again later can help. Host keys are
 checked by a caller-supplied `HostKeyVerifier` before any credential is offered, so a changed
 key never receives our key. Private keys are read from the files named by the endpoint and
@@ -170,6 +171,46 @@ class SshSession:
     def _unreachable_reason(self) -> AccessReason:
         return AccessReason.HOST_UNREACHABLE if self.endpoint.kind == "host" else AccessReason.ROUTER_UNREACHABLE
 
+    def keep_alive(self, interval: int) -> None:
+        """Send an SSH keepalive every `interval` seconds of silence, so NATs and firewalls keep the session."""
+        self._transport.set_keepalive(interval)
+
+    def check_alive(self, timeout: float) -> None:
+        """A round trip to the peer within `timeout` seconds, or AccessError: a silent session may be dead.
+
+        Opening (and closing) a session channel needs the peer's answer; keepalive packets do not
+        (paramiko never waits for their reply), so this is what tells a quiet tail from a dead one.
+        """
+        if not self.is_active:
+            raise AccessError(self._unreachable_reason(), f"connection to {self.endpoint.label} is closed")
+        try:
+            channel = self._transport.open_session(timeout=timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = AccessReason.TIMEOUT if _is_timeout(exc) or self.is_active else self._unreachable_reason()
+            raise AccessError(
+                reason, f"{self.endpoint.label} did not answer within {timeout:g}s ({exc})", retryable=True
+            ) from None
+        channel.close()
+
+    def stream(self, command: str, timeout: float) -> CommandStream:
+        """Start a long-running fixed command (a `tail -F`) whose output is read as it comes.
+
+        `timeout` bounds opening the channel; reads are bounded by their own deadline.
+        """
+        try:
+            channel = self._transport.open_session(timeout=timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = AccessReason.TIMEOUT if _is_timeout(exc) else self._unreachable_reason()
+            raise AccessError(reason, f"cannot open a session on {self.endpoint.label}: {exc}") from None
+        try:
+            channel.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            channel.close()
+            raise AccessError(
+                AccessReason.PROTOCOL_ERROR, f"{self.endpoint.label} refused the command: {exc}", retryable=True
+            ) from None
+        return CommandStream(self, channel)
+
     def open_forward(self, address: str, port: int, timeout: float) -> paramiko.Channel:
         """A direct-tcpip channel from this (host) session to address:port, as `ssh -W` does."""
         if not self.is_active:
@@ -264,6 +305,77 @@ class SshSession:
             duration=time.monotonic() - started,
             truncated=truncated,
         )
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """What a streaming command printed since the last read; `ended` once it exited or its channel closed."""
+
+    stdout: bytes = b""
+    stderr: bytes = b""
+    ended: bool = False
+    exit_status: int | None = None
+
+
+class CommandStream:
+    """The output of one long-running command, read in bounded chunks with a deadline per read.
+
+    The commands streamed are built to end when their standard input closes (the tail
+    commands wait on `read` and then kill their process group), so `close()` sends EOF before
+    closing the channel: nothing is left running on the router when a tail stops.
+    """
+
+    def __init__(self, session: SshSession, channel: paramiko.Channel) -> None:
+        self.session = session
+        self._channel = channel
+        channel.settimeout(_POLL_SECONDS)
+
+    def read(self, timeout: float, max_bytes: int = 4 * _READ_CHUNK) -> StreamChunk:
+        """What arrived within `timeout` seconds (possibly nothing); at most about `max_bytes` per stream.
+
+        Returns as soon as something arrived. Raises AccessError when the connection dropped.
+        """
+        channel = self._channel
+        deadline = time.monotonic() + timeout
+        while True:
+            stdout = bytearray()
+            stderr = bytearray()
+            try:
+                while channel.recv_ready() and len(stdout) < max_bytes:
+                    stdout.extend(channel.recv(_READ_CHUNK))
+                while channel.recv_stderr_ready() and len(stderr) < max_bytes:
+                    stderr.extend(channel.recv_stderr(_READ_CHUNK))
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise AccessError(
+                    self.session._unreachable_reason(), f"reading from {self.session.endpoint.label} failed: {exc}"
+                ) from None
+            drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+            ended = bool(drained and (channel.closed or (channel.eof_received and channel.exit_status_ready())))
+            if stdout or stderr or ended:
+                status = channel.exit_status if ended and channel.exit_status_ready() else None
+                return StreamChunk(bytes(stdout), bytes(stderr), ended, status)
+            if not self.session.is_active:
+                raise AccessError(
+                    self.session._unreachable_reason(),
+                    f"connection to {self.session.endpoint.label} dropped during a tail",
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return StreamChunk()
+            # Wakes on output of either stream and on EOF; otherwise sleeps out the read's deadline.
+            if channel.eof_received:
+                channel.status_event.wait(min(remaining, _POLL_SECONDS))
+            else:
+                select.select([channel], [], [], min(remaining, 1.0))
+
+    def close(self) -> None:
+        """End the command: EOF on its standard input, then close the channel."""
+        try:
+            if not self._channel.closed:
+                self._channel.shutdown_write()
+        except (paramiko.SSHException, OSError, EOFError):
+            pass  # the channel or the connection is already gone; closing below is all that is left
+        self._channel.close()
 
 
 def _append_capped(buffer: bytearray, chunk: bytes, cap: int) -> bool:
@@ -377,6 +489,13 @@ class HostConnectionPool:
             session = self.opener(endpoint)
             self._sessions[key] = session
             return session
+
+    def close_session(self, endpoint: Endpoint) -> None:
+        """Close and forget the session to one host (its last user is done with it)."""
+        with self._lock:
+            session = self._sessions.pop((endpoint.identity, endpoint.address, endpoint.port), None)
+        if session is not None:
+            session.close()
 
     def close_all(self) -> None:
         with self._lock:

@@ -15,8 +15,16 @@ def _compose() -> dict:
 
 def test_compose_names_every_service() -> None:
     services = _compose()["services"]
-    for name in ("postgres", "redis", "migrate", "web", "worker-sync", "worker-collect", "worker-tails", "scheduler"):
+    for name in ("postgres", "redis", "migrate", "web", "worker-sync", "worker-collect", "tail-worker", "scheduler"):
         assert name in services, name
+
+
+def test_the_tail_worker_is_its_own_process_type_not_an_rq_queue() -> None:
+    services = _compose()["services"]
+    assert services["tail-worker"]["command"] == ["python", "manage.py", "tail_worker"]
+    from vrconsole.queues import QUEUE_TIMEOUTS
+
+    assert "tails" not in QUEUE_TIMEOUTS
 
 
 def test_every_app_service_runs_from_the_one_image() -> None:

@@ -16,13 +16,18 @@ diagnostics jobs publish through it, and each app's consumers relay through it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from importlib import import_module
 from typing import Any, Literal, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
+from channels.auth import get_user
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +39,11 @@ FLEET_GROUP = "fleet"
 def router_group(router_id: int) -> str:
     """The group that carries one router's events (collection progress, verdicts)."""
     return f"router-{router_id}"
+
+
+def tail_group(router_id: int, log: str) -> str:
+    """The group that carries one live tail's lines and status: one per (router, log)."""
+    return f"tail-{router_id}-{log}"
 
 
 # --- Payloads (what a browser receives) ---------------------------------------------------
@@ -105,7 +115,7 @@ class SyncFinished(TypedDict):
 
 
 class FleetStatus(TypedDict):
-    """A router's verdict status or open categories changed."""
+    """An evaluation changed how a router's fleet row reads (status, open categories, why unknown)."""
 
     type: Literal["fleet.status"]
     router_id: int
@@ -116,11 +126,122 @@ class FleetStatus(TypedDict):
     categories: list[str]
 
 
-Event = CollectionProgress | CollectionFinished | VerdictsUpdated | SyncFinished | FleetStatus
+class FleetRouters(TypedDict):
+    """A sync changed these routers' rows (state, redundant state, anything CloudStack reports).
+
+    `truncated` means more changed than the event lists: a page refreshes every row it shows.
+    """
+
+    type: Literal["fleet.routers"]
+    region: str
+    router_ids: list[int]
+    truncated: bool
+
+
+class TailLine(TypedDict):
+    """One line of a live tail.
+
+    s:   its sequence number in the tail (1, 2, 3...; never reused while the backlog lives)
+    t:   the text, already safe (control characters written as \\xNN, cut at 8 KiB)
+    at:  epoch milliseconds: the line's own timestamp, or when the worker read it
+    sev: "crit", "warn", "benign" (dim it) or ""
+    k:   "line" for the log's text, "notice" for what the worker says about the tail
+         ("file truncated", "reconnected"...)
+    """
+
+    s: int
+    t: str
+    at: int
+    sev: str
+    k: str
+
+
+class TailLines(TypedDict):
+    """A batch of consecutive lines of one tail; `epoch` names the backlog the numbers belong to."""
+
+    type: Literal["tail.lines"]
+    router_id: int
+    log: str
+    epoch: str
+    lines: list[TailLine]
+
+
+class TailStatus(TypedDict):
+    """Where a tail stands.
+
+    status: "waiting" (no worker has taken it yet), "connecting", "streaming", "retrying"
+            (the SSH session failed: `reason`, next try in `retry_in` seconds) or "ended"
+            (it will not be retried: `reason`)
+    """
+
+    type: Literal["tail.status"]
+    router_id: int
+    log: str
+    epoch: str
+    status: str
+    reason: str
+    retry_in: float | None
+    at: float
+
+
+class TailState(TypedDict):
+    """What a tail page gets first on connecting: the log, the tail's status and the last line number."""
+
+    type: Literal["tail.state"]
+    router_id: int
+    log: str
+    label: str
+    path: str
+    epoch: str
+    status: str
+    reason: str
+    retry_in: float | None
+    latest: int
+    resumed: bool
+    window: int
+    workers: int
+
+
+class TailSkipped(TypedDict):
+    """Lines this viewer will not get: it fell further behind than the backlog keeps."""
+
+    type: Literal["tail.skipped"]
+    router_id: int
+    log: str
+    after: int
+    before: int
+    count: int
+    reason: str
+
+
+class TailPosition(TypedDict):
+    """The tail's last line number, sent while a viewer is held back (paused or slow)."""
+
+    type: Literal["tail.position"]
+    router_id: int
+    log: str
+    latest: int
+
+
+Event = (
+    CollectionProgress
+    | CollectionFinished
+    | VerdictsUpdated
+    | SyncFinished
+    | FleetStatus
+    | FleetRouters
+    | TailLines
+    | TailStatus
+    | TailState
+    | TailSkipped
+    | TailPosition
+)
 
 # The event types each kind of page may receive; consumers relay these and drop the rest.
 ROUTER_EVENTS = frozenset({"collection.progress", "collection.finished", "verdicts.updated"})
-FLEET_EVENTS = frozenset({"sync.finished", "fleet.status"})
+FLEET_EVENTS = frozenset({"sync.finished", "fleet.status", "fleet.routers"})
+# What the tail worker publishes to a tail's group; the tail consumer meters lines per viewer.
+TAIL_EVENTS = frozenset({"tail.lines", "tail.status"})
 
 Publisher = Callable[[str, Mapping[str, Any]], None]
 
@@ -145,6 +266,17 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
 
+async def session_is_valid(session_key: str, user_id: Any) -> bool:
+    """True while the session still exists, still belongs to `user_id`, and the user is active.
+
+    Read afresh from the session store: signing out (here or in another tab) deletes the
+    session, and a password change invalidates it (the session hash no longer matches).
+    """
+    engine = import_module(settings.SESSION_ENGINE)
+    user = await get_user({"session": engine.SessionStore(session_key)})
+    return bool(user.is_authenticated and user.is_active and user.pk == user_id)
+
+
 class LiveEventConsumer(AsyncJsonWebsocketConsumer):
     """Shared behaviour of the live feeds: sign-in check and relaying only the types a subclass names.
 
@@ -152,13 +284,64 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
     the database holds the truth, so a consumer that misses an event loses nothing that a
     reconnect (which sends the current state again) does not restore. An event type not in
     `relayed_events` is dropped, so a new kind of internal message cannot leak to a page.
+
+    Once accepted, a signed-in user's socket re-reads its session every
+    LIVE_SESSION_CHECK_SECONDS and closes with 4401 when the user signed out (or the session
+    was otherwise ended): a wall screen must not keep streaming to a session that is gone.
+    On the same beat it renews its groups (`join`): the channel layer forgets a member after
+    a day (group_expiry), and all of them when Redis restarts, while a wall stays open for weeks.
     """
 
     relayed_events: frozenset[str] = frozenset()
+    _session_watch: asyncio.Task[None] | None = None
+    _joined: tuple[str, ...] = ()
+
+    async def join(self, group: str) -> None:
+        """Join a group, and keep renewing the membership while the socket is open."""
+        await self.channel_layer.group_add(group, self.channel_name)
+        if group not in self._joined:
+            self._joined = (*self._joined, group)
 
     def signed_in(self) -> bool:
         user = self.scope.get("user")
         return bool(user is not None and user.is_authenticated and user.is_active)
+
+    async def accept(self, *args: Any, **kwargs: Any) -> None:
+        await super().accept(*args, **kwargs)
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None)
+        if self.signed_in() and session_key and self._session_watch is None:
+            self._session_watch = asyncio.create_task(self._watch_session(session_key, self.scope["user"].pk))
+
+    async def _watch_session(self, session_key: str, user_id: Any) -> None:
+        interval = settings.LIVE_SESSION_CHECK_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                valid = await session_is_valid(session_key, user_id)
+            except Exception as exc:  # the database away for a moment: keep the socket, check again
+                logger.warning("could not check the session of a live socket: %s", exc)
+                continue
+            if not valid:
+                await self.session_ended()
+                return
+            for group in self._joined:
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception as exc:  # Redis away for a moment: renewed on the next beat
+                    logger.warning("could not renew a live socket's group %s: %s", group, exc)
+
+    async def session_ended(self) -> None:
+        """The user signed out: say so with 4401 and close."""
+        await self.close(code=CLOSE_NOT_SIGNED_IN)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if self._session_watch is not None:
+            self._session_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._session_watch
+            self._session_watch = None
+        await super().websocket_disconnect(message)
 
     async def refuse(self, code: int) -> None:
         # Accept first: a close before the handshake reaches the browser as 1006, which

@@ -16,15 +16,33 @@ from rq.job import Job, JobStatus
 from vrconsole import events, queues
 from vrconsole.cloudstack.regions import configured_regions, region_config
 from vrconsole.models import SyncRun
-from vrconsole.sync import sync_region
+from vrconsole.sync import SyncResult, sync_region
 
 logger = logging.getLogger(__name__)
+
+
+# A fleet event names at most this many routers; a bigger change asks pages to refresh every row.
+MAX_ROUTER_IDS_PER_EVENT = 500
+
+
+def publish_sync(result: SyncResult) -> None:
+    """Tell the fleet pages: which routers' rows changed, then that the region's sync finished."""
+    if result.changed_router_ids:
+        ids = result.changed_router_ids
+        routers: events.FleetRouters = {
+            "type": "fleet.routers",
+            "region": result.region,
+            "router_ids": ids[:MAX_ROUTER_IDS_PER_EVENT],
+            "truncated": len(ids) > MAX_ROUTER_IDS_PER_EVENT,
+        }
+        events.publish(events.FLEET_GROUP, routers)
+    events.publish(events.FLEET_GROUP, {"type": "sync.finished", **result.as_json()})
 
 
 def sync_region_job(region_name: str, trigger: str = SyncRun.Trigger.SCHEDULE) -> dict[str, Any]:
     """Sync one configured region (the RQ job)."""
     result = sync_region(region_config(region_name), trigger=trigger)
-    events.publish(events.FLEET_GROUP, {"type": "sync.finished", **result.as_json()})
+    publish_sync(result)
     return result.as_json()
 
 

@@ -1,15 +1,16 @@
 """RQ queue names, declared once.
 
-Sync, collection, live tails and actions each get their own queue so that a long-lived
-tail or a slow sweep never delays an inventory sync or an operator's action. This module
-imports nothing from Django: settings.py builds RQ_QUEUES from it.
+Sync, collection and actions each get their own queue so that a slow sweep never delays an
+inventory sync or an operator's action. Live tails are not RQ jobs (RQ runs one job per
+process, and a tail lives as long as someone watches it): the tail worker process
+(`manage.py tail_worker`, diagnostics.tails.worker) holds many at once. This module imports
+nothing from Django: settings.py builds RQ_QUEUES from it.
 """
 
 from __future__ import annotations
 
 SYNC = "sync"
 COLLECT = "collect"
-TAILS = "tails"
 ACTIONS = "actions"
 DEFAULT = "default"
 
@@ -17,7 +18,6 @@ DEFAULT = "default"
 QUEUE_TIMEOUTS: dict[str, int] = {
     SYNC: 600,
     COLLECT: 300,
-    TAILS: 3600,
     ACTIONS: 900,
     DEFAULT: 300,
 }

@@ -290,6 +290,27 @@ for _cidr in os.environ.get("SSH_ALLOWED_NETWORKS", "").split(","):
 # {"zone:<zone uuid or name>": {"HOST_SSH_USER": "cloudops"}, "host:<host uuid or name>": {...}}
 SSH_OVERRIDES = _json_object("SSH_OVERRIDES")
 
+# --- Live pages and tails -------------------------------------------------------------------
+# Every open socket re-reads its session this often and closes when the user signed out.
+LIVE_SESSION_CHECK_SECONDS = _float("LIVE_SESSION_CHECK_SECONDS", 10.0, minimum=0.1, maximum=3600)
+# A new tail starts with the log's last N lines; a new viewer of a running tail gets as many.
+TAIL_BACKFILL_LINES = _int("TAIL_BACKFILL_LINES", 200, minimum=0, maximum=5000)
+# Lines kept per tail in Redis for reconnecting and slow viewers (a viewer further behind is
+# told how many lines it skipped), and for how long after the tail's last line.
+TAIL_BACKLOG_LINES = _int("TAIL_BACKLOG_LINES", 5000, minimum=100, maximum=100000)
+TAIL_BACKLOG_TTL_SECONDS = _int("TAIL_BACKLOG_TTL_SECONDS", 3600, minimum=60, maximum=7 * 86400)
+# A tail stops this long after its last viewer left (a page reload must not restart it).
+TAIL_GRACE_SECONDS = _float("TAIL_GRACE_SECONDS", 15.0, minimum=0.0, maximum=3600)
+# Tails one tail worker process holds at most; more tails need more tail_worker processes.
+TAIL_MAX_PER_WORKER = _int("TAIL_MAX_PER_WORKER", 100, minimum=1, maximum=2000)
+# Per viewer: lines per second sent at most, and lines sent but not yet shown by the page.
+TAIL_VIEWER_LINES_PER_SECOND = _int("TAIL_VIEWER_LINES_PER_SECOND", 2000, minimum=10, maximum=100000)
+TAIL_VIEWER_WINDOW_LINES = _int("TAIL_VIEWER_WINDOW_LINES", 2000, minimum=50, maximum=100000)
+# Longest wait between two attempts to re-open a failed tail session.
+TAIL_RETRY_MAX_SECONDS = _float("TAIL_RETRY_MAX_SECONDS", 60.0, minimum=1.0, maximum=3600)
+# A quiet tail checks that its SSH session still answers after this many silent seconds.
+TAIL_KEEPALIVE_SECONDS = _float("TAIL_KEEPALIVE_SECONDS", 15.0, minimum=1.0, maximum=600)
+
 # --- Troubleshooting matrix ---------------------------------------------------------------
 # Threshold overrides as a JSON object, e.g. {"conntrack_warning_pct": 70}; names and
 # defaults are listed on the console's /matrix/ page (diagnostics/matrix/thresholds.py).

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -62,9 +62,12 @@ class SyncResult:
     error: str = ""
     skipped: int = 0
     warnings: str = ""
+    # Router rows the sync wrote or marked removed: what a live fleet page re-renders.
+    changed_router_ids: list[int] = field(default_factory=list, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["changed_router_ids"]
         data["duration_s"] = round(self.duration_s, 3)
         return data
 
@@ -155,7 +158,8 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
             "`python manage.py sync_routers --allow-mass-removal`."
         )
     writer.remove(gone)
-    writer.flush()
+    written = writer.flush()
+    changed = set(written.values()) | {writer.existing[uuid][0] for uuid in writer.removed}
     return SyncResult(
         region=region.name,
         routers=len(writer.listed),
@@ -166,6 +170,7 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
         duration_s=0.0,
         skipped=writer.skipped,
         warnings=_warnings(inventory),
+        changed_router_ids=sorted(changed),
     )
 
 

@@ -2,7 +2,8 @@
 
 On a real KVM host the operator (or the dashboard) logs in on port 22 and reaches the routers'
 link-local addresses through the `cloud0` bridge. The lab host is a network namespace with that
-bridge, a real sshd, `/var/log/libvirt/qemu/<instance>.log` in libvirt's format, and a `virsh`
+bridge, a real sshd, `/var/log/libvirt/qemu/<instance>.log` in libvirt's format, the CloudStack
+agent's `/var/log/cloudstack/agent/agent.log` in its log4j format, and a `virsh`
 that answers `list --all` and `domstate [--reason]` from the lab's domain list, because a hypervisor cannot
 run here (the only stand-in in the lab).
 """
@@ -49,6 +50,37 @@ def qemu_log(plan: LabPlan, router: Router, started: datetime, domain_number: in
     return "\n".join(lines) + "\n"
 
 
+def _agent_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S,") + f"{moment.microsecond // 1000:03d}"
+
+
+def agent_log(plan: LabPlan, started: datetime) -> str:
+    """The agent's log4j lines (`%d{ISO8601} %-5p [%c{3}] (%t:%x) %m`) of the routers' last checks.
+
+    The agent names a router in the commands it runs on it (router_proxy.sh with the control
+    address) and in the requests it receives (the router's instance name); a line about
+    another router must not show in this router's filtered tail.
+    """
+    lines = [f"{_agent_time(started)} INFO  [cloud.agent.Agent] (main:null) (logid:) Agent started"]
+    moment = started
+    for number, router in enumerate(r for r in plan.routers if r.hypervisor == "KVM"):
+        moment += timedelta(seconds=7, milliseconds=131 * number)
+        logid = f"{0x3B1D5C2E + number:08x}"
+        handler = f"(agentRequest-Handler-{number % 5 + 1}:null) (logid:{logid})"
+        lines += [
+            f"{_agent_time(moment)} DEBUG [cloud.agent.Agent] {handler} Request:Seq 1-{4711 + number}:  "
+            f'{{ Cmd , MgmtId: 32988, via: 1, Ver: v1, Flags: 100011, [{{"com.cloud.agent.api.CheckRouterCommand":'
+            f'{{"accessDetails":{{"router.name":"{router.name}","router.ip":"{router.control.ipaddress}"}},'
+            '"wait":"0","bypassHostMaintenance":"false"}}] }',
+            f"{_agent_time(moment + timedelta(milliseconds=3))} DEBUG [kvm.resource.LibvirtComputingResource] "
+            f"{handler} Executing: /usr/share/cloudstack-common/scripts/network/domr/router_proxy.sh checkrouter.sh "
+            f"{router.control.ipaddress}",
+            f"{_agent_time(moment + timedelta(milliseconds=95))} DEBUG [kvm.resource.LibvirtComputingResource] "
+            f"{handler} Execution is successful.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def tap_failure(moment: datetime, slot: int) -> str:
     """The qemu lines of a tap device that could not be configured, then libvirt's shutdown line."""
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
@@ -78,6 +110,7 @@ def host_files(plan: LabPlan, started: datetime, authorized_key: str, domains_pa
         # virsh cannot run here (no hypervisor): a stand-in answers from the lab's domain list.
         "/usr/local/bin/virsh": rendered("host/usr/local/bin/virsh.tmpl", domains_path=domains_path),
     }
+    files["/var/log/cloudstack/agent/agent.log"] = RouterFile(agent_log(plan, started - timedelta(days=1)).encode())
     kvm_routers = [router for router in plan.routers if router.hypervisor == "KVM"]
     for number, router in enumerate(kvm_routers, start=1):
         files[f"/var/log/libvirt/qemu/{router.name}.log"] = RouterFile(

@@ -95,6 +95,14 @@ HOST_PROBES: tuple[Probe, ...] = (
         scope="host",
         host_command=host_side.qemu_log_command,
     ),
+    Probe(
+        "host_logfiles",
+        "find /var/log/cloudstack/agent/agent.log /var/log/libvirt/qemu/<instance>.log",
+        logfiles.parse,
+        timeout=10.0,
+        scope="host",
+        host_command=host_side.logfiles_command,
+    ),
 )
 
 PROBES_BY_NAME: dict[str, Probe] = {probe.name: probe for probe in ROUTER_PROBES + HOST_PROBES}

@@ -1,4 +1,5 @@
-"""Probes run on the KVM host a router lives on: the cloud0 bridge, the router's tap on it, its libvirt state, its qemu log.
+"""Probes run on the KVM host a router lives on: the cloud0 bridge, the router's tap on it, its libvirt state, its qemu log,
+and which of the host's logs about the router exist (for live tails).
 
 On KVM the router's control address is link-local and exists only on the host's `cloud0`
 bridge (CLOUDSTACK.md §2), so "cannot reach the router" is first a host question: is
@@ -31,6 +32,13 @@ from diagnostics.probes.base import (
 BRIDGE = "cloud0"
 QEMU_LOG_LINES = 200
 QEMU_LOG_MAX_BYTES = 128 * 1024
+# The CloudStack agent's log on a KVM host (cloudstack-agent's log4j configuration).
+AGENT_LOG = "/var/log/cloudstack/agent/agent.log"
+
+
+def qemu_log_path(instance_name: str) -> str:
+    """libvirt's log of the router's domain on the host; refuses anything but an instance name."""
+    return f"/var/log/libvirt/qemu/{validate_instance_name(instance_name)}.log"
 
 
 def cloud0_command(instance_name: str, link_local_ip: str) -> str:
@@ -59,9 +67,23 @@ def domstate_command(instance_name: str, link_local_ip: str) -> str:
 
 def qemu_log_command(instance_name: str, link_local_ip: str) -> str:
     """The bounded tail of the domain's qemu log, each line prefixed with `|`."""
-    path = shlex.quote(f"/var/log/libvirt/qemu/{validate_instance_name(instance_name)}.log")
+    path = shlex.quote(qemu_log_path(instance_name))
     validate_ip(link_local_ip)
     return f"tail -n {QEMU_LOG_LINES} {path} 2>&1 | head -c {QEMU_LOG_MAX_BYTES} | sed 's/^/|/'"
+
+
+def logfiles_command(instance_name: str, link_local_ip: str) -> str:
+    """Size and mtime of the agent log and the domain's qemu log, in the `logfiles` probe's format.
+
+    A missing file is simply not listed (find's complaint goes to /dev/null); the last echo
+    makes the exit status 0 whatever find found.
+    """
+    path = shlex.quote(qemu_log_path(instance_name))
+    validate_ip(link_local_ip)
+    return (
+        f"echo '==> files <=='; find {AGENT_LOG} {path} -maxdepth 0 -type f -printf '%s %T@ %p\\n' 2>/dev/null; "
+        "echo '==> deleted <=='"
+    )
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,8 @@ _IKE_FAILURE = re.compile(
     r"fail|error|NO_PROPOSAL_CHOSEN|AUTHENTICATION_FAILED|INVALID_|giving up|no proposal|retransmit", re.IGNORECASE
 )
 _ERROR_WORDS = re.compile(r"\b(?:error|failed|failure|fatal|exception)\b", re.IGNORECASE)
-_TRACEBACK_START = "Traceback (most recent call last):"
-_TRACEBACK_CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
+TRACEBACK_START = "Traceback (most recent call last):"
+TRACEBACK_CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def group_tracebacks(lines: list[LogLine]) -> tuple[list[LogLine], list[LogTrace
     groups: list[LogTraceback] = []
     index = 0
     while index < len(result):
-        if _TRACEBACK_START not in result[index].text:
+        if TRACEBACK_START not in result[index].text:
             index += 1
             continue
         first = index
@@ -242,7 +242,7 @@ def group_tracebacks(lines: list[LogLine]) -> tuple[list[LogLine], list[LogTrace
         index += 1
         while index < len(result):
             text = result[index].text
-            if not text.strip() or text[0] in " \t" or text.startswith(_TRACEBACK_CHAIN) or _TRACEBACK_START in text:
+            if not text.strip() or text[0] in " \t" or text.startswith(TRACEBACK_CHAIN) or TRACEBACK_START in text:
                 index += 1
                 continue
             exception = text

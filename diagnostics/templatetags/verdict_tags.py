@@ -14,13 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from diagnostics.models import Collection, ConfigSnapshot, Finding, ProbeResult, RouterHealth
+from diagnostics.router_status import effective_status, health_of, unknown_reason
 from vrconsole.models import Router
 
 register = template.Library()
@@ -46,14 +46,6 @@ SEVERITY_LOOK: dict[str, tuple[str, str]] = {
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def health_of(router: Any) -> Any | None:
-    """The router's status row, or None when it was never evaluated (no query when select_related)."""
-    try:
-        return router.health
-    except (ObjectDoesNotExist, AttributeError):
-        return None
-
-
 @register.simple_tag
 def status_badge(status: str | None, title: str = "") -> SafeString:
     """A router status as a badge: ▲ critical, ⚠ warning, ● ok, ? unknown."""
@@ -66,11 +58,15 @@ def status_badge(status: str | None, title: str = "") -> SafeString:
 
 @register.simple_tag
 def router_status_badge(router: Any) -> SafeString:
-    """The status badge of a fleet-list row; a router never evaluated is unknown."""
+    """The status badge of a fleet-list row: the fresh verdict status, or unknown and why in a few words."""
     health = health_of(router)
-    if health is None:
-        return status_badge("unknown", "never collected")
-    return status_badge(health.status)
+    status = effective_status(health)
+    why = unknown_reason(router, health) if status == "unknown" else None
+    if why is None:
+        return status_badge(status)
+    return format_html(
+        '{} <span class="why" title="{}">{}</span>', status_badge(status, why.detail), why.detail, why.short
+    )
 
 
 @register.filter

@@ -28,7 +28,7 @@
   var retryTimer = null;
 
   var PROBE_LOOK = {
-    running: ["⧗ running", "tone-info"],
+    running: ["◷ running", "tone-info"],
     ok: ["● ok", "tone-ok"],
     error: ["▲ failed", "tone-crit"],
     unfinished: ["■ no answer", "tone-unknown"]
@@ -107,10 +107,10 @@
     var text;
     var tone;
     if (!status || status === "pending") {
-      text = "⧗ Queued: waiting for a worker to pick it up.";
+      text = "◷ Queued: waiting for a worker to pick it up.";
       tone = "tone-info";
     } else if (status === "running") {
-      text = "⧗ Running: probes appear above as they finish.";
+      text = "◷ Running: probes appear above as they finish.";
       tone = "tone-info";
     } else if (status === "succeeded") {
       text = "● Succeeded" + (current.duration_s != null ? " in " + seconds(current.duration_s) : "") +
@@ -233,7 +233,7 @@
       // Exponential backoff with jitter, so a restarted server is not hit by every wall screen at once.
       var delay = Math.min(MAX_BACKOFF_S, Math.pow(2, attempts)) * (0.75 + Math.random() * 0.5);
       attempts += 1;
-      setIndicator("⧗ live: reconnecting in " + Math.ceil(delay) + " s…", "tone-warn");
+      setIndicator("◷ live: reconnecting in " + Math.ceil(delay) + " s…", "tone-warn");
       retryTimer = window.setTimeout(connect, delay * 1000);
     };
   }
@@ -245,7 +245,7 @@
   function setCollectBusy(busy) {
     if (collectButton) {
       collectButton.disabled = busy;
-      collectButton.textContent = busy ? "⧗ Collecting…" : "▶ Collect now";
+      collectButton.textContent = busy ? "◷ Collecting…" : "▶ Collect now";
     }
   }
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import LazySettings
 
+from diagnostics.tails.store import TailStore, redis_client
 from vrconsole.models import Host, Region, Router, Zone
 
 SSHD = "/usr/sbin/sshd"
@@ -254,3 +256,19 @@ def kvm_router(region: Region, zone: Zone, kvm_host: Host) -> Router:
 @pytest.fixture
 def direct_router(region: Region, zone: Zone) -> Router:
     return make_router(region, zone, None, "r-20-VM", hypervisor="VMware")
+
+
+@pytest.fixture
+def clean_tail_keys() -> Iterator[None]:
+    """No live-tail state in Redis before or after the test (router ids restart with every test database)."""
+
+    async def clean() -> None:
+        client = redis_client()
+        keys = [key async for key in client.scan_iter(match=f"{TailStore().prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+    async_to_sync(clean)()
+    yield
+    async_to_sync(clean)()

@@ -8,11 +8,13 @@ transactional because the consumer reads it from another thread.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
@@ -336,3 +338,59 @@ def test_it_ignores_what_a_page_sends_and_keeps_relaying(router, viewer):
         return relayed
 
     assert run(scenario) == event
+
+
+def test_it_relays_the_routers_a_sync_changed_on_the_fleet_socket(viewer):
+    headers = session_cookie(viewer)
+    changed = {"type": "fleet.routers", "region": "prod-eu", "router_ids": [3, 4], "truncated": False}
+
+    async def scenario() -> Any:
+        socket = WebsocketCommunicator(application, "/ws/fleet/", headers=headers)
+        await socket.connect(timeout=WAIT_S)
+        await socket.receive_json_from(timeout=WAIT_S)
+        await publish(FLEET_GROUP, changed)()
+        relayed = await socket.receive_json_from(timeout=WAIT_S)
+        await socket.disconnect()
+        return relayed
+
+    assert run(scenario) == changed
+
+
+@pytest.mark.parametrize("path", ["/ws/fleet/", "router"])
+def test_it_closes_a_live_socket_when_its_session_is_logged_out(router, viewer, settings, path):
+    settings.LIVE_SESSION_CHECK_SECONDS = 0.2
+    client = Client()
+    client.force_login(viewer)
+    headers = [
+        (b"origin", b"http://127.0.0.1"),
+        (b"host", b"127.0.0.1"),
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+    ]
+    url = f"/ws/routers/{router.pk}/" if path == "router" else path
+
+    async def scenario() -> Any:
+        socket = WebsocketCommunicator(application, url, headers=headers)
+        await socket.connect(timeout=WAIT_S)
+        await socket.receive_json_from(timeout=WAIT_S)
+        await database_sync_to_async(client.logout)()
+        closing = await socket.receive_output(timeout=WAIT_S)
+        await socket.wait()
+        return closing
+
+    assert run(scenario) == {"type": "websocket.close", "code": CLOSE_NOT_SIGNED_IN}
+
+
+def test_it_keeps_a_live_socket_open_while_its_session_lives(router, viewer, settings):
+    settings.LIVE_SESSION_CHECK_SECONDS = 0.1
+    headers = session_cookie(viewer)
+
+    async def scenario() -> Any:
+        socket = WebsocketCommunicator(application, "/ws/fleet/", headers=headers)
+        await socket.connect(timeout=WAIT_S)
+        await socket.receive_json_from(timeout=WAIT_S)
+        await asyncio.sleep(0.6)
+        silent = await socket.receive_nothing(timeout=0.2)
+        await socket.disconnect()
+        return silent
+
+    assert run(scenario) is True

@@ -213,3 +213,19 @@ def test_it_delivers_events_to_the_router_and_fleet_groups(fake_matrix, zone):
         async_to_sync(layer.group_discard)(FLEET_GROUP, fleet_channel)
     assert router_message["type"] == "verdicts.updated"
     assert (fleet_message["type"], fleet_message["router_id"]) == ("fleet.status", router.pk)
+
+
+def test_it_tells_the_fleet_when_a_stale_router_is_judged_again(fake_matrix, zone):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from diagnostics.models import RouterHealth
+
+    router = make_router(zone)
+    recorder = Recorder()
+    fake_matrix.evaluate(router, finished_collection(router, facts=stored_facts("processes")), publish=recorder)
+    # Its row read "unknown: stale" while no sweep reached it; a fresh verdict must reach the wall.
+    RouterHealth.objects.filter(router=router).update(evaluated_at=timezone.now() - timedelta(days=1))
+    fake_matrix.evaluate(router, finished_collection(router, facts=stored_facts("processes")), publish=recorder)
+    assert [(m["type"], m["status"]) for m in recorder.fleet_events] == [("fleet.status", "ok"), ("fleet.status", "ok")]

@@ -243,7 +243,7 @@ def test_it_shows_each_probe_as_it_arrives_then_the_outcome(asgi_server, browser
 
     publish(router, progress(router, "system", "running"))
     tab.wait_for_selector('tr[data-probe="system"][data-status="running"]')
-    assert "⧗ running" in tab.inner_text('tr[data-probe="system"]')
+    assert "◷ running" in tab.inner_text('tr[data-probe="system"]')
 
     publish(router, progress(router, "system", "ok", duration_s=0.123, error=""))
     tab.wait_for_selector('tr[data-probe="system"][data-status="ok"]')
@@ -311,7 +311,7 @@ def test_it_queues_a_collection_when_an_operator_clicks_collect_now(asgi_server,
     tab.wait_for_selector("text=queued.")
     collection = Collection.objects.get(router=router)
     assert f"✓ Collection #{collection.pk} queued." in tab.inner_text("[data-collect-message]")
-    assert "⧗ Queued" in tab.inner_text("[data-live-outcome]")
+    assert "◷ Queued" in tab.inner_text("[data-live-outcome]")
     assert tab.is_disabled("[data-collect-button]")
     assert [job.args for job in collect_queue.get_jobs()] == [(router.pk, collection.pk)]
 

@@ -23,7 +23,7 @@ class FleetConsumer(LiveEventConsumer):
             await self.refuse(CLOSE_NOT_SIGNED_IN)
             return
         # Joined before the snapshot is read: an event published meanwhile is relayed, not lost.
-        await self.channel_layer.group_add(FLEET_GROUP, self.channel_name)
+        await self.join(FLEET_GROUP)
         self.joined = True
         state = await database_sync_to_async(region_sync_state)()
         await self.accept()

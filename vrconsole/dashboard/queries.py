@@ -8,17 +8,19 @@ is reloaded every thirty seconds against fleets of ten thousand routers.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from diagnostics.models import Finding, RouterStatus
+from diagnostics.router_status import stale_before
 from vrconsole.models import (
     TRANSITIONAL_STATES,
     Host,
@@ -47,9 +49,13 @@ SORT_COLUMNS: dict[str, tuple[str, ...]] = {
     "version": ("template_version",),
     "health": ("health_checks_failed",),
     "changed": ("api_changed_at",),
-    "status": ("health__rank",),
+    # Annotated by sort_routers: the status as shown (a stale verdict counts as unknown).
+    "status": ("status_sort_rank",),
+    # The wall's default: worst status first (critical, warning, unknown, ok), then worst state
+    # (Error, stuck, in transition, unknown, stopped, Running), then by name.
+    "worst": ("worst_status_order", "worst_state_order", "name"),
 }
-DEFAULT_SORT = "name"
+DEFAULT_SORT = "worst"
 
 # The fields the list renders; everything else (api_data above all) stays in the database.
 LIST_FIELDS = (
@@ -79,10 +85,19 @@ LIST_FIELDS = (
     "vpc__name",
     "vpc__uuid",
     "region__name",
+    # Enough of the zone and host to say why a never-collected router cannot be reached.
+    "zone__uuid",
+    "host__uuid",
+    "host__name",
+    "host__ipaddress",
     # The verdict status row (diagnostics.RouterHealth), joined rather than aggregated per row.
     "health__status",
     "health__categories",
     "health__status_since",
+    "health__evaluated_at",
+    "health__collection_status",
+    "health__collection__reason",
+    "health__collection__error",
 )
 
 
@@ -249,14 +264,39 @@ def category_counts() -> list[tuple[str, int]]:
     return [(row["category"], row["routers"]) for row in rows]
 
 
-def status_q(status: str) -> Q:
-    """Routers with this verdict status; a router never evaluated has no status row and is unknown."""
+def status_q(status: str, now: datetime | None = None) -> Q:
+    """Routers showing this status: never evaluated, or evaluated too long ago (stale), is unknown."""
+    horizon = stale_before(now)
     if status == RouterStatus.UNKNOWN:
-        return Q(health__isnull=True) | Q(health__status=RouterStatus.UNKNOWN)
-    return Q(health__status=status)
+        return Q(health__isnull=True) | Q(health__status=RouterStatus.UNKNOWN) | Q(health__evaluated_at__lt=horizon)
+    return Q(health__status=status, health__evaluated_at__gte=horizon)
 
 
-SUMMARY_CACHE_KEY = "vrconsole:fleet-summary"
+def _status_rank(ranks: dict[str, int], unknown: int, now: datetime) -> Case:
+    """A rank per shown status (stale and never evaluated are unknown), for ordering in SQL."""
+    return Case(
+        When(health__isnull=True, then=Value(unknown)),
+        When(health__evaluated_at__lt=stale_before(now), then=Value(unknown)),
+        *[When(health__status=status, then=Value(rank)) for status, rank in ranks.items()],
+        default=Value(unknown),
+        output_field=IntegerField(),
+    )
+
+
+def _state_order(now: datetime) -> Case:
+    """Lower is worse: Error, stuck, in transition, unknown, stopped, Running."""
+    return Case(
+        When(state=RouterState.ERROR, then=Value(0)),
+        When(stuck_q(now), then=Value(1)),
+        When(state__in=TRANSITIONAL_STATES, then=Value(2)),
+        When(state__in=["", RouterState.UNKNOWN], then=Value(3)),
+        When(state=RouterState.RUNNING, then=Value(5)),
+        default=Value(4),
+        output_field=IntegerField(),
+    )
+
+
+SUMMARY_CACHE_KEY = "vrconsole:fleet-summary:with-time"
 
 
 def fleet_summary() -> FleetSummary:
@@ -292,15 +332,21 @@ def fleet_summary() -> FleetSummary:
     )
 
 
-def cached_fleet_summary() -> FleetSummary:
-    """fleet_summary(), shared for FLEET_SUMMARY_CACHE_SECONDS by every screen of this process."""
+def cached_fleet_summary(fresh_within: float | None = None) -> FleetSummary:
+    """fleet_summary(), shared for FLEET_SUMMARY_CACHE_SECONDS by every screen of this process.
+
+    `fresh_within` (seconds) asks for one computed at most that long ago: a live page that
+    heard of a change must not be shown the numbers from before it.
+    """
     ttl = settings.FLEET_SUMMARY_CACHE_SECONDS
     if not ttl:
         return fleet_summary()
-    summary = cache.get(SUMMARY_CACHE_KEY)
-    if summary is None:
-        summary = fleet_summary()
-        cache.set(SUMMARY_CACHE_KEY, summary, ttl)
+    cached = cache.get(SUMMARY_CACHE_KEY)
+    now = time.monotonic()
+    if cached is not None and (fresh_within is None or now - cached[1] <= fresh_within):
+        return cached[0]
+    summary = fleet_summary()
+    cache.set(SUMMARY_CACHE_KEY, (summary, now), ttl)
     return summary
 
 
@@ -358,8 +404,15 @@ def sort_routers(routers: RouterQuerySet, sort: str) -> RouterQuerySet:
     sort = normalise_sort(sort)
     descending = sort.startswith("-")
     column = sort.removeprefix("-")
+    now = timezone.now()
     if column == "network":
         routers = routers.annotate(network_sort_label=Coalesce(F("vpc__name"), F("network__name")))
+    elif column == "status":
+        ranks: dict[str, int] = {RouterStatus.CRITICAL: 3, RouterStatus.WARNING: 2, RouterStatus.OK: 1}
+        routers = routers.annotate(status_sort_rank=_status_rank(ranks, 0, now))
+    elif column == "worst":
+        order: dict[str, int] = {RouterStatus.CRITICAL: 0, RouterStatus.WARNING: 1, RouterStatus.OK: 3}
+        routers = routers.annotate(worst_status_order=_status_rank(order, 2, now), worst_state_order=_state_order(now))
     ordering = [
         F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_last=True) for name in SORT_COLUMNS[column]
     ]
@@ -374,7 +427,9 @@ def normalise_sort(sort: str) -> str:
 
 def for_list(routers: RouterQuerySet) -> RouterQuerySet:
     """Load only what a list row shows, with its relations, in the same query."""
-    return routers.select_related("zone", "network", "vpc", "region", "health").only(*LIST_FIELDS)
+    return routers.select_related("zone", "network", "vpc", "region", "host", "health", "health__collection").only(
+        *LIST_FIELDS
+    )
 
 
 def zone_choices() -> list[tuple[int, str]]:

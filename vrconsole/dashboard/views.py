@@ -1,21 +1,27 @@
-"""Fleet dashboard views: the summary band with the router list, and one router's detail page.
+"""Fleet dashboard views: the summary band with the router list, its live rows, and one router's detail page.
 
 Views read the query string through the filter form, ask vrconsole.dashboard.queries for the rows and
-numbers, and render. Login is enforced for all of them by LoginRequiredMiddleware.
+numbers, and render. The wall screen changes in place: on a fleet event its script asks `fleet_rows`
+for the rows that changed (rendered from the database by the same partial as the page) and the
+summary band, never for the whole page. Login is enforced for all of them by LoginRequiredMiddleware.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils import timezone
 
 from vrconsole.dashboard import queries
 from vrconsole.dashboard.forms import FleetFilterForm
+from vrconsole.dashboard.routing import fleet_socket_path
 from vrconsole.models import Router, RouterNic, RouterStateChange
 
 # listRouters fields shown first on the detail page, in this order; the rest follow sorted.
@@ -62,28 +68,76 @@ HISTORY_ROWS = 200
 ROUTER_DETAIL_TEMPLATES = ["diagnostics/router_detail.html", "vrconsole/router_detail.html"]
 
 
-def fleet_page(request: HttpRequest) -> HttpResponse:
-    """The wall screen: summary band, filters, and one page of the router list."""
-    form = FleetFilterForm(request.GET)
+# Parameters of the live rows request that are not list filters.
+LIVE_PARAMETERS = ("changed", "shown", "all", "fresh")
+# A live request names at most this many routers; more is a refresh of the whole page.
+MAX_LIVE_IDS = 1000
+
+
+def _list_context(query: QueryDict, summary_fresh_within: float | None = None) -> dict[str, Any]:
+    """What the fleet page and its live rows render from: filters, one page of rows, the summary."""
+    query = query.copy()
+    for name in LIVE_PARAMETERS:
+        query.pop(name, None)
+    form = FleetFilterForm(query)
     criteria = form.criteria()
     routers = queries.for_list(queries.filter_routers(criteria))
-    page = Paginator(routers, form.rows_per_page()).get_page(request.GET.get("page"))
-    query_without_page = request.GET.copy()
+    page = Paginator(routers, form.rows_per_page()).get_page(query.get("page"))
+    query_without_page = query.copy()
     query_without_page.pop("page", None)
     query_without_sort = query_without_page.copy()
     query_without_sort.pop("sort", None)
-    context = {
+    return {
         "form": form,
         "criteria": criteria,
-        "summary": queries.cached_fleet_summary(),
+        "summary": queries.cached_fleet_summary(fresh_within=summary_fresh_within),
         "stuck_minutes": settings.STUCK_TRANSITION_MINUTES,
         "page": page,
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         "query_without_page": query_without_page.urlencode(),
         "query_without_sort": query_without_sort.urlencode(),
-        "is_filtered": any(key not in {"page", "per_page", "sort"} and value for key, value in request.GET.items()),
+        "is_filtered": any(key not in {"page", "per_page", "sort"} and value for key, value in query.items()),
     }
+
+
+def fleet_page(request: HttpRequest) -> HttpResponse:
+    """The wall screen: summary band, filters, and one page of the router list."""
+    context = _list_context(request.GET)
+    context["socket_path"] = fleet_socket_path()
     return render(request, "vrconsole/fleet.html", context)
+
+
+def _ids(text: str) -> set[int]:
+    """Router ids from a comma-separated parameter; anything not a number is ignored."""
+    return {int(part) for part in text.split(",")[:MAX_LIVE_IDS] if part.isdigit() and len(part) < 19}
+
+
+def fleet_rows(request: HttpRequest) -> JsonResponse:
+    """The live wall's update: the page's rows in order, the HTML of those that changed, the summary band.
+
+    `changed` names routers an event was about, `shown` those the page has; rows entering the
+    page are rendered too. `all=1` re-renders every row (the fallback refresh), `fresh=1`
+    takes a summary at most a second old (an event says it changed).
+    """
+    context = _list_context(request.GET, summary_fresh_within=1.0 if request.GET.get("fresh") else None)
+    page: Page = context["page"]
+    changed, shown = _ids(request.GET.get("changed", "")), _ids(request.GET.get("shown", ""))
+    everything = request.GET.get("all") == "1"
+    rows = {
+        str(router.pk): render_to_string("vrconsole/_fleet_row.html", {**context, "router": router}, request)
+        for router in page.object_list
+        if everything or router.pk in changed or router.pk not in shown
+    }
+    return JsonResponse(
+        {
+            "order": [router.pk for router in page.object_list],
+            "rows": rows,
+            "empty": "" if page.object_list else render_to_string("vrconsole/_fleet_empty.html", context, request),
+            "count": render_to_string("vrconsole/_fleet_count.html", context, request),
+            "summary": render_to_string("vrconsole/_summary.html", context, request),
+            "updated": timezone.now().isoformat(),
+        }
+    )
 
 
 def _api_rows(api_data: dict) -> list[tuple[str, str]]:

@@ -24,11 +24,11 @@ ROUTER_STATE_LOOK: dict[str, tuple[str, str]] = {
     "Stopped": ("■", "unknown"),
     "Shutdown": ("■", "unknown"),
     "Destroyed": ("■", "unknown"),
-    "Starting": ("⧗", "info"),
-    "Stopping": ("⧗", "info"),
-    "Migrating": ("⧗", "info"),
-    "Expunging": ("⧗", "info"),
-    "Restoring": ("⧗", "info"),
+    "Starting": ("◷", "info"),
+    "Stopping": ("◷", "info"),
+    "Migrating": ("◷", "info"),
+    "Expunging": ("◷", "info"),
+    "Restoring": ("◷", "info"),
     "Unknown": ("?", "unknown"),
 }
 REDUNDANT_STATE_LOOK: dict[str, tuple[str, str]] = {

@@ -2,9 +2,9 @@
 
 Starts, as child processes, everything a deployment runs separately: a Redis of its own
 (when REDIS_URL is unset), the CloudStack API simulator holding the lab and a synthetic
-fleet, the lab of real routers (when run as root on Linux), RQ workers per queue, the RQ
-cron scheduler and daphne. It migrates the SQLite database, creates the demo login, runs a
-first sync so the fleet page is full when the URL is printed, and stops everything (lab
+fleet, the lab of real routers (when run as root on Linux), RQ workers per queue, the tail
+worker, the RQ cron scheduler and daphne. It migrates the SQLite database, creates the demo
+login, runs a first sync so the fleet page is full when the URL is printed, and stops everything (lab
 included) on Ctrl-C. The demo login exists only here: a deployment creates its users with
 `create_admin`.
 """
@@ -138,7 +138,7 @@ class Command(BaseCommand):
 
         self._spawn("worker-sync", manage + ["rqworker", "sync", "actions", "default", "--with-scheduler"], env, var)
         self._spawn("worker-collect", manage + ["rqworker", "collect"], env, var)
-        self._spawn("worker-tails", manage + ["rqworker", "tails"], env, var)
+        self._spawn("tail-worker", manage + ["tail_worker"], env, var)
         self._spawn("scheduler", manage + ["rqcron", "vrconsole.schedules"], env, var)
         daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
         self._spawn(

@@ -58,10 +58,11 @@ def test_it_shows_the_status_as_glyph_and_text(viewer_client, zone):
         assert text in html
 
 
-def test_it_shows_unknown_for_a_router_never_evaluated(viewer_client, zone):
-    make_router(zone, name="r-new-VM")
+def test_it_shows_unknown_for_a_router_never_evaluated_and_says_why(viewer_client, zone):
+    make_router(zone, name="r-new-VM", hypervisor="VMware", link_local_ip="198.19.5.5")
     html = fleet_html(viewer_client)
-    assert 'title="never collected">? unknown' in html
+    assert '? unknown</span> <span class="why" title="not collected yet' in html
+    assert ">never collected</span>" in html
 
 
 def test_it_lists_the_categories_of_open_findings(viewer_client, zone):

@@ -1,6 +1,7 @@
 """`python manage.py sync_routers [--region NAME] [--json]`: sync the inventory now.
 
-Runs the same code as the scheduled job, in this process. With --json the last line of
+Runs the same code as the scheduled job, in this process, and tells live fleet pages what
+changed as the job does. With --json the last line of
 output is one JSON object per region (the last region's on the last line); the exit status
 is non-zero when any region's sync failed.
 """
@@ -14,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from vrconsole.cloudstack.regions import configured_regions, region_config
+from vrconsole.jobs import publish_sync
 from vrconsole.models import SyncRun, SyncStatus
 from vrconsole.sync import sync_region
 
@@ -42,6 +44,7 @@ class Command(BaseCommand):
             result = sync_region(
                 region, trigger=SyncRun.Trigger.COMMAND, allow_mass_removal=options["allow_mass_removal"]
             )
+            publish_sync(result)
             if result.status != SyncStatus.OK:
                 failed.append(region.name)
                 self.stderr.write(f"{region.name}: sync FAILED after {result.duration_s:.1f} s: {result.error}")
