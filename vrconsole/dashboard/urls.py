@@ -1,4 +1,4 @@
-"""URL routes of the fleet dashboard: the fleet list and one page per router (by CloudStack uuid)."""
+"""URL routes of the fleet dashboard: the fleet list, one page per router (by CloudStack uuid), trends, /metrics."""
 
 from django.urls import path
 
@@ -7,4 +7,6 @@ from vrconsole.dashboard import views
 urlpatterns = [
     path("", views.fleet_page, name="fleet"),
     path("routers/<str:uuid>/", views.router_detail, name="router-detail"),
+    path("trends/", views.fleet_trends, name="fleet-trends"),
+    path("metrics", views.prometheus_metrics, name="metrics"),
 ]
