@@ -117,9 +117,15 @@ def _replace_window(span: int, start: datetime, end: datetime) -> int:
         fixed = bucketed(hours, "start", DAY, rollup_aggregates(), by=("router_id",))
         keyed = {group: _keyed_rows(group, "rollup", DAY, start, end, HOUR) for group in KEYED_GROUPS}
     rows = _rollup_rows(fixed, keyed, span, span)
+    if not rows:
+        return 0
     try:
         with transaction.atomic():
-            HealthRollup.objects.filter(span=span, start__gte=start, start__lt=end).delete()
+            # Only the routers that have data here: a router whose raw samples of this window
+            # were already pruned keeps the rollup made from them.
+            HealthRollup.objects.filter(
+                span=span, start__gte=start, start__lt=end, router_id__in={row.router_id for row in rows}
+            ).delete()
             HealthRollup.objects.bulk_create(rows, batch_size=500)
     except IntegrityError:
         # Another run (the history job and a retention pass overlapping) wrote the same
@@ -133,13 +139,14 @@ def pending_hours(now: datetime) -> tuple[datetime, datetime] | None:
     """The hours [from, to) the next roll_up should (re)compute, or None when there is nothing."""
     settled = _aligned(now - timedelta(seconds=SETTLE_SECONDS), HOUR)
     newest = HealthRollup.objects.filter(span=HOUR).aggregate(Max("start"))["start__max"]
-    if newest is not None:
-        begin = newest - timedelta(hours=RECOMPUTE_HOURS - 1)
-    else:
-        oldest = HealthSample.objects.aggregate(Min("at"))["at__min"]
-        if oldest is None:
-            return None
-        begin = _aligned(oldest, HOUR)
+    # From the oldest sample not older than the last hours recomputed (the time index finds it):
+    # hours without any sample are skipped, however long the job was stopped.
+    since = newest - timedelta(hours=RECOMPUTE_HOURS - 1) if newest is not None else None
+    samples = HealthSample.objects.filter(at__gte=since) if since is not None else HealthSample.objects.all()
+    oldest = samples.aggregate(Min("at"))["at__min"]
+    if oldest is None:
+        return None
+    begin = _aligned(oldest, HOUR)
     return (begin, settled) if begin < settled else None
 
 
@@ -157,18 +164,25 @@ def roll_up(now: datetime | None = None, budget_s: float = 240.0) -> RollupRepor
         return report
     begin, end = window
     cursor = begin
+    days: set[datetime] = set()
     while cursor < end:
         if time.monotonic() - started > budget_s:
             report.caught_up = False
             break
         upto = min(cursor + timedelta(hours=HOURS_PER_WINDOW), end)
-        report.hourly_rows += _replace_window(HOUR, cursor, upto)
+        written = _replace_window(HOUR, cursor, upto)
+        report.hourly_rows += written
         report.hours += int((upto - cursor).total_seconds() // HOUR)
-        cursor = upto
-    day = _aligned(begin, DAY)
-    while day < cursor:
+        if written:
+            days.update({_aligned(cursor, DAY), _aligned(upto - timedelta(seconds=1), DAY)})
+            cursor = upto
+            continue
+        # Nothing in this window: jump to the hour of the next sample (a stopped console,
+        # a fleet collected rarely) instead of walking empty hours.
+        following = HealthSample.objects.filter(at__gte=upto, at__lt=end).aggregate(Min("at"))["at__min"]
+        cursor = _aligned(following, HOUR) if following is not None else end
+    for day in sorted(days):
         report.daily_rows += _replace_window(DAY, day, day + timedelta(days=1))
-        day += timedelta(days=1)
     report.duration_s = round(time.monotonic() - started, 3)
     return report
 
