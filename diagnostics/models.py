@@ -112,13 +112,21 @@ class HealthSample(models.Model):
     """The numbers of one successful collection, for history charts; a field is null when its probe failed.
 
     The fixed series are columns (diagnostics.series.METRICS); the per-interface and per-CPU
-    ones are JSON objects keyed by interface or CPU name. The collection is kept as a link
-    for as long as retention keeps it (raw probe output is pruned sooner than samples).
+    ones are JSON objects keyed by interface or CPU name.
     """
 
-    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="health_samples")
+    # No index of its own: the (router, at) index serves every lookup by router.
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="health_samples", db_index=False)
+    # The collection outlives nothing: retention prunes collections (raw probe output) sooner
+    # than samples, and rewriting millions of sample rows to clear the link would cost more
+    # than the link. A sample whose collection is gone keeps its id; the page says "pruned".
     collection = models.OneToOneField(
-        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="health_sample"
+        Collection,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="health_sample",
     )
     at = models.DateTimeField(default=timezone.now)
     conntrack_count = models.BigIntegerField(null=True, blank=True)
@@ -166,7 +174,8 @@ class HealthRollup(models.Model):
     same four values for each field, flattened.
     """
 
-    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="health_rollups")
+    # No index of its own: the (router, span, start) constraint's index serves lookups by router.
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="health_rollups", db_index=False)
     span = models.IntegerField(choices=RollupSpan.choices, default=RollupSpan.HOUR)
     start = models.DateTimeField()
     samples = models.PositiveIntegerField(default=0)

@@ -2,8 +2,9 @@
 
 Run by the retention job (diagnostics.jobs.apply_retention, every RETENTION_INTERVAL_SECONDS)
 and by `manage.py prune_history`. Each table has its setting (see the README's settings
-table); rows go in batches of RETENTION_BATCH_SIZE, each batch a statement of its own, so no
-lock is held for long and a crash or a restart mid-run loses nothing (the next run carries
+table). The big tables (samples, collections) are walked in one-hour slices of their time
+index, the others in batches of RETENTION_BATCH_SIZE keys: each statement is short, so no
+lock is held for long, and a crash or a restart mid-run loses nothing (the next run carries
 on). Deleting what is already gone deletes nothing: running it twice is running it once.
 
 Kept whatever their age:
@@ -19,7 +20,7 @@ aggregated.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -27,10 +28,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.db.models import Exists, Max, Min, Model, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from diagnostics.history import rolled_up_until
 from diagnostics.models import (
     Collection,
     CollectionStatus,
@@ -38,12 +38,17 @@ from diagnostics.models import (
     Finding,
     FindingEvent,
     FleetCount,
+    FleetCountDimension,
     HealthRollup,
     HealthSample,
+    RollupSpan,
     RouterHealth,
 )
 from diagnostics.rollup import roll_up
 from vrconsole.models import AuditEntry, Router, RouterStateChange, SyncRun
+
+# The time slice each statement deletes from the big tables.
+SLICE_SECONDS = 3600
 
 
 @dataclass
@@ -103,37 +108,83 @@ def delete_in_batches(candidates: Callable[[], QuerySet], batch: int, *, dry_run
         ids = list(candidates().order_by("pk").values_list("pk", flat=True)[:batch])
         if not ids:
             return deleted
-        model = candidates().model
-        doomed = model.objects.filter(pk__in=ids)
-        # Cascades fetch the rows they must follow; only their keys, never a collection's facts.
-        count, _ = doomed.only("pk").delete()
-        deleted += len(ids)
-        if count == 0:
-            return deleted
+        deleted += _delete_ids(candidates().model, ids)
 
 
-def deletable_collections(router_id: int, cutoffs: Cutoffs) -> QuerySet:
-    """A router's collections retention may delete now (see the module docstring)."""
-    newer = Collection.objects.filter(router_id=router_id, pk__gt=OuterRef("pk"))
-    judged = RouterHealth.objects.filter(collection=OuterRef("pk"))
-    evidence_of_open = Finding.objects.filter(
-        Q(first_collection=OuterRef("pk")) | Q(last_collection=OuterRef("pk")), resolved_at__isnull=True
+def _delete_ids(model: type[Model], ids: Sequence[int]) -> int:
+    """Delete rows by primary key in one short transaction (Django's collector follows the relations)."""
+    # Cascades fetch the rows they must follow: only their keys, never a collection's facts.
+    model._default_manager.filter(pk__in=ids).only("pk").delete()
+    return len(ids)
+
+
+def time_slices(model: type[Model], column: str, cutoff: datetime, slice_s: int = SLICE_SECONDS) -> Iterator[tuple]:
+    """[start, end) slices of `slice_s` seconds from the oldest row of `model` up to the cutoff.
+
+    Walking time in slices lets each statement use the time index (BRIN or btree) on a
+    small range, whatever the table's size, instead of scanning from its start every batch.
+    """
+    oldest = model._default_manager.filter(**{f"{column}__lt": cutoff}).aggregate(Min(column))[f"{column}__min"]
+    if oldest is None:
+        return
+    begin = datetime.fromtimestamp(oldest.timestamp() // slice_s * slice_s, tz=UTC)
+    while begin < cutoff:
+        end = min(begin + timedelta(seconds=slice_s), cutoff)
+        yield begin, end
+        begin = end
+
+
+def kept_collection_ids(cutoffs: Cutoffs) -> set[int]:
+    """Collections kept whatever their age: each router's latest, the ones statuses were judged
+    from, the evidence of open findings, and the ones that opened or resolved a finding
+    within COLLECTION_EVIDENCE_RETENTION_DAYS. A set bounded by routers and findings."""
+    latest = Collection.objects.filter(router=OuterRef("pk")).order_by("-created", "-pk").values("pk")[:1]
+    kept = {pk for pk in Router.objects.annotate(latest=Subquery(latest)).values_list("latest", flat=True) if pk}
+    kept |= set(RouterHealth.objects.exclude(collection=None).values_list("collection_id", flat=True))
+    for first, last in Finding.objects.open().values_list("first_collection_id", "last_collection_id"):
+        kept |= {pk for pk in (first, last) if pk}
+    kept |= set(
+        FindingEvent.objects.exclude(collection=None)
+        .filter(collection__created__gte=cutoffs.evidence)
+        .values_list("collection_id", flat=True)
     )
-    opened_or_resolved = FindingEvent.objects.filter(collection=OuterRef("pk"))
-    return (
-        Collection.objects.filter(router_id=router_id, created__lt=cutoffs.collections)
-        .exclude(status__in=[CollectionStatus.PENDING, CollectionStatus.RUNNING])
-        .filter(Exists(newer))
-        .exclude(Exists(judged))
-        .exclude(Exists(evidence_of_open))
-        .exclude(Q(Exists(opened_or_resolved)) & Q(created__gte=cutoffs.evidence))
-    )
+    return kept
 
 
-def deletable_snapshots(router_id: int, cutoffs: Cutoffs) -> QuerySet:
-    """A router's config snapshots older than the retention that a newer one of their kind replaced."""
-    newer = ConfigSnapshot.objects.filter(router_id=router_id, kind=OuterRef("kind"), pk__gt=OuterRef("pk"))
-    return ConfigSnapshot.objects.filter(router_id=router_id, taken_at__lt=cutoffs.snapshots).filter(Exists(newer))
+def prune_collections(cutoffs: Cutoffs, batch: int, dry_run: bool) -> int:
+    """Delete old collections slice by slice (with their probe results and verdicts), keeping the kept ones."""
+    kept = kept_collection_ids(cutoffs)
+    in_flight = [CollectionStatus.PENDING, CollectionStatus.RUNNING]
+    deleted = 0
+    for begin, end in time_slices(Collection, "created", cutoffs.collections):
+        ids = [
+            pk
+            for pk in Collection.objects.filter(created__gte=begin, created__lt=end)
+            .exclude(status__in=in_flight)
+            .values_list("pk", flat=True)
+            if pk not in kept
+        ]
+        if dry_run:
+            deleted += len(ids)
+            continue
+        for at in range(0, len(ids), batch):
+            deleted += _delete_ids(Collection, ids[at : at + batch])
+    return deleted
+
+
+def prune_by_time(model: type[Model], column: str, cutoff: datetime, dry_run: bool, **match: Any) -> int:
+    """Delete rows older than the cutoff one time slice per statement (no relation points at them)."""
+    deleted = 0
+    for begin, end in time_slices(model, column, cutoff):
+        rows = model._default_manager.filter(**{f"{column}__gte": begin, f"{column}__lt": end}, **match)
+        deleted += rows.count() if dry_run else rows.delete()[0]
+    return deleted
+
+
+def deletable_snapshots(cutoffs: Cutoffs) -> QuerySet:
+    """Config snapshots older than the retention that a newer one of their kind (same router) replaced."""
+    newer = ConfigSnapshot.objects.filter(router_id=OuterRef("router_id"), kind=OuterRef("kind"), pk__gt=OuterRef("pk"))
+    return ConfigSnapshot.objects.filter(taken_at__lt=cutoffs.snapshots).filter(Exists(newer))
 
 
 def _older(model: type[Model], column: str, cutoff: datetime, **match: Any) -> QuerySet:
@@ -156,23 +207,20 @@ def apply_retention(now: datetime | None = None, *, batch: int | None = None, dr
     report = RetentionReport()
     report.rollup_caught_up = True if dry_run else roll_up(now).caught_up
     deleted = report.deleted
-    for name in ("health samples", "rollups", "collections", "config snapshots", "state changes", "fleet counts"):
-        deleted[name] = 0
-    router_ids = list(Router.objects.order_by("pk").values_list("pk", flat=True))
+    deleted["fleet counts"] = 0
 
-    def prune(name: str, candidates: Callable[[], QuerySet], rows: int = size) -> None:
-        deleted[name] = deleted.get(name, 0) + delete_in_batches(candidates, rows, dry_run=dry_run)
+    def prune(name: str, candidates: Callable[[], QuerySet]) -> None:
+        deleted[name] = deleted.get(name, 0) + delete_in_batches(candidates, size, dry_run=dry_run)
 
-    for router_id in router_ids:
-        # Samples only once they are rolled up: a lagging rollup holds the raw data back.
-        sample_cutoff = cutoffs.samples if report.rollup_caught_up else min(cutoffs.samples, _rolled_until(router_id))
-        prune("health samples", partial(_older, HealthSample, "at", sample_cutoff, router_id=router_id))
-        prune("rollups", partial(_older, HealthRollup, "start", cutoffs.rollups, router_id=router_id))
-        prune("collections", partial(deletable_collections, router_id, cutoffs), min(size, 1000))
-        prune("config snapshots", partial(deletable_snapshots, router_id, cutoffs))
-        prune("state changes", partial(_older, RouterStateChange, "at", cutoffs.rollups, router_id=router_id))
+    # Samples only once they are rolled up: a lagging rollup holds the raw data back.
+    sample_cutoff = cutoffs.samples if report.rollup_caught_up else min(cutoffs.samples, _rolled_until())
+    deleted["health samples"] = prune_by_time(HealthSample, "at", sample_cutoff, dry_run)
+    deleted["collections"] = prune_collections(cutoffs, size, dry_run)
+    prune("rollups", partial(_older, HealthRollup, "start", cutoffs.rollups))
+    prune("config snapshots", partial(deletable_snapshots, cutoffs))
+    prune("state changes", partial(_older, RouterStateChange, "at", cutoffs.rollups))
     prune("finding events", partial(_older, FindingEvent, "at", cutoffs.rollups))
-    for dimension in FleetCount.objects.values_list("dimension", flat=True).distinct():
+    for dimension in FleetCountDimension.values:
         prune("fleet counts", partial(_older, FleetCount, "at", cutoffs.rollups, dimension=dimension))
     prune("sync runs", partial(_replaced_sync_runs, cutoffs.sync_runs))
     prune("expired sessions", partial(_older, Session, "expire_date", now))
@@ -183,6 +231,7 @@ def apply_retention(now: datetime | None = None, *, batch: int | None = None, dr
     return report
 
 
-def _rolled_until(router_id: int) -> datetime:
-    until = rolled_up_until(router_id)
-    return until if until is not None else datetime.min.replace(tzinfo=UTC)
+def _rolled_until() -> datetime:
+    """The end of the newest hourly rollup of any router (the rollup job's progress)."""
+    newest = HealthRollup.objects.filter(span=RollupSpan.HOUR).aggregate(Max("start"))["start__max"]
+    return newest + timedelta(hours=1) if newest is not None else datetime.min.replace(tzinfo=UTC)

@@ -35,22 +35,26 @@ def backfill_finding_events(apps, schema_editor):
 
 
 def create_time_index(apps, schema_editor):
-    """An index on the sample time for the rollups' fleet-wide hour windows.
+    """Indexes on the sample and collection times, for the rollups' and retention's time slices.
 
     BRIN on PostgreSQL: samples arrive in time order, so a block-range index costs a few
-    kilobytes where a btree would cost as much as a column. SQLite has no BRIN: a btree.
+    kilobytes where a btree would cost as much as a column; autosummarize lets autovacuum
+    summarise each block range as it fills. SQLite has no BRIN: a btree.
     """
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "CREATE INDEX IF NOT EXISTS diagnostics_healthsample_at_brin ON diagnostics_healthsample USING brin (at)"
-        )
-    else:
-        schema_editor.execute("CREATE INDEX IF NOT EXISTS diagnostics_healthsample_at ON diagnostics_healthsample (at)")
+    for table, column in (("diagnostics_healthsample", "at"), ("diagnostics_collection", "created")):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(
+                f"CREATE INDEX IF NOT EXISTS {table}_{column}_brin ON {table} USING brin ({column}) "
+                "WITH (autosummarize = on)"
+            )
+        else:
+            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {table}_{column} ON {table} ({column})")
 
 
 def drop_time_index(apps, schema_editor):
-    name = "diagnostics_healthsample_at_brin" if schema_editor.connection.vendor == "postgresql" else "diagnostics_healthsample_at"
-    schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+    suffix = "_brin" if schema_editor.connection.vendor == "postgresql" else ""
+    for table, column in (("diagnostics_healthsample", "at"), ("diagnostics_collection", "created")):
+        schema_editor.execute(f"DROP INDEX IF EXISTS {table}_{column}{suffix}")
 
 
 class Migration(migrations.Migration):
@@ -103,7 +107,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='healthsample',
             name='collection',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='health_sample', to='diagnostics.collection'),
+            field=models.OneToOneField(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='health_sample', to='diagnostics.collection'),
         ),
         migrations.CreateModel(
             name='FleetCount',
@@ -214,13 +218,18 @@ class Migration(migrations.Migration):
                 ('softnet_drops_ps_max', models.FloatField(blank=True, null=True)),
                 ('softnet_drops_ps_sum', models.FloatField(blank=True, null=True)),
                 ('softnet_drops_ps_n', models.PositiveIntegerField(default=0)),
-                ('router', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='health_rollups', to='vrconsole.router')),
+                ('router', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='health_rollups', to='vrconsole.router')),
             ],
             options={
                 'ordering': ['router', 'span', 'start'],
                 'indexes': [models.Index(fields=['span', 'start'], name='diagnostics_span_3a5e28_idx')],
                 'constraints': [models.UniqueConstraint(fields=('router', 'span', 'start'), name='health_rollup_router_span_start')],
             },
+        ),
+        migrations.AlterField(
+            model_name='healthsample',
+            name='router',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='health_samples', to='vrconsole.router'),
         ),
         migrations.RunPython(backfill_finding_events, migrations.RunPython.noop),
         migrations.RunPython(create_time_index, drop_time_index),

@@ -16,12 +16,19 @@ from diagnostics.history import History, Marker, Stat, TimeRange
 from diagnostics.series import METRIC_NAMES, NIC_FIELDS
 
 START = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
-THRESHOLDS = {"conntrack_warning_pct": 75.0, "conntrack_critical_pct": 90.0, "disk_warning_pct": 85.0, "disk_critical_pct": 95.0}
+THRESHOLDS = {
+    "conntrack_warning_pct": 75.0,
+    "conntrack_critical_pct": 90.0,
+    "disk_warning_pct": 85.0,
+    "disk_critical_pct": 95.0,
+}
 
 
 def history(markers: list[Marker] | None = None, count: int = 4) -> History:
     metrics = {name: Stat.empty(count) for name in METRIC_NAMES}
-    metrics["conntrack_count"] = Stat([100.0, 200.0, None, 400.0], [150.0, 250.0, None, 450.0], [190.0, 900.0, None, 500.0])
+    metrics["conntrack_count"] = Stat(
+        [100.0, 200.0, None, 400.0], [150.0, 250.0, None, 450.0], [190.0, 900.0, None, 500.0]
+    )
     metrics["conntrack_max"] = Stat([1000.0] * 4, [1000.0] * 4, [1000.0, 1000.0, None, 2000.0])
     metrics["disk_log_percent"] = Stat([50.0, 60.0, 70.0, 80.0], [55.0, 65.0, 75.0, 85.0], [59.0, 69.0, 79.0, 97.5])
     nic = {field: Stat([1.0] * count, [2.0] * count, [3.0] * count) for field in NIC_FIELDS}

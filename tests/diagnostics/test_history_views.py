@@ -99,7 +99,11 @@ def test_the_collection_page_shows_outcome_numbers_and_raw_output(viewer, router
     HealthSample.objects.create(router=router, collection=collection, conntrack_percent=91.5)
     ProbeResult.objects.create(collection=collection, name="conntrack", ok=True, stdout="count=915\n<script>x</script>")
     FindingEvent.objects.create(
-        router=router, rule="conntrack-table-near-full", category="conntrack", severity="critical", kind="opened",
+        router=router,
+        rule="conntrack-table-near-full",
+        category="conntrack",
+        severity="critical",
+        kind="opened",
         collection=collection,
     )
     response = viewer.get(reverse("collection-detail", args=[collection.pk]))
@@ -116,7 +120,11 @@ def test_a_pruned_collection_says_so(viewer) -> None:
 
 def snapshot(router, kind: str, content: str, minutes_ago: int) -> ConfigSnapshot:
     return ConfigSnapshot.objects.create(
-        router=router, kind=kind, content=content, sha256=str(minutes_ago), taken_at=timezone.now() - timedelta(minutes=minutes_ago)
+        router=router,
+        kind=kind,
+        content=content,
+        sha256=str(minutes_ago),
+        taken_at=timezone.now() - timedelta(minutes=minutes_ago),
     )
 
 

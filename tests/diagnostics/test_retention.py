@@ -65,7 +65,8 @@ def test_it_deletes_old_samples_collections_and_their_probe_output_and_verdicts(
     assert not Collection.objects.filter(pk=old.pk).exists()
     assert not ProbeResult.objects.filter(collection_id=old.pk).exists()
     assert not VerdictRecord.objects.filter(collection_id=old.pk).exists()
-    assert list(HealthSample.objects.values_list("collection_id", flat=True)) == [kept.pk]
+    assert list(HealthSample.objects.filter(at__lt=NOW - timedelta(days=14)).values_list("pk", flat=True)) == []
+    assert HealthSample.objects.get(collection_id=kept.pk)
     assert report.deleted["collections"] == 1 and report.deleted["health samples"] == 1
 
 
@@ -80,8 +81,8 @@ def test_a_collection_older_than_the_retention_keeps_its_sample_until_the_sample
     collection(router, 1)
     apply_retention(NOW)
     assert not Collection.objects.filter(pk=middle.pk).exists()
-    sample = HealthSample.objects.get(at=middle.created)
-    assert sample.collection_id is None
+    # The sample stays (and keeps the pruned collection's number: its page says it was pruned).
+    assert HealthSample.objects.filter(at=middle.created).exists()
 
 
 def test_it_keeps_the_latest_collection_of_a_router_whatever_its_age(retention, router) -> None:
@@ -94,18 +95,24 @@ def test_it_keeps_collections_that_opened_or_resolved_a_finding_for_the_evidence
     opened = collection(router, 30)
     too_old = collection(router, 120)
     for made in (opened, too_old):
-        FindingEvent.objects.create(router=router, rule="r", category="c", severity="warning", kind="opened", collection=made, at=made.created)
+        FindingEvent.objects.create(
+            router=router, rule="r", category="c", severity="warning", kind="opened", collection=made, at=made.created
+        )
     collection(router, 1)
     apply_retention(NOW)
     assert Collection.objects.filter(pk=opened.pk).exists()
     assert not Collection.objects.filter(pk=too_old.pk).exists()
 
 
-def test_it_keeps_the_evidence_of_an_open_finding_and_the_collection_a_status_was_judged_from(retention, router) -> None:
+def test_it_keeps_the_evidence_of_an_open_finding_and_the_collection_a_status_was_judged_from(
+    retention, router
+) -> None:
     evidence = collection(router, 200)
     judged = collection(router, 150)
     collection(router, 1)
-    Finding.objects.create(router=router, rule="r", category="c", severity="critical", title="t", first_collection=evidence)
+    Finding.objects.create(
+        router=router, rule="r", category="c", severity="critical", title="t", first_collection=evidence
+    )
     RouterHealth.objects.create(router=router, collection=judged)
     apply_retention(NOW)
     assert Collection.objects.filter(pk__in=[evidence.pk, judged.pk]).count() == 2
@@ -146,9 +153,13 @@ def test_it_prunes_sync_runs_but_the_latest_of_each_region_sessions_and_old_audi
 def test_it_deletes_rollups_and_finding_events_past_the_rollup_retention(retention, router) -> None:
     HealthRollup.objects.create(router=router, span=3600, start=NOW - timedelta(days=500), samples=1)
     kept = HealthRollup.objects.create(router=router, span=3600, start=NOW - timedelta(days=300), samples=1)
-    FindingEvent.objects.create(router=router, rule="r", category="c", severity="info", kind="opened", at=NOW - timedelta(days=450))
+    FindingEvent.objects.create(
+        router=router, rule="r", category="c", severity="info", kind="opened", at=NOW - timedelta(days=450)
+    )
     apply_retention(NOW)
-    assert list(HealthRollup.objects.filter(start__lt=NOW - timedelta(days=30)).values_list("pk", flat=True)) == [kept.pk]
+    assert list(HealthRollup.objects.filter(start__lt=NOW - timedelta(days=30)).values_list("pk", flat=True)) == [
+        kept.pk
+    ]
     assert not FindingEvent.objects.exists()
 
 
