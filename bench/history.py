@@ -196,6 +196,7 @@ def _measure(args: argparse.Namespace) -> dict:
     assert response.status_code == 200, response.status_code
     chart_kb = round(len(response.content) / 1024, 1)
     body = json.loads(response.content)
+    print(f"[bench] router_chart_30d_ms {chart_ms} router_chart_30d_kb {chart_kb}", flush=True)
     day_ms, _ = _median_ms(lambda: client.get(f"/routers/{router.uuid}/history.json?range=24h"), args.runs)
     client.get("/trends/?range=30d")
     trends_ms, trends = _median_ms(lambda: client.get("/trends/?range=30d"), args.runs)
@@ -203,6 +204,8 @@ def _measure(args: argparse.Namespace) -> dict:
     trends_7d_ms, _ = _median_ms(lambda: client.get("/trends/?range=7d&rank=now"), args.runs)
     page_ms, page = _median_ms(lambda: client.get(f"/routers/{router.uuid}/"), args.runs)
     assert page.status_code == 200
+    per_sample = round(sizes["diagnostics_healthsample"] / samples, 1)
+    print(f"[bench] fleet_trends_ms {trends_ms} (7d by now: {trends_7d_ms}) bytes_per_sample {per_sample}", flush=True)
 
     print("[bench] retention pass (default settings) over the data", flush=True)
     pruned = time.perf_counter()

@@ -76,66 +76,100 @@ def latest_samples(now: datetime) -> Any:
     return HealthSample.objects.filter(pk__in=ids.values("latest"))
 
 
-def top_table(series: str, title: str, start: datetime, now: datetime, rank: str, span: int) -> TopTable:
-    """The TOP_N present routers by one series: now, average and peak over the range, and a sparkline."""
-    table = TopTable(series, title, METRICS_BY_NAME[series].unit)
-    rollups = HealthRollup.objects.filter(span=span, start__gte=_aligned(start, span), router__removed_at__isnull=True)
-    over_range = (
-        rollups.values("router_id")
-        .annotate(
-            avg=Cast(Sum(f"{series}_sum"), FloatField()) / Cast(Sum(f"{series}_n"), FloatField()),
-            peak=Max(f"{series}_max"),
-        )
-        .filter(**{"avg__isnull": False})
+def _range_stats(start: datetime, span: int) -> dict[int, dict[str, tuple[float | None, float | None]]]:
+    """Per present router, per TOP_SERIES series: (average, peak) over the range, in one query."""
+    aggregates: dict[str, Any] = {}
+    for series, _ in TOP_SERIES:
+        aggregates[f"{series}__avg"] = Cast(Sum(f"{series}_sum"), FloatField()) / Cast(Sum(f"{series}_n"), FloatField())
+        aggregates[f"{series}__peak"] = Max(f"{series}_max")
+    rows = (
+        HealthRollup.objects.filter(span=span, start__gte=_aligned(start, span), router__removed_at__isnull=True)
+        .values("router_id")
+        .annotate(**aggregates)
     )
-    if rank == "now":
-        ordered = (
-            latest_samples(now)
-            .filter(**{f"{series}__isnull": False})
-            .order_by(F(series).desc())
-            .values_list("router_id", series)[:TOP_N]
-        )
-        rows = {router_id: TopRow(router_id, "", "", now=value) for router_id, value in ordered}
-        for entry in over_range.filter(router_id__in=list(rows)):
-            rows[entry["router_id"]].avg, rows[entry["router_id"]].peak = entry["avg"], entry["peak"]
-    else:
-        ordered_range = over_range.order_by(F(rank).desc(nulls_last=True))[:TOP_N]
-        rows = {
-            entry["router_id"]: TopRow(entry["router_id"], "", "", avg=entry["avg"], peak=entry["peak"])
-            for entry in ordered_range
-        }
-        for router_id, value in latest_samples(now).filter(router_id__in=list(rows)).values_list("router_id", series):
-            rows[router_id].now = value
-    for router_id, name, uuid in Router.objects.filter(pk__in=list(rows)).values_list("pk", "name", "uuid"):
-        rows[router_id].name, rows[router_id].uuid = name or uuid, uuid
-    _sparklines(rows, series, start, now, span)
-    table.rows = list(rows.values())
-    return table
+    return {
+        row["router_id"]: {series: (row[f"{series}__avg"], row[f"{series}__peak"]) for series, _ in TOP_SERIES}
+        for row in rows
+    }
+
+
+def _latest_values(now: datetime) -> dict[int, dict[str, float | None]]:
+    """Per present router with a fresh sample, the TOP_SERIES values of its latest sample."""
+    names = [series for series, _ in TOP_SERIES]
+    return {row["router_id"]: row for row in latest_samples(now).values("router_id", *names)}
+
+
+def top_tables(start: datetime, now: datetime, rank: str, span: int) -> list[TopTable]:
+    """One table per TOP_SERIES: the TOP_N present routers by `rank` (now, avg, peak), with sparklines.
+
+    Three queries read one row per router (the range's aggregates, the latest samples) and
+    rank them; one more draws every sparkline.
+    """
+    over_range = _range_stats(start, span)
+    latest = _latest_values(now)
+    tables = []
+    for series, title in TOP_SERIES:
+
+        def key(router_id: int, series: str = series) -> float:
+            if rank == "now":
+                value = latest.get(router_id, {}).get(series)
+            else:
+                average, peak = over_range.get(router_id, {}).get(series, (None, None))
+                value = average if rank == "avg" else peak
+            return value if value is not None else float("-inf")
+
+        candidates = set(latest) if rank == "now" else set(over_range)
+        chosen = [pk for pk in sorted(candidates, key=key, reverse=True) if key(pk) != float("-inf")][:TOP_N]
+        table = TopTable(series, title, METRICS_BY_NAME[series].unit)
+        for router_id in chosen:
+            average, peak = over_range.get(router_id, {}).get(series, (None, None))
+            table.rows.append(
+                TopRow(router_id, "", "", now=latest.get(router_id, {}).get(series), avg=average, peak=peak)
+            )
+        tables.append(table)
+    everyone = {row.router_id for table in tables for row in table.rows}
+    names = {
+        pk: (name or uuid, uuid)
+        for pk, name, uuid in Router.objects.filter(pk__in=everyone).values_list("pk", "name", "uuid")
+    }
+    lines = _sparklines(everyone, start, now, span)
+    for table in tables:
+        for row in table.rows:
+            row.name, row.uuid = names.get(row.router_id, ("?", ""))
+            row.sparkline = lines.get((row.router_id, table.series), "")
+    return tables
 
 
 def _aligned(moment: datetime, width: int) -> datetime:
     return datetime.fromtimestamp(math.floor(moment.timestamp() / width) * width, tz=UTC)
 
 
-def _sparklines(rows: dict[int, TopRow], series: str, start: datetime, now: datetime, span: int) -> None:
-    """Each row's average over SPARK_POINTS buckets of the range, as an SVG path, in one query."""
-    if not rows:
-        return
+def _sparklines(router_ids: set[int], start: datetime, now: datetime, span: int) -> dict[tuple[int, str], str]:
+    """Each router's average of each TOP_SERIES over SPARK_POINTS buckets of the range, as SVG paths, in one query."""
+    if not router_ids:
+        return {}
     width = max(span, math.ceil((now - start).total_seconds() / SPARK_POINTS / span) * span)
     first = math.floor(start.timestamp() / width)
-    points: dict[int, list[float | None]] = {router_id: [None] * SPARK_POINTS for router_id in rows}
+    points: dict[tuple[int, str], list[float | None]] = {}
+    sums: dict[str, Any] = {}
+    for series, _ in TOP_SERIES:
+        sums[f"{series}__total"] = Sum(f"{series}_sum")
+        sums[f"{series}__n"] = Sum(f"{series}_n")
     buckets = (
-        HealthRollup.objects.filter(router_id__in=list(rows), span=span, start__gte=_aligned(start, span))
+        HealthRollup.objects.filter(router_id__in=router_ids, span=span, start__gte=_aligned(start, span))
         .annotate(bucket=EpochBucket(F("start"), width))
         .values("router_id", "bucket")
-        .annotate(total=Sum(f"{series}_sum"), n=Sum(f"{series}_n"))
+        .annotate(**sums)
     )
     for entry in buckets:
         index = int(entry["bucket"]) - first
-        if 0 <= index < SPARK_POINTS and entry["n"]:
-            points[entry["router_id"]][index] = float(entry["total"]) / float(entry["n"])
-    for router_id, values in points.items():
-        rows[router_id].sparkline = build_sparkline(values)
+        if not 0 <= index < SPARK_POINTS:
+            continue
+        for series, _ in TOP_SERIES:
+            if entry[f"{series}__n"]:
+                line = points.setdefault((entry["router_id"], series), [None] * SPARK_POINTS)
+                line[index] = float(entry[f"{series}__total"]) / float(entry[f"{series}__n"])
+    return {key: build_sparkline(values) for key, values in points.items()}
 
 
 def counts_figure(dimension: str, start: datetime, now: datetime, title: str, y_title: str) -> dict[str, Any]:
@@ -169,7 +203,7 @@ def fleet_trends(range_name: str, rank: str, now: datetime | None = None) -> dic
     start = now - timedelta(seconds=seconds)
     span = span_for(seconds)
     return {
-        "tables": [top_table(series, title, start, now, rank, span) for series, title in TOP_SERIES],
+        "tables": top_tables(start, now, rank, span),
         "status_figure": counts_figure(FleetCountDimension.STATUS, start, now, "routers per status", "routers"),
         "category_figure": counts_figure(
             FleetCountDimension.CATEGORY, start, now, "open findings per category", "findings"
