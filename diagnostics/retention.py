@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import connection, models, transaction
 from django.db.models import Exists, Max, Min, Model, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
@@ -157,19 +158,51 @@ def prune_collections(cutoffs: Cutoffs, batch: int, dry_run: bool) -> int:
     in_flight = [CollectionStatus.PENDING, CollectionStatus.RUNNING]
     deleted = 0
     for begin, end in time_slices(Collection, "created", cutoffs.collections):
-        ids = [
-            pk
-            for pk in Collection.objects.filter(created__gte=begin, created__lt=end)
-            .exclude(status__in=in_flight)
-            .values_list("pk", flat=True)
-            if pk not in kept
-        ]
-        if dry_run:
-            deleted += len(ids)
+        in_slice = Collection.objects.filter(created__gte=begin, created__lt=end)
+        bounds = in_slice.aggregate(low=Min("pk"), high=Max("pk"))
+        if bounds["low"] is None:
             continue
-        for at in range(0, len(ids), batch):
-            deleted += _delete_ids(Collection, ids[at : at + batch])
+        # Only the kept keys that can be in this slice: a parameter list stays short on any fleet.
+        kept_here = [pk for pk in kept if bounds["low"] <= pk <= bounds["high"]]
+        doomed = in_slice.exclude(status__in=in_flight).exclude(pk__in=kept_here)
+        if dry_run:
+            deleted += doomed.count()
+            continue
+        deleted += delete_collections(doomed)
     return deleted
+
+
+def delete_collections(doomed: QuerySet) -> int:
+    """Delete the selected collections and follow every relation to them, set-based, in one transaction.
+
+    Each model pointing at Collection gets one statement with the selection as a subquery,
+    by its own on_delete (CASCADE deletes, SET_NULL clears, DO_NOTHING leaves), instead of
+    Django's collector fetching keys and probing them in lists: a slice of a big fleet is a
+    handful of joins. A relation this does not know how to follow (PROTECT, a custom
+    handler) hands the slice to the collector, which knows every rule.
+    """
+    relations = [r for r in Collection._meta.related_objects if r.one_to_many or r.one_to_one]
+    handlers = {models.CASCADE, models.SET_NULL, models.DO_NOTHING}
+    if any(relation.field.remote_field.on_delete not in handlers for relation in relations):
+        ids = list(doomed.values_list("pk", flat=True))
+        for at in range(0, len(ids), 1000):
+            _delete_ids(Collection, ids[at : at + 1000])
+        return len(ids)
+    with transaction.atomic():
+        selection = doomed.values("pk")
+        for relation in relations:
+            field = relation.field
+            related: Any = relation.related_model
+            rows = related._base_manager.filter(**{f"{field.name}__in": selection})
+            on_delete = field.remote_field.on_delete
+            if on_delete is models.CASCADE:
+                rows.delete()
+            elif on_delete is models.SET_NULL:
+                rows.update(**{field.name: None})
+        sql, params = doomed.values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {Collection._meta.db_table} WHERE id IN ({sql})", params)
+            return cursor.rowcount
 
 
 def prune_by_time(model: type[Model], column: str, cutoff: datetime, dry_run: bool, **match: Any) -> int:
