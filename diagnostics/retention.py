@@ -159,11 +159,13 @@ def prune_collections(cutoffs: Cutoffs, batch: int, dry_run: bool) -> int:
     deleted = 0
     for begin, end in time_slices(Collection, "created", cutoffs.collections):
         in_slice = Collection.objects.filter(created__gte=begin, created__lt=end)
-        bounds = in_slice.aggregate(low=Min("pk"), high=Max("pk"))
-        if bounds["low"] is None:
+        # The slice's keys through the time index (an aggregate MIN/MAX(id) would walk the
+        # primary key instead); only the kept keys in their span go into the statement.
+        ids = list(in_slice.values_list("pk", flat=True))
+        if not ids:
             continue
-        # Only the kept keys that can be in this slice: a parameter list stays short on any fleet.
-        kept_here = [pk for pk in kept if bounds["low"] <= pk <= bounds["high"]]
+        low, high = min(ids), max(ids)
+        kept_here = [pk for pk in kept if low <= pk <= high]
         doomed = in_slice.exclude(status__in=in_flight).exclude(pk__in=kept_here)
         if dry_run:
             deleted += doomed.count()
