@@ -39,6 +39,7 @@ from diagnostics.models import (
     ProbeResult,
 )
 from diagnostics.probes.base import ParseError, Probe, validate_instance_name, validate_ip
+from diagnostics.samples import health_numbers
 from diagnostics.ssh import AccessError, HostConnectionPool, HostKeyVerifier
 from vrconsole import events
 from vrconsole.models import AuditEntry, Router
@@ -151,6 +152,36 @@ def run_probe(connection: RouterConnection, probe: Probe, router: Router) -> Pro
     return outcome
 
 
+def previous_counters(collection: Collection) -> tuple[dict[str, Any] | None, float | None]:
+    """The counter facts (interfaces, softnet) of the router's previous successful collection, and the seconds since it.
+
+    Only those two probes' facts are read, so the (large) rest of the previous facts never
+    leaves the database.
+    """
+    previous = (
+        Collection.objects.filter(router_id=collection.router_id, status=CollectionStatus.SUCCEEDED)
+        .exclude(pk=collection.pk)
+        .exclude(started__isnull=True)
+        .order_by("-started", "-id")
+        .values_list("facts__interfaces", "facts__softnet", "started")
+        .first()
+    )
+    if previous is None or collection.started is None:
+        return None, None
+    interfaces, softnet, started = previous
+    if started is None:
+        return None, None
+    seconds = (collection.started - started).total_seconds()
+    return {"interfaces": interfaces, "softnet": softnet}, seconds
+
+
+def store_health_sample(collection: Collection) -> HealthSample:
+    """The collection's numbers as a HealthSample, rates against the previous successful collection."""
+    previous, seconds = previous_counters(collection)
+    numbers = health_numbers(collection.facts, previous, seconds)
+    return HealthSample.objects.create(router_id=collection.router_id, collection=collection, **numbers)
+
+
 def _timed_probe(connection: RouterConnection, probe: Probe, router: Router) -> ProbeOutcome:
     """run_probe, with the wall time as the duration when the probe did not measure one."""
     started = time.monotonic()
@@ -162,7 +193,10 @@ def _timed_probe(connection: RouterConnection, probe: Probe, router: Router) -> 
 
 def _save_probe_result(collection: Collection, outcome: ProbeOutcome) -> None:
     limit = settings.RAW_OUTPUT_MAX_BYTES
-    stdout, cut_out = _bounded(outcome.stdout, limit)
+    # A probe reading files that hold secrets redacts its raw output too: the database and
+    # the collection page must never see what its parser already hides.
+    raw = outcome.probe.redact_output(outcome.stdout) if outcome.probe.redact_output else outcome.stdout
+    stdout, cut_out = _bounded(raw, limit)
     stderr, cut_err = _bounded(outcome.stderr, limit)
     ProbeResult.objects.create(
         collection=collection,
@@ -177,76 +211,6 @@ def _save_probe_result(collection: Collection, outcome: ProbeOutcome) -> None:
         stderr=stderr,
         truncated=outcome.truncated or cut_out or cut_err,
     )
-
-
-def _lookup(facts: dict[str, Any], probe: str, *paths: str) -> float | None:
-    """The first numeric value found at one of the dotted paths of a probe's facts."""
-    data = facts.get(probe)
-    for path in paths:
-        value: Any = data
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def _rule_count(facts: dict[str, Any], probe: str) -> int | None:
-    rules = (facts.get(probe) or {}).get("rules")
-    return len(rules) if isinstance(rules, list) else None
-
-
-def _cpu_busy_percent(facts: dict[str, Any]) -> float | None:
-    idle = _lookup(facts, "cpu", "total.idle")
-    # No ticks between the two samples means no measurement, not a fully busy CPU.
-    if idle is None or not _lookup(facts, "cpu", "total.interval_ticks"):
-        return None
-    return round(100.0 - idle, 2)
-
-
-def _filesystems(facts: dict[str, Any]) -> list[dict[str, Any]]:
-    filesystems = (facts.get("disk") or {}).get("filesystems")
-    return [f for f in filesystems if isinstance(f, dict)] if isinstance(filesystems, list) else []
-
-
-def _disk_percent(facts: dict[str, Any], path: str) -> float | None:
-    for filesystem in _filesystems(facts):
-        if filesystem.get("path") == path and isinstance(filesystem.get("used_percent"), (int, float)):
-            return filesystem["used_percent"]
-    return None
-
-
-def _worst_inode_percent(facts: dict[str, Any]) -> float | None:
-    # The fullest inode table is the one that stops the router writing files.
-    values = [
-        f["inodes_used_percent"] for f in _filesystems(facts) if isinstance(f.get("inodes_used_percent"), (int, float))
-    ]
-    return max(values) if values else None
-
-
-def _lease_count(facts: dict[str, Any]) -> int | None:
-    leases = (facts.get("dnsmasq") or {}).get("leases")
-    return len(leases) if isinstance(leases, list) else None
-
-
-def health_numbers(facts: dict[str, Any]) -> dict[str, Any]:
-    """HealthSample fields from the facts by probe name; a failed or absent probe gives None."""
-    return {
-        "conntrack_count": _lookup(facts, "conntrack", "count"),
-        "conntrack_max": _lookup(facts, "conntrack", "max"),
-        "conntrack_percent": _lookup(facts, "conntrack", "used_percent"),
-        "softirq_percent": _lookup(facts, "cpu", "total.softirq"),
-        "cpu_percent": _cpu_busy_percent(facts),
-        "memory_percent": _lookup(facts, "system", "mem_used_percent"),
-        "disk_root_percent": _disk_percent(facts, "/"),
-        "disk_log_percent": _disk_percent(facts, "/var/log"),
-        "inode_percent": _worst_inode_percent(facts),
-        "dhcp_leases": _lease_count(facts),
-        "filter_rules": _rule_count(facts, "iptables_filter"),
-        "nat_rules": _rule_count(facts, "iptables_nat"),
-        "mangle_rules": _rule_count(facts, "iptables_mangle"),
-        "load1": _lookup(facts, "system", "load1"),
-    }
 
 
 def snapshot_contents(outcomes: Sequence[ProbeOutcome]) -> dict[str, str]:
@@ -370,7 +334,7 @@ def run_collection(
             finally:
                 probe_pool.shutdown(wait=True, cancel_futures=True)
         _store_facts(collection, outcomes)
-        HealthSample.objects.create(router=router, collection=collection, **health_numbers(collection.facts))
+        store_health_sample(collection)
         store_changed_snapshots(collection, outcomes)
         _audit_session(
             collection,

@@ -23,6 +23,8 @@ from diagnostics.models import (
     Collection,
     CollectionStatus,
     Finding,
+    FindingEvent,
+    FindingEventKind,
     RouterHealth,
     RouterStatus,
     VerdictRecord,
@@ -129,6 +131,7 @@ def fold_verdicts(
     left exactly as they were.
     """
     outcome = FoldOutcome()
+    events: list[FindingEvent] = []
     merged = merge_by_rule(verdicts)
     existing = {finding.rule: finding for finding in Finding.objects.select_for_update().filter(router=router)}
     for rule, verdict in merged.items():
@@ -147,6 +150,9 @@ def fold_verdicts(
             outcome.still_open.append(rule)
         _apply_verdict(finding, verdict, collection, now)
         finding.save()
+        if rule in outcome.opened or rule in outcome.reopened:
+            kind = FindingEventKind.OPENED if rule in outcome.opened else FindingEventKind.REOPENED
+            events.append(_event(finding, kind, collection, now))
     for rule, finding in existing.items():
         if rule in merged or not finding.is_open:
             continue
@@ -156,7 +162,23 @@ def fold_verdicts(
         finding.resolved_at = now
         finding.save(update_fields=["resolved_at"])
         outcome.resolved.append(rule)
+        events.append(_event(finding, FindingEventKind.RESOLVED, collection, now))
+    FindingEvent.objects.bulk_create(events)
     return outcome
+
+
+def _event(finding: Finding, kind: str, collection: Collection | None, now: datetime) -> FindingEvent:
+    """The history row of a finding opening, reopening or resolving (the charts' markers)."""
+    return FindingEvent(
+        router_id=finding.router_id,
+        rule=finding.rule,
+        category=finding.category,
+        severity=finding.severity,
+        kind=kind,
+        title=finding.title,
+        at=now,
+        collection=collection,
+    )
 
 
 def status_for(collection_status: str | None, open_severities: Iterable[str]) -> str:

@@ -1,4 +1,5 @@
-"""Collection jobs on the collect queue, and the one helper per job that enqueues it.
+"""Collection jobs on the collect queue (and the one helper per job that enqueues it), and the
+history jobs on the default queue.
 
 Every run has a Collection row, created as `pending` when the job is enqueued, so the
 console shows queued work and a Redis restart loses at most queued jobs, never a finished
@@ -34,6 +35,8 @@ from diagnostics.collect import default_probes, run_collection
 from diagnostics.evaluate import evaluate_after_collection
 from diagnostics.hostkeys import PinnedHostKeys
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, CollectionTrigger
+from diagnostics.retention import apply_retention
+from diagnostics.rollup import record_fleet_counts, roll_up
 from diagnostics.ssh import AccessError
 from vrconsole import events
 from vrconsole.models import Router, RouterState
@@ -191,3 +194,37 @@ def sweep_fleet() -> dict[str, int]:
         queued += 1
     logger.info("fleet sweep queued %d collections (%d host batches), %d lost marked", queued, batches, lost)
     return {"queued": queued, "host_batches": batches, "direct": len(alone), "lost": lost}
+
+
+def record_history() -> dict[str, Any]:
+    """Roll settled hours up into the hourly and daily aggregates, and record the fleet counts (job).
+
+    Scheduled every HISTORY_INTERVAL_SECONDS on the default queue (vrconsole/schedules.py).
+    """
+    counts = record_fleet_counts()
+    report = roll_up()
+    logger.info(
+        "history: %d hours rolled up (%d hourly, %d daily rows) in %.1f s%s",
+        report.hours,
+        report.hourly_rows,
+        report.daily_rows,
+        report.duration_s,
+        "" if report.caught_up else ", more next run",
+    )
+    return {
+        "fleet_counts": len(counts),
+        "hours": report.hours,
+        "hourly_rows": report.hourly_rows,
+        "daily_rows": report.daily_rows,
+        "caught_up": report.caught_up,
+    }
+
+
+def prune_history() -> dict[str, Any]:
+    """Apply the retention settings (job): delete old history in short batches, keep what must stay.
+
+    Scheduled every RETENTION_INTERVAL_SECONDS on the default queue (vrconsole/schedules.py).
+    """
+    report = apply_retention()
+    logger.info("retention: %s in %.1f s", report.summary(), report.duration_s)
+    return {"deleted": report.deleted, "duration_s": report.duration_s}

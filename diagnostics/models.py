@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from diagnostics.series import METRICS, ROLLUP_STATS
 from diagnostics.ssh import AccessReason
 from vrconsole.models import Router
 
@@ -108,25 +109,47 @@ class ProbeResult(models.Model):
 
 
 class HealthSample(models.Model):
-    """The numbers of one successful collection, for history charts; a field is null when its probe failed."""
+    """The numbers of one successful collection, for history charts; a field is null when its probe failed.
 
-    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="health_samples")
-    collection = models.OneToOneField(Collection, on_delete=models.CASCADE, related_name="health_sample")
+    The fixed series are columns (diagnostics.series.METRICS); the per-interface and per-CPU
+    ones are JSON objects keyed by interface or CPU name.
+    """
+
+    # No index of its own: the (router, at) index serves every lookup by router.
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="health_samples", db_index=False)
+    # The collection outlives nothing: retention prunes collections (raw probe output) sooner
+    # than samples, and rewriting millions of sample rows to clear the link would cost more
+    # than the link. A sample whose collection is gone keeps its id; the page says "pruned".
+    collection = models.OneToOneField(
+        Collection,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="health_sample",
+    )
     at = models.DateTimeField(default=timezone.now)
     conntrack_count = models.BigIntegerField(null=True, blank=True)
     conntrack_max = models.BigIntegerField(null=True, blank=True)
     conntrack_percent = models.FloatField(null=True, blank=True)
-    softirq_percent = models.FloatField(null=True, blank=True)
     cpu_percent = models.FloatField(null=True, blank=True)
+    softirq_percent = models.FloatField(null=True, blank=True)
+    load1 = models.FloatField(null=True, blank=True)
     memory_percent = models.FloatField(null=True, blank=True)
     disk_root_percent = models.FloatField(null=True, blank=True)
     disk_log_percent = models.FloatField(null=True, blank=True)
-    inode_percent = models.FloatField(null=True, blank=True)
+    inode_root_percent = models.FloatField(null=True, blank=True)
+    inode_log_percent = models.FloatField(null=True, blank=True)
     dhcp_leases = models.IntegerField(null=True, blank=True)
+    dhcp_range_size = models.IntegerField(null=True, blank=True)
     filter_rules = models.IntegerField(null=True, blank=True)
     nat_rules = models.IntegerField(null=True, blank=True)
     mangle_rules = models.IntegerField(null=True, blank=True)
-    load1 = models.FloatField(null=True, blank=True)
+    softnet_drops_ps = models.FloatField(null=True, blank=True)
+    # {"eth0": [rx_bps, tx_bps, rx_errors_ps, tx_errors_ps, rx_drops_ps, tx_drops_ps], ...}
+    per_nic = models.JSONField(default=dict, blank=True)
+    # {"cpu0": [softirq_percent, softnet_drops_ps], ...}
+    per_cpu = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-at"]
@@ -134,6 +157,48 @@ class HealthSample(models.Model):
 
     def __str__(self) -> str:
         return f"health {self.router} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class RollupSpan(models.IntegerChoices):
+    HOUR = 3600, "hour"
+    DAY = 86400, "day"
+
+
+class HealthRollup(models.Model):
+    """A router's health samples of one hour (or one day) folded into min / max / sum / count per series.
+
+    Written continuously by the history job (diagnostics.rollup), so charts over days read
+    one row per hour instead of every sample and keep the peaks; kept far longer than the
+    raw samples (HEALTH_ROLLUP_RETENTION_DAYS). The `<series>_min/_max/_sum/_n` columns are
+    added below from diagnostics.series.METRICS; `per_nic` and `per_cpu` hold, per key, the
+    same four values for each field, flattened.
+    """
+
+    # No index of its own: the (router, span, start) constraint's index serves lookups by router.
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="health_rollups", db_index=False)
+    span = models.IntegerField(choices=RollupSpan.choices, default=RollupSpan.HOUR)
+    start = models.DateTimeField()
+    samples = models.PositiveIntegerField(default=0)
+    per_nic = models.JSONField(default=dict, blank=True)
+    per_cpu = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["router", "span", "start"]
+        constraints = [
+            models.UniqueConstraint(fields=["router", "span", "start"], name="health_rollup_router_span_start")
+        ]
+        indexes = [models.Index(fields=["span", "start"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_span_display()} of {self.router} from {self.start:%Y-%m-%d %H:%M}"
+
+
+for _series in METRICS:
+    for _stat in ROLLUP_STATS:
+        _field: models.Field = (
+            models.PositiveIntegerField(default=0) if _stat == "n" else models.FloatField(null=True, blank=True)
+        )
+        HealthRollup.add_to_class(f"{_series.name}_{_stat}", _field)
 
 
 class ConfigKind(models.TextChoices):
@@ -149,7 +214,10 @@ class ConfigSnapshot(models.Model):
     """A router's configuration of one kind, stored only when it differs from the previous one."""
 
     router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="config_snapshots")
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="config_snapshots")
+    # Retention prunes collections sooner than the snapshots they took.
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="config_snapshots"
+    )
     kind = models.CharField(max_length=32, choices=ConfigKind.choices)
     content = models.TextField()
     sha256 = models.CharField(max_length=64)
@@ -303,6 +371,64 @@ class Finding(models.Model):
     @property
     def severity_rank(self) -> int:
         return SEVERITY_RANKS.get(self.severity, 0)
+
+
+class FindingEventKind(models.TextChoices):
+    OPENED = "opened", "opened"
+    REOPENED = "reopened", "reopened"
+    RESOLVED = "resolved", "resolved"
+
+
+class FindingEvent(models.Model):
+    """A finding opening, reopening or resolving, on the collection whose evaluation did it.
+
+    The history a Finding row does not keep (it holds only its current period): the router
+    charts draw these as markers, and retention keeps the collections they point to longer.
+    """
+
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="finding_events")
+    rule = models.CharField(max_length=64)
+    category = models.CharField(max_length=32)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    kind = models.CharField(max_length=16, choices=FindingEventKind.choices)
+    title = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="finding_events"
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["router", "-at"]), models.Index(fields=["at"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.kind} on {self.router} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class FleetCountDimension(models.TextChoices):
+    STATUS = "status", "routers per status"
+    CATEGORY = "category", "open findings per category"
+    SEVERITY = "severity", "open findings per severity"
+
+
+class FleetCount(models.Model):
+    """One fleet-wide count at one moment (routers per status, open findings per category...).
+
+    Written by the history job every HISTORY_INTERVAL_SECONDS, so the fleet trends page
+    draws "over time" from a few rows per moment instead of replaying every finding.
+    """
+
+    at = models.DateTimeField(default=timezone.now)
+    dimension = models.CharField(max_length=16, choices=FleetCountDimension.choices)
+    key = models.CharField(max_length=32)
+    value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at", "dimension", "key"]
+        indexes = [models.Index(fields=["dimension", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.dimension} {self.key}={self.value}"
 
 
 class RouterStatus(models.TextChoices):

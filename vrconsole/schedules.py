@@ -1,16 +1,20 @@
 """Periodic jobs, declared once: loaded by `python manage.py rqcron vrconsole.schedules`.
 
 The scheduler only enqueues; workers on the named queues do the work, so a slow sweep
-never delays the next sync. The sweep itself only queues per-host and per-router
+never delays the next sync, and the history jobs (rollups, retention) never delay either. The sweep itself only queues per-host and per-router
 collection jobs (diagnostics.jobs), which the collect workers run in parallel.
 """
 
 from django.conf import settings
 from rq import cron
 
-from diagnostics.jobs import sweep_fleet
+from diagnostics.jobs import prune_history, record_history, sweep_fleet
 from vrconsole import queues
 from vrconsole.jobs import sync_all_regions
 
 cron.register(sync_all_regions, queues.SYNC, interval=settings.SYNC_INTERVAL_SECONDS, name="sync-all-regions")
 cron.register(sweep_fleet, queues.COLLECT, interval=settings.SWEEP_INTERVAL_SECONDS, name="sweep-fleet")
+# History: hourly/daily rollups and fleet counts; retention in short batches. The default
+# queue is served by the sync worker, so neither ever waits behind a collection.
+cron.register(record_history, queues.DEFAULT, interval=settings.HISTORY_INTERVAL_SECONDS, name="record-history")
+cron.register(prune_history, queues.DEFAULT, interval=settings.RETENTION_INTERVAL_SECONDS, name="prune-history")

@@ -320,10 +320,54 @@ if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in MATR
         'MATRIX_THRESHOLDS: expected a JSON object of numbers, e.g. {"conntrack_warning_pct": 70}'
     )
 
-# --- Retention ---------------------------------------------------------------------------
+# --- History and retention ---------------------------------------------------------------
+# The history job (every HISTORY_INTERVAL_SECONDS) rolls health samples up into hourly and
+# daily aggregates and records the fleet counts; the retention job (every
+# RETENTION_INTERVAL_SECONDS) deletes, in short batches, what is older than these. The
+# latest collection of each router, the collections that opened or resolved a finding
+# (for COLLECTION_EVIDENCE_RETENTION_DAYS) and the latest config snapshot of each kind are
+# kept whatever their age; the audit log is kept longest.
 
 RAW_OUTPUT_MAX_BYTES = _int("RAW_OUTPUT_MAX_BYTES", 256 * 1024, minimum=1024)
-HEALTH_RETENTION_DAYS = _int("HEALTH_RETENTION_DAYS", 90, minimum=1)
+HISTORY_INTERVAL_SECONDS = _int("HISTORY_INTERVAL_SECONDS", 300, minimum=60, maximum=3600)
+RETENTION_INTERVAL_SECONDS = _int("RETENTION_INTERVAL_SECONDS", 3600, minimum=300, maximum=86400)
+# Raw health samples (one per collection).
+HEALTH_RETENTION_DAYS = _int("HEALTH_RETENTION_DAYS", 14, minimum=1, maximum=3650)
+# Hourly and daily aggregates, finding events, state changes and fleet counts.
+HEALTH_ROLLUP_RETENTION_DAYS = _int("HEALTH_ROLLUP_RETENTION_DAYS", 400, minimum=1, maximum=3650)
+# Collections with their probe results (the raw output, the largest thing stored) and verdicts.
+COLLECTION_RETENTION_DAYS = _int("COLLECTION_RETENTION_DAYS", 7, minimum=1, maximum=3650)
+COLLECTION_EVIDENCE_RETENTION_DAYS = _int("COLLECTION_EVIDENCE_RETENTION_DAYS", 90, minimum=1, maximum=3650)
+CONFIG_SNAPSHOT_RETENTION_DAYS = _int("CONFIG_SNAPSHOT_RETENTION_DAYS", 90, minimum=1, maximum=3650)
+SYNC_RUN_RETENTION_DAYS = _int("SYNC_RUN_RETENTION_DAYS", 30, minimum=1, maximum=3650)
+AUDIT_RETENTION_DAYS = _int("AUDIT_RETENTION_DAYS", 400, minimum=1, maximum=3650)
+# Rows deleted per statement (each in its own short transaction).
+RETENTION_BATCH_SIZE = _int("RETENTION_BATCH_SIZE", 5000, minimum=100, maximum=100000)
+_longest_other = max(
+    HEALTH_RETENTION_DAYS,
+    HEALTH_ROLLUP_RETENTION_DAYS,
+    COLLECTION_RETENTION_DAYS,
+    COLLECTION_EVIDENCE_RETENTION_DAYS,
+    CONFIG_SNAPSHOT_RETENTION_DAYS,
+    SYNC_RUN_RETENTION_DAYS,
+)
+if AUDIT_RETENTION_DAYS < _longest_other:
+    raise ImproperlyConfigured(
+        f"AUDIT_RETENTION_DAYS={AUDIT_RETENTION_DAYS}: the audit log is kept longest; "
+        f"raise it to at least {_longest_other} (the longest other retention)"
+    )
+if COLLECTION_EVIDENCE_RETENTION_DAYS < COLLECTION_RETENTION_DAYS:
+    raise ImproperlyConfigured(
+        "COLLECTION_EVIDENCE_RETENTION_DAYS must be at least COLLECTION_RETENTION_DAYS "
+        "(collections that opened or resolved a finding are kept longer, never shorter)"
+    )
+
+# --- Prometheus ---------------------------------------------------------------------------
+# /metrics answers only a request bearing `Authorization: Bearer <METRICS_TOKEN>`; with no
+# token set the endpoint does not exist (404). At least 24 characters: it is a password.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("METRICS_TOKEN is too short: use at least 24 characters (e.g. openssl rand -hex 24)")
 
 # --- Auth, static, i18n -----------------------------------------------------------------
 
@@ -348,6 +392,12 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js is served from the installed plotly package (vrconsole/vendor_assets.py), never a CDN.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "vrconsole.vendor_assets.PackagedAssetFinder",
+]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 WHITENOISE_USE_FINDERS = True
 

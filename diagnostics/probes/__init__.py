@@ -58,7 +58,7 @@ ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("logs", logs.COMMAND, logs.parse, timeout=20.0),
     Probe("versions", versions.COMMAND, versions.parse, timeout=10.0),
     Probe("logfiles", logfiles.COMMAND, logfiles.parse, timeout=20.0),
-    Probe("config", config.COMMAND, config.parse, timeout=15.0),
+    Probe("config", config.COMMAND, config.parse, timeout=15.0, redact_output=config.redact_output),
 )
 
 # Host probes have no constant command: `command` says what they run, for reading only.

@@ -33,6 +33,7 @@ class Probe:
     timeout:  seconds before the command is abandoned
     scope:    "router" (run inside the VR) or "host" (run on the KVM host, see `host_command`)
     host_command: for host probes, builds the command from validated router identity
+    redact_output: for probes reading files that hold secrets, the raw output as it may be stored
     """
 
     name: str
@@ -41,6 +42,7 @@ class Probe:
     timeout: float = 10.0
     scope: Literal["router", "host"] = "router"
     host_command: Callable[[str, str], str] | None = None  # (instance_name, link_local_ip) -> command
+    redact_output: Callable[[str], str] | None = None
 
     def command_line(self, instance_name: str = "", link_local_ip: str = "") -> str:
         """The command to run: the constant for router probes, built from validated identity for host probes."""

@@ -65,6 +65,11 @@ def redact(line: str) -> str:
     return line
 
 
+def redact_output(text: str) -> str:
+    """The raw command output with every secret line redacted (lines keep their `|` prefix)."""
+    return "\n".join("|" + redact(line[1:]) if line.startswith("|") else line for line in text.split("\n"))
+
+
 def _file(section: Section) -> ConfigFile:
     lines = []
     for line in section.lines:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -131,6 +131,12 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
         .defer("facts", "traceback")
         .prefetch_related(failed)[:RECENT_COLLECTIONS]
     )
+    # The snapshot of the same kind before each one: its "diff with previous" link.
+    previous_snapshot = (
+        ConfigSnapshot.objects.filter(router=OuterRef("router"), kind=OuterRef("kind"), pk__lt=OuterRef("pk"))
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
     diagnostics = RouterDiagnostics(
         health=RouterHealth.objects.filter(router=router).first(),
         open_findings=list(findings.open().worst_first()),
@@ -138,8 +144,18 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
         resolved_days=RESOLVED_FINDINGS_DAYS,
         # `failed_probes` is the prefetch's to_attr list.
         collections=[CollectionRow(collection=c, failed_probes=getattr(c, "failed_probes", [])) for c in collections],
-        snapshots=list(ConfigSnapshot.objects.filter(router=router).select_related("collection")[:RECENT_SNAPSHOTS]),
+        snapshots=list(
+            ConfigSnapshot.objects.filter(router=router).annotate(previous_pk=Subquery(previous_snapshot))[
+                :RECENT_SNAPSHOTS
+            ]
+        ),
     )
     # Two blocks of the page ask for it; the router object lives for one request.
     setattr(router, "_diagnostics_for_page", diagnostics)  # noqa: B010 - a per-request memo, not a field
     return diagnostics
+
+
+@register.simple_tag
+def sample_value(sample: Any, name: str) -> Any:
+    """One series of a health sample, by name (templates cannot index attributes by variable)."""
+    return getattr(sample, name, None)

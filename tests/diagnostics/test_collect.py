@@ -10,9 +10,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
-from diagnostics.collect import ProbeOutcome, health_numbers, run_collection, snapshot_contents
+from diagnostics.collect import ProbeOutcome, run_collection, snapshot_contents
 from diagnostics.models import Collection, CollectionStatus, ConfigSnapshot, HealthSample, ProbeResult
 from diagnostics.probes.base import Probe
+from diagnostics.samples import health_numbers
 from diagnostics.ssh import Endpoint
 from tests.diagnostics.conftest import SILENT_ADDRESS, make_router
 from tests.diagnostics.probe_doubles import parse_load, probe_set, write_rules
@@ -257,7 +258,8 @@ def test_it_takes_health_numbers_from_the_facts_of_the_real_probes() -> None:
     assert numbers["conntrack_percent"] == 90.0
     assert (numbers["cpu_percent"], numbers["softirq_percent"]) == (30.0, 12.5)
     assert (numbers["memory_percent"], numbers["load1"]) == (61.3, 0.42)
-    assert (numbers["disk_root_percent"], numbers["disk_log_percent"], numbers["inode_percent"]) == (40, 97, 88)
+    assert (numbers["disk_root_percent"], numbers["disk_log_percent"]) == (40, 97)
+    assert (numbers["inode_root_percent"], numbers["inode_log_percent"]) == (10, 88)
     assert (numbers["dhcp_leases"], numbers["nat_rules"]) == (2, 1)
 
 

@@ -17,3 +17,15 @@ def test_the_schedule_syncs_every_region_and_sweeps_the_fleet(settings) -> None:
     assert jobs["sync-all-regions"]["interval"] == settings.SYNC_INTERVAL_SECONDS
     assert jobs["sweep-fleet"]["queue_name"] == "collect"
     assert jobs["sweep-fleet"]["interval"] == settings.SWEEP_INTERVAL_SECONDS
+
+
+def test_the_schedule_records_history_and_applies_retention_on_the_default_queue(settings) -> None:
+    cron._job_data_registry.clear()
+    import vrconsole.schedules
+
+    importlib.reload(vrconsole.schedules)
+    jobs = {entry["name"]: entry for entry in cron._job_data_registry}
+    assert jobs["record-history"]["queue_name"] == "default"
+    assert jobs["record-history"]["interval"] == settings.HISTORY_INTERVAL_SECONDS
+    assert jobs["prune-history"]["queue_name"] == "default"
+    assert jobs["prune-history"]["interval"] == settings.RETENTION_INTERVAL_SECONDS

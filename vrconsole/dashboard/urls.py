@@ -1,4 +1,5 @@
-"""URL routes of the fleet dashboard: the fleet list, its live rows, and one page per router (by CloudStack uuid)."""
+"""URL routes of the fleet dashboard: the fleet list and its live rows, one page per router (by
+CloudStack uuid), trends, /metrics."""
 
 from django.urls import path
 
@@ -8,4 +9,6 @@ urlpatterns = [
     path("", views.fleet_page, name="fleet"),
     path("fleet/rows/", views.fleet_rows, name="fleet-rows"),
     path("routers/<str:uuid>/", views.router_detail, name="router-detail"),
+    path("trends/", views.fleet_trends, name="fleet-trends"),
+    path("metrics", views.prometheus_metrics, name="metrics"),
 ]

@@ -1,4 +1,5 @@
-"""Fleet dashboard views: the summary band with the router list, its live rows, and one router's detail page.
+"""Fleet dashboard views: the summary band with the router list, its live rows, one router's detail
+page, the fleet trends page, and the Prometheus endpoint.
 
 Views read the query string through the filter form, ask vrconsole.dashboard.queries for the rows and
 numbers, and render. The wall screen changes in place: on a fleet event its script asks `fleet_rows`
@@ -8,10 +9,13 @@ summary band, never for the whole page. Login is enforced for all of them by Log
 
 from __future__ import annotations
 
+import hmac
 import json
+import logging
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -19,8 +23,9 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from vrconsole.dashboard import queries
+from vrconsole.dashboard import queries, trends
 from vrconsole.dashboard.forms import FleetFilterForm
+from vrconsole.dashboard.prometheus import render_metrics
 from vrconsole.dashboard.routing import fleet_socket_path
 from vrconsole.models import Router, RouterNic, RouterStateChange
 
@@ -61,6 +66,7 @@ KNOWN_API_FIELDS = (
 TABLED_API_FIELDS = frozenset({"nic", "healthcheckresults"})
 
 HISTORY_ROWS = 200
+logger = logging.getLogger(__name__)
 
 # The diagnostics app extends the router page by providing the first template: it extends
 # vrconsole/router_detail.html and fills its router_actions, router_findings,
@@ -184,3 +190,44 @@ def router_detail(request: HttpRequest, uuid: str) -> HttpResponse:
         "stuck_minutes": settings.STUCK_TRANSITION_MINUTES,
     }
     return render(request, ROUTER_DETAIL_TEMPLATES, context)
+
+
+def fleet_trends(request: HttpRequest) -> HttpResponse:
+    """Where the fleet is getting worse: top-N routers per series, status and findings over time."""
+    range_name = request.GET.get("range", trends.DEFAULT_RANGE)
+    rank = request.GET.get("rank", trends.DEFAULT_RANK)
+    if range_name not in trends.RANGES:
+        range_name = trends.DEFAULT_RANGE
+    if rank not in trends.RANKS:
+        rank = trends.DEFAULT_RANK
+    context = {
+        "trends": trends.fleet_trends(range_name, rank),
+        "range_name": range_name,
+        "rank": rank,
+        "ranges": list(trends.RANGES),
+        "ranks": trends.RANKS,
+        "history_interval": settings.HISTORY_INTERVAL_SECONDS,
+    }
+    return render(request, "vrconsole/trends.html", context)
+
+
+@login_not_required
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrape endpoint: `Authorization: Bearer <METRICS_TOKEN>`, no session.
+
+    Without METRICS_TOKEN the endpoint does not exist (404): there is nothing to authorise,
+    and a scanner learns nothing. A missing or wrong token is 401 with a Bearer challenge;
+    the comparison takes the same time whatever the token.
+    """
+    token = settings.METRICS_TOKEN
+    if not token:
+        raise Http404("METRICS_TOKEN is not set")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        logger.warning(
+            "/metrics refused a request from %s: missing or wrong bearer token", request.META.get("REMOTE_ADDR")
+        )
+        response = HttpResponse("a valid bearer token is required\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="vrconsole-metrics"'
+        return response
+    return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")
