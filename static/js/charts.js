@@ -106,7 +106,7 @@
       var base = section.getAttribute(link.getAttribute("data-export") === "csv" ? "data-csv-url" : "data-json-url");
       link.setAttribute("href", base + "?" + params.toString());
     });
-    status.textContent = "⧗ loading the charts…";
+    status.textContent = "◷ loading the charts…";
     section.setAttribute("data-chart-state", "loading");
     fetch(section.getAttribute("data-chart-source") + "?" + params.toString(), { credentials: "same-origin" })
       .then(function (response) {
