@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from diagnostics.consumers import RouterConsumer
+from diagnostics.consumers import ActionConsumer, RouterConsumer
 
 
 def router_socket_path(router_id: int) -> str:
@@ -12,6 +12,12 @@ def router_socket_path(router_id: int) -> str:
     return f"/ws/routers/{router_id}/"
 
 
+def router_actions_socket_path(router_id: int) -> str:
+    """The path an operator's router page opens for its actions feed (matches the route below)."""
+    return f"/ws/routers/{router_id}/actions/"
+
+
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/routers/<int:router_id>/", RouterConsumer.as_asgi(), name="ws-router"),
+    path("ws/routers/<int:router_id>/actions/", ActionConsumer.as_asgi(), name="ws-router-actions"),
 ]
