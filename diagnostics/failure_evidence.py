@@ -207,9 +207,8 @@ def gather_failure_evidence(
             client = client or _client_for(router)
         except ImproperlyConfigured as exc:
             return _finish(evidence, EvidenceStatus.FAILED, error=f"the router's region is not configured: {exc}")
-        _read_api(evidence, router, client, now)
-        api_parts = ("events", "jobs", "host", "template", "network")
-        if all(part in evidence.unknown for part in api_parts):
+        asked = _read_api(evidence, router, client, now)
+        if all(part in evidence.unknown for part in asked):
             evidence.management_log = {"configured": bool(settings.MANAGEMENT_SERVERS), "servers": [], "skipped": True}
             return _finish(evidence, EvidenceStatus.FAILED, error=evidence.unknown.get("events", ""))
         evidence.management_log = read_log(router.name, router.uuid, evidence.failure_time)
@@ -224,8 +223,10 @@ def gather_failure_evidence(
         raise
 
 
-def _read_api(evidence: FailureEvidence, router: Router, client: CloudStackClient, now: datetime) -> None:
+def _read_api(evidence: FailureEvidence, router: Router, client: CloudStackClient, now: datetime) -> set[str]:
+    """Read every API part onto the row; the parts that were asked (those that fail are in `unknown`)."""
     unknown: dict[str, str] = {}
+    asked = {"version", "events", "jobs", "network"}
     entered = router.state_since or now
     since = min(entered, now) - timedelta(hours=settings.FAILURE_EVIDENCE_HOURS)
     try:
@@ -249,6 +250,7 @@ def _read_api(evidence: FailureEvidence, router: Router, client: CloudStackClien
         unknown["jobs"] = exc.reason
     evidence.host = {}
     if router.host is not None:
+        asked.add("host")
         try:
             hosts = client.list_all("listHosts", id=router.host.uuid)
             evidence.host = _host_summary(hosts[0]) if hosts else {"missing": True, "id": router.host.uuid}
@@ -257,6 +259,7 @@ def _read_api(evidence: FailureEvidence, router: Router, client: CloudStackClien
     else:
         evidence.host = {"none": True}
     if router.zone is not None:
+        asked.add("template")
         try:
             templates = client.list_all("listTemplates", templatefilter="system", zoneid=router.zone.uuid)
             evidence.template = _template_summary(templates, router.hypervisor or "")
@@ -277,6 +280,7 @@ def _read_api(evidence: FailureEvidence, router: Router, client: CloudStackClien
         unknown["network"] = exc.reason
     evidence.unknown = unknown
     evidence.failure_time = failure_time(evidence.failed_jobs, evidence.events, router.state_since)
+    return asked
 
 
 def _finish(evidence: FailureEvidence, status: str, error: str = "") -> FailureEvidence:

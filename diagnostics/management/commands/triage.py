@@ -79,6 +79,7 @@ def verdicts_of(collection: Collection) -> list[dict[str, Any]]:
             "title": record.title,
             "evidence": record.evidence,
             "remediation": record.remediation,
+            "action": record.action,
         }
         for record in records
     ]
@@ -176,3 +177,5 @@ class Command(BaseCommand):
             for evidence in verdict["evidence"]:
                 self.stdout.write(f"    | {visible_controls(evidence)}")
             self.stdout.write(f"    Fix: {verdict['remediation']}")
+            if verdict.get("action"):
+                self.stdout.write(f"    Action: manage.py act {router['name']} {verdict['action']} --reason ...")
