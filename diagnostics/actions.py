@@ -200,6 +200,17 @@ class ActionPlan:
         return action_name(self.spec.key, self.argument)
 
     @property
+    def command_line(self) -> str:
+        """The call as an operator would type it in cmk: `restartNetwork id=... cleanup=true`."""
+        if self.spec.key == "restart-service":
+            return f"ssh {self.router.name}: {self.command}"
+
+        def text(value: Any) -> str:
+            return str(value).lower() if isinstance(value, bool) else str(value)
+
+        return " ".join([self.command, *(f"{key}={text(value)}" for key, value in self.parameters.items())])
+
+    @property
     def capture_by_default(self) -> bool:
         return self.spec.destructive and self.router.state == RouterState.RUNNING
 
@@ -211,6 +222,7 @@ class ActionPlan:
             "target": {"uuid": self.target_uuid, "name": self.target_name},
             "command": self.command,
             "parameters": self.parameters,
+            "command_line": self.command_line,
             "destructive": self.spec.destructive,
             "exclusive": self.spec.exclusive,
             "consequences": self.consequences,

@@ -55,7 +55,7 @@ def failure_conditions(router: Router, now: datetime | None = None) -> list[str]
     """Why this router deserves a look at what CloudStack recorded; empty when it does not."""
     now = now or timezone.now()
     conditions: list[str] = []
-    since = f" since {router.state_since.isoformat()}" if router.state_since else ""
+    since = f" since {router.state_since:%Y-%m-%d %H:%M:%S} UTC" if router.state_since else ""
     if router.state == RouterState.ERROR:
         conditions.append(f"in Error{since}")
     elif router.state == RouterState.STOPPED and _network_is_up(router):

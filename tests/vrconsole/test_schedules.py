@@ -17,3 +17,13 @@ def test_the_schedule_syncs_every_region_and_sweeps_the_fleet(settings) -> None:
     assert jobs["sync-all-regions"]["interval"] == settings.SYNC_INTERVAL_SECONDS
     assert jobs["sweep-fleet"]["queue_name"] == "collect"
     assert jobs["sweep-fleet"]["interval"] == settings.SWEEP_INTERVAL_SECONDS
+
+
+def test_the_schedule_reads_the_record_of_failing_routers_on_the_actions_queue(settings) -> None:
+    cron._job_data_registry.clear()
+    import vrconsole.schedules
+
+    importlib.reload(vrconsole.schedules)
+    jobs = {entry["name"]: entry for entry in cron._job_data_registry}
+    assert jobs["triage-failing-routers"]["queue_name"] == "actions"
+    assert jobs["triage-failing-routers"]["interval"] == settings.SYNC_INTERVAL_SECONDS

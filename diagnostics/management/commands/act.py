@@ -111,7 +111,7 @@ class Command(BaseCommand):
             f"{'DRY RUN: would run' if dry_run else 'Running'} {plan['label']} on {plan['scope']} "
             f"{plan['target']['name'] or plan['target']['uuid']} (router {router.name}, {router.state})"
         )
-        self.stdout.write(f"  command: {plan['command']} {plan['parameters']}")
+        self.stdout.write(f"  command: {plan['command_line']}")
         for line in plan["consequences"]:
             self.stdout.write(f"  - {line}")
         for line in plan["warnings"]:
