@@ -21,24 +21,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 from diagnostics.action_runner import execute_action
-from diagnostics.actions import release_stale_runs
+from diagnostics.actions import action_job_timeout, release_stale_runs
 from diagnostics.evaluate import evaluate_router
 from diagnostics.failure_evidence import failure_conditions, gather_failure_evidence
 from diagnostics.models import ActionRun, ActionStatus, CollectionTrigger, EvidenceStatus, FailureEvidence
 from vrconsole import events
 from vrconsole.cloudstack.regions import configured_regions
 from vrconsole.models import TRANSITIONAL_STATES, AuditEntry, Router, RouterState
-from vrconsole.queues import ACTIONS, QUEUE_TIMEOUTS
+from vrconsole.queues import ACTIONS
 
 logger = logging.getLogger(__name__)
 
 # Routers whose record is read per scheduled pass: a region-wide outage must not queue thousands at once.
 TRIAGE_BATCH = 50
-
-
-def action_job_timeout() -> int:
-    """Seconds an action job may run: following CloudStack's job, plus evidence and re-collection."""
-    return int(settings.ACTION_JOB_TIMEOUT_SECONDS + 2 * QUEUE_TIMEOUTS[ACTIONS])
 
 
 def run_action(action_id: int) -> str:

@@ -27,6 +27,8 @@ from django.utils import timezone
 
 from diagnostics.models import ActionRun, ActionStatus, RouterHealth, RouterStatus
 from vrconsole.models import AuditEntry, Router, RouterState
+from vrconsole.queues import ACTIONS as ACTIONS_QUEUE
+from vrconsole.queues import QUEUE_TIMEOUTS
 
 logger = logging.getLogger(__name__)
 
@@ -496,9 +498,18 @@ def page_actions(router: Router) -> list[ActionPlan]:
     return plans
 
 
+def action_job_timeout() -> int:
+    """Seconds an action job may run: following CloudStack's job, plus evidence and re-collection."""
+    return int(settings.ACTION_JOB_TIMEOUT_SECONDS + 2 * QUEUE_TIMEOUTS[ACTIONS_QUEUE])
+
+
 def release_stale_runs() -> int:
-    """Pending or running runs older than any run could last were lost with their worker: free their slot."""
-    horizon = timedelta(seconds=settings.ACTION_JOB_TIMEOUT_SECONDS + 2 * 3600)
+    """Pending or running runs older than any run could last were lost with their worker: free their slot.
+
+    A run released while its job still waits in the queue is not run afterwards (the runner
+    runs only pending rows).
+    """
+    horizon = timedelta(seconds=action_job_timeout() + 600)
     stale = ActionRun.objects.in_flight().filter(created__lt=timezone.now() - horizon)
     return stale.update(
         status=ActionStatus.FAILED,
@@ -507,10 +518,10 @@ def release_stale_runs() -> int:
     )
 
 
-def _username(user: User | AnonymousUser | None, source: str) -> str:
+def _username(user: User | AnonymousUser | None, source: str, actor: str) -> str:
     if user is not None and user.is_authenticated:
         return user.get_username()
-    return f"system ({source})"
+    return f"{actor or 'system'} ({source})"
 
 
 def request_action(
@@ -524,6 +535,7 @@ def request_action(
     dry_run: bool = False,
     capture_evidence: bool | None = None,
     acknowledged: bool = False,
+    actor_name: str = "",
 ) -> ActionRun:
     """Record a request as an ActionRun (pending, or planned for a dry run) and audit it.
 
@@ -567,7 +579,7 @@ def request_action(
         exclusive=plan.spec.exclusive,
         destructive=plan.spec.destructive,
         requested_by=actor,
-        username=_username(user, source),
+        username=_username(user, source, actor_name)[:150],
         source=source,
         reason=reason,
         dry_run=dry_run,

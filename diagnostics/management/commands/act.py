@@ -17,7 +17,9 @@ refused or failed.
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +34,14 @@ from diagnostics.templatetags.verdict_tags import visible_controls
 from vrconsole import events, sync
 from vrconsole.cloudstack.client import ApiFailure
 from vrconsole.models import AuditEntry, Router
+
+
+def _login() -> str:
+    """Who ran the command: the login behind sudo when there is one (the audit log's actor)."""
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return ""
 
 
 class Command(BaseCommand):
@@ -72,6 +82,7 @@ class Command(BaseCommand):
                 dry_run=dry_run,
                 capture_evidence=False if options["no_evidence"] else None,
                 acknowledged=True,
+                actor_name=_login(),
             )
         except ActionRefused as exc:
             entry = AuditEntry.objects.filter(router=router, action="action.refused").order_by("-at", "-pk").first()

@@ -158,3 +158,24 @@ def test_a_router_stuck_in_starting_and_a_host_not_up_are_conditions(sim: Runnin
 def test_a_healthy_running_router_needs_no_look(sim: RunningSimulator, synced: Region) -> None:
     router = pick(sim, synced, state="Running", isredundantrouter=False)
     assert failure_conditions(router) == []
+
+
+def test_triage_of_a_router_in_error_reads_cloudstacks_record_and_names_the_action(
+    sim: RunningSimulator, synced: Region
+) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    router = pick(sim, synced, state="Running", isredundantrouter=False, vpc=False)
+    sim.break_router(router.uuid)
+    out = StringIO()
+    call_command("triage", router.name, "--json", stdout=out, stderr=StringIO())
+    data = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert data["router"]["state"] == "Error"
+    evidence = data["failure_evidence"]
+    assert evidence["status"] == "complete" and evidence["conditions"][0].startswith("in Error")
+    assert evidence["failed_jobs"][0]["errortext"] == CAPACITY_TEXT.format(name=router.name)
+    [verdict] = [v for v in data["verdicts"] if v["rule"] == "router-in-error-state"]
+    assert verdict["action"] == "restart-network-cleanup"
