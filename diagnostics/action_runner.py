@@ -48,6 +48,8 @@ from vrconsole.sync import sync_network_routers, sync_router
 logger = logging.getLogger(__name__)
 
 PROGRESS_STEPS_KEPT = 200
+# A job that changes nothing for this long still gets a step, so the page never waits silently.
+HEARTBEAT_SECONDS = 15.0
 # A poll that fails (the API briefly away) is retried; this many in a row end the follow.
 POLL_FAILURES_TOLERATED = 5
 
@@ -189,6 +191,7 @@ class ActionExecution:
         deadline = time.monotonic() + settings.ACTION_JOB_TIMEOUT_SECONDS
         failures = 0
         last_states: list[events.RouterStateNote] = []
+        started = last_step = time.monotonic()
         while True:
             try:
                 job = self.client.query_job(job_id)
@@ -205,13 +208,16 @@ class ActionExecution:
                 continue
             status = job.get("jobstatus")
             states = self.router_states()
-            if status != JOB_PENDING or states != last_states:
+            quiet_for = time.monotonic() - last_step
+            if status != JOB_PENDING or states != last_states or quiet_for >= HEARTBEAT_SECONDS:
+                last_step = time.monotonic()
                 described = ", ".join(f"{s['name']} {s['state']}" for s in states) or "no router listed"
+                elapsed = int(time.monotonic() - started)
                 self.step(
                     "job",
                     "running" if status == JOB_PENDING else "info",
-                    f"job {job_id}: {_JOB_WORDS.get(status, f'status {status}') if isinstance(status, int) else status}; "
-                    f"routers: {described}",
+                    f"job {job_id}: {_JOB_WORDS.get(status, f'status {status}') if isinstance(status, int) else status}"
+                    f" after {elapsed} s; routers: {described}",
                     job_id=job_id,
                     job_status=status if isinstance(status, int) else -1,
                     routers=states,
@@ -457,6 +463,8 @@ def execute_action(
             replanned = plan_action(execution.router, run.action, run.argument)
             if replanned.refusal:
                 raise ActionFailed(f"refused now: {replanned.refusal}")
+            # The router may have changed since the request (a stopped router's offering vs a running one's).
+            run.command = replanned.command[:255]
             if run.capture_evidence:
                 execution.capture_evidence()
             outcome = execution.perform()
