@@ -127,7 +127,7 @@ def plan_access(router: Router) -> AccessPlan:
         key_file=values["VR_SSH_KEY_FILE"] or "",
     )
     if path == ACCESS_PATH_DIRECT:
-        _check_allowed(router_endpoint)
+        check_allowed(router_endpoint)
         return AccessPlan(router=router_endpoint, host=None)
     host = router.host
     if host is None:
@@ -141,11 +141,11 @@ def plan_access(router: Router) -> AccessPlan:
         username=values["HOST_SSH_USER"],
         key_file=values["HOST_SSH_KEY_FILE"] or "",
     )
-    _check_allowed(host_endpoint)
+    check_allowed(host_endpoint)
     return AccessPlan(router=router_endpoint, host=host_endpoint)
 
 
-def _check_allowed(endpoint: Endpoint) -> None:
+def check_allowed(endpoint: Endpoint) -> None:
     """Refuse, before any packet is sent, an address outside settings.SSH_ALLOWED_NETWORKS."""
     networks = settings.SSH_ALLOWED_NETWORKS
     if not networks:
@@ -200,6 +200,28 @@ def open_router_connection(
     finally:
         if owns_host and host_session is not None:
             host_session.close()
+
+
+def management_endpoints() -> list[Endpoint]:
+    """The management servers whose log the console may read (MANAGEMENT_SERVERS); check_allowed() before use.
+
+    They are logged in to like the KVM hosts: a user and a key file named in settings. A
+    server's host key is pinned to its address (its identity here, as CloudStack gives a
+    management server no uuid the console sees).
+    """
+    endpoints = []
+    for address in settings.MANAGEMENT_SERVERS:
+        endpoint = Endpoint(
+            kind="host",
+            identity=f"management:{address}",
+            label=f"management server {address}",
+            address=_validated_address(address, "management server"),
+            port=settings.MANAGEMENT_SSH_PORT,
+            username=settings.MANAGEMENT_SSH_USER,
+            key_file=settings.MANAGEMENT_SSH_KEY_FILE or "",
+        )
+        endpoints.append(endpoint)
+    return endpoints
 
 
 def new_host_pool(verifier: HostKeyVerifier) -> HostConnectionPool:

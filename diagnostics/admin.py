@@ -1,11 +1,19 @@
-"""Admin pages for collections, health samples, config snapshots and host key pins (read-mostly)."""
+"""Admin pages for collections, health samples, config snapshots, host key pins, action runs and failure evidence (read-mostly)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from diagnostics.models import Collection, ConfigSnapshot, HealthSample, HostKeyPin, ProbeResult
+from diagnostics.models import (
+    ActionRun,
+    Collection,
+    ConfigSnapshot,
+    FailureEvidence,
+    HealthSample,
+    HostKeyPin,
+    ProbeResult,
+)
 
 
 class ProbeResultInline(admin.TabularInline):
@@ -23,7 +31,7 @@ class ProbeResultInline(admin.TabularInline):
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
     list_display = ("router", "trigger", "status", "reason", "probe_errors", "created", "duration_s")
-    list_filter = ("status", "trigger", "reason")
+    list_filter = ("status", "trigger", "reason", "keep")
     search_fields = ("router__name", "router__uuid")
     raw_id_fields = ("router", "requested_by")
     readonly_fields = ("started", "finished", "duration_s", "facts", "traceback", "access_path")
@@ -56,3 +64,50 @@ class HostKeyPinAdmin(admin.ModelAdmin):
     list_display = ("kind", "identity", "address", "key_type", "fingerprint", "last_seen", "mismatch_seen_at")
     list_filter = ("kind",)
     search_fields = ("identity", "address", "fingerprint")
+
+
+@admin.register(ActionRun)
+class ActionRunAdmin(admin.ModelAdmin):
+    """Action runs are written by the console only; an admin reads them (and may mark a lost one failed)."""
+
+    list_display = ("router", "action", "argument", "username", "status", "job_id", "created", "finished")
+    list_filter = ("status", "action", "dry_run", "source")
+    search_fields = ("router__name", "router__uuid", "username", "reason", "job_id")
+    raw_id_fields = ("router", "requested_by", "evidence_collection", "after_collection", "audit_entry")
+    readonly_fields = (
+        "router",
+        "action",
+        "argument",
+        "scope",
+        "target_uuid",
+        "target_name",
+        "network_key",
+        "requested_by",
+        "username",
+        "reason",
+        "dry_run",
+        "command",
+        "parameters",
+        "warnings",
+        "job_id",
+        "job_status",
+        "result",
+        "progress",
+        "traceback",
+        "created",
+        "started",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(FailureEvidence)
+class FailureEvidenceAdmin(admin.ModelAdmin):
+    list_display = ("router", "status", "trigger", "failure_time", "created", "finished")
+    list_filter = ("status", "trigger")
+    search_fields = ("router__name", "router__uuid")
+    raw_id_fields = ("router", "requested_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -74,6 +74,13 @@ def default_probes() -> list[Probe]:
     return [*ROUTER_PROBES, *HOST_PROBES]
 
 
+def evidence_probes() -> list[Probe]:
+    """The default probes plus the tails of every log: what is kept before a destructive action."""
+    from diagnostics.probes import EVIDENCE_PROBES
+
+    return [*default_probes(), *EVIDENCE_PROBES]
+
+
 @dataclass
 class ProbeOutcome:
     """What one probe produced in this collection."""
@@ -192,7 +199,8 @@ def _timed_probe(connection: RouterConnection, probe: Probe, router: Router) -> 
 
 
 def _save_probe_result(collection: Collection, outcome: ProbeOutcome) -> None:
-    limit = settings.RAW_OUTPUT_MAX_BYTES
+    # Evidence kept before a destructive action is the only copy left once the router is gone.
+    limit = settings.EVIDENCE_RAW_MAX_BYTES if collection.keep else settings.RAW_OUTPUT_MAX_BYTES
     # A probe reading files that hold secrets redacts its raw output too: the database and
     # the collection page must never see what its parser already hides.
     raw = outcome.probe.redact_output(outcome.stdout) if outcome.probe.redact_output else outcome.stdout

@@ -1,9 +1,10 @@
-"""WebSocket consumers of the diagnostics side: a router page's live triage feed and its live tails.
+"""WebSocket consumers of the diagnostics side: a router page's live triage feed, its live tails and its actions feed.
 
 The router consumer refuses a visitor who is not signed in, sends the router's current state
 from the database, then relays the typed events the collection and evaluation jobs publish
 to the router's group (vrconsole.events). The tail consumer serves one viewer of one live
-tail (diagnostics.tails): operators only, lines metered per viewer.
+tail (diagnostics.tails): operators only, lines metered per viewer. The actions consumer
+(operators only) sends the router's recent action runs, then relays their steps and outcomes.
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from diagnostics.live_state import router_state
+from diagnostics.live_state import actions_state, router_state
 from diagnostics.tails.flow import ViewerFlow
 from diagnostics.tails.sources import offered_source
 from diagnostics.tails.store import VIEWER_LEASE_SECONDS, TailKey, TailStore
 from vrconsole import events
 from vrconsole.events import (
+    ACTION_EVENTS,
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
     CLOSE_NOT_SIGNED_IN,
     ROUTER_EVENTS,
     LiveEventConsumer,
+    router_actions_group,
     router_group,
 )
 from vrconsole.models import AuditEntry, Router
@@ -62,6 +65,36 @@ class RouterConsumer(LiveEventConsumer):
         self.group = router_group(router_id)
         await self.join(self.group)
         state = await database_sync_to_async(router_state)(router_id)
+        if state is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        await self.accept()
+        await self.send_json(state)
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+
+class ActionConsumer(LiveEventConsumer):
+    """One router's actions feed, operators only: recent runs on connect, then their steps and outcomes."""
+
+    relayed_events = ACTION_EVENTS
+
+    async def connect(self) -> None:
+        self.group: str | None = None
+        if not self.signed_in():
+            await self.refuse(CLOSE_NOT_SIGNED_IN)
+            return
+        if not await database_sync_to_async(is_operator)(self.scope["user"]):
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        router_id = int(self.scope["url_route"]["kwargs"]["router_id"])
+        self.group = router_actions_group(router_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        state = await database_sync_to_async(actions_state)(router_id)
         if state is None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None

@@ -30,6 +30,7 @@ from django.utils import timezone
 from diagnostics import findings, matrix
 from diagnostics.matrix.base import (
     CollectionView,
+    FailureView,
     NicView,
     PeerView,
     RouterContext,
@@ -38,7 +39,7 @@ from diagnostics.matrix.base import (
     Verdict,
 )
 from diagnostics.matrix.thresholds import thresholds as configured_thresholds
-from diagnostics.models import Collection, CollectionStatus, Finding, ProbeResult
+from diagnostics.models import Collection, CollectionStatus, FailureEvidence, Finding, ProbeResult
 from diagnostics.probes import PROBES_BY_NAME
 from diagnostics.router_status import stale_before
 from vrconsole import events
@@ -100,6 +101,43 @@ def router_view(router: Router) -> RouterView:
         network_services=tuple(str(name) for name in services),
         zone_system_template_ready=bool(template.get("isready")) if template is not None else None,
         zone_system_template_name=str(template.get("name") or "") if template is not None else "",
+        network_state=(router.vpc.state if router.vpc is not None else network.state if network is not None else ""),
+    )
+
+
+def current_failure_evidence(router: Router) -> FailureEvidence | None:
+    """The latest gathered evidence of the router's current episode (read since it entered its state)."""
+    evidence = FailureEvidence.objects.gathered().filter(router=router)
+    if router.state_since is not None:
+        evidence = evidence.filter(created__gte=router.state_since)
+    return evidence.order_by("-created", "-id").first()
+
+
+def _items(value: Any) -> tuple[dict[str, Any], ...]:
+    return tuple(item for item in value if isinstance(item, dict)) if isinstance(value, list) else ()
+
+
+def failure_view(evidence: FailureEvidence) -> FailureView:
+    """Stored evidence as the rules read it (odd stored shapes cost a part, never the evaluation)."""
+    log = evidence.management_log if isinstance(evidence.management_log, dict) else {}
+    entries = [
+        {**entry, "server": server.get("server", "")}
+        for server in log.get("servers", [])
+        if isinstance(server, dict)
+        for entry in server.get("entries", [])
+        if isinstance(entry, dict)
+    ]
+    return FailureView(
+        gathered_at=evidence.finished or evidence.created,
+        events=_items(evidence.events),
+        jobs=_items(evidence.failed_jobs),
+        host=evidence.host if isinstance(evidence.host, dict) else {},
+        template=evidence.template if isinstance(evidence.template, dict) else {},
+        network=evidence.network if isinstance(evidence.network, dict) else {},
+        log_entries=tuple(entries),
+        log_configured=bool(log.get("configured")),
+        unknown={str(k): str(v) for k, v in evidence.unknown.items()} if isinstance(evidence.unknown, dict) else {},
+        failure_time=evidence.failure_time,
     )
 
 
@@ -204,6 +242,7 @@ def build_context(
         peers=tuple(peers),
         thresholds=dict(thresholds) if thresholds is not None else configured_thresholds(),
         now=now or timezone.now(),
+        failure=failure_view(evidence) if (evidence := current_failure_evidence(router)) is not None else None,
     )
     return router, collection, context
 

@@ -55,6 +55,7 @@ class RuleVerdict:
     title: str
     evidence: tuple[str, ...]
     remediation: str
+    action: str = ""
 
 
 @dataclass
@@ -85,6 +86,7 @@ def merge_by_rule(verdicts: Iterable[Verdict]) -> dict[str, RuleVerdict]:
             title=storable(title)[:TITLE_MAX],
             evidence=evidence,
             remediation=storable(worst.remediation),
+            action=worst.action[:64],
         )
     return merged
 
@@ -103,6 +105,7 @@ def record_verdicts(router: Router, collection: Collection | None, verdicts: Seq
             title=storable(verdict.title)[:TITLE_MAX],
             evidence=storable_evidence(verdict.evidence),
             remediation=storable(verdict.remediation),
+            action=verdict.action[:64],
         )
         for verdict in verdicts
     )
@@ -114,6 +117,7 @@ def _apply_verdict(finding: Finding, verdict: RuleVerdict, collection: Collectio
     finding.title = verdict.title
     finding.evidence = list(verdict.evidence)
     finding.remediation = verdict.remediation
+    finding.action = verdict.action
     finding.last_seen = now
     finding.last_collection = collection
 

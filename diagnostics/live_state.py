@@ -13,6 +13,7 @@ from statistics import median
 from typing import Any
 
 from diagnostics.models import (
+    ActionRun,
     Collection,
     CollectionReason,
     CollectionStatus,
@@ -105,3 +106,45 @@ def usual_collection_seconds(router_id: int) -> int | None:
 def reason_labels() -> dict[str, str]:
     """Failure reason code -> the words an operator reads."""
     return {str(value): str(label) for value, label in CollectionReason.choices}
+
+
+# Recent runs a router's actions socket starts from.
+RECENT_ACTION_RUNS = 10
+
+
+def action_run_row(run: ActionRun) -> dict[str, Any]:
+    """One action run as the actions panel shows it: who, what, why, how it went, its steps so far."""
+    return {
+        "action_id": run.pk,
+        "action": f"{run.action}:{run.argument}" if run.argument else run.action,
+        "label": run.label,
+        "scope": run.scope,
+        "target": run.target_name,
+        "username": run.username,
+        "reason": run.reason,
+        "dry_run": run.dry_run,
+        "status": run.status,
+        "job": {
+            "id": run.job_id or None,
+            "status": run.job_status or ("succeeded" if run.status == "succeeded" else "failed" if run.is_done else ""),
+            "error": run.error,
+        },
+        "final_state": run.final_state,
+        "error": run.error,
+        "evidence_collection_id": run.evidence_collection_id,
+        "after_collection_id": run.after_collection_id,
+        "audit_id": run.audit_entry_id,
+        "created": _iso(run.created),
+        "started": _iso(run.started),
+        "finished": _iso(run.finished),
+        "duration_s": run.duration_s,
+        "progress": run.progress if isinstance(run.progress, list) else [],
+    }
+
+
+def actions_state(router_id: int) -> dict[str, Any] | None:
+    """The `actions.state` message of a router's actions socket, or None when there is no such router."""
+    if not Router.objects.filter(pk=router_id).exists():
+        return None
+    runs = ActionRun.objects.filter(router_id=router_id, dry_run=False)[:RECENT_ACTION_RUNS]
+    return {"type": "actions.state", "router_id": router_id, "runs": [action_run_row(run) for run in runs]}

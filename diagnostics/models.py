@@ -1,4 +1,4 @@
-"""Diagnostics models: collections, facts, health samples, config snapshots, verdicts."""
+"""Diagnostics models: collections, facts, health samples, config snapshots, verdicts, evidence and actions."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from diagnostics.series import METRICS, ROLLUP_STATS
 from diagnostics.ssh import AccessReason
-from vrconsole.models import Router
+from vrconsole.models import AuditEntry, Router
 
 
 class CollectionTrigger(models.TextChoices):
@@ -18,6 +19,8 @@ class CollectionTrigger(models.TextChoices):
     OPERATOR = "operator", "operator"
     COMMAND = "command", "command"
     TRIAGE = "triage", "triage"
+    # Evidence taken before an operator action, or the re-collection after it.
+    ACTION = "action", "action"
 
 
 class CollectionStatus(models.TextChoices):
@@ -69,6 +72,9 @@ class Collection(models.Model):
     # Parsed facts of the probes that succeeded, keyed by probe name.
     facts = models.JSONField(default=dict, blank=True)
     probe_errors = models.PositiveSmallIntegerField(default=0)
+    # Evidence captured before a destructive action (raw outputs, the last lines of every
+    # log): recreating the router wipes the originals, so retention must never delete it.
+    keep = models.BooleanField(default=False)
 
     objects = CollectionQuerySet.as_manager()
 
@@ -294,6 +300,8 @@ class VerdictRecord(models.Model):
     title = models.CharField(max_length=500)
     evidence = models.JSONField(default=list, blank=True)
     remediation = models.TextField(blank=True)
+    # The console action the remedy names (diagnostics.actions key), "" when none fits.
+    action = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -340,6 +348,8 @@ class Finding(models.Model):
     title = models.CharField(max_length=500)
     evidence = models.JSONField(default=list, blank=True)
     remediation = models.TextField(blank=True)
+    # The console action the remedy names (diagnostics.actions key), "" when none fits.
+    action = models.CharField(max_length=64, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
     # Start of the current (or last) open period: "failing since".
     opened_at = models.DateTimeField(default=timezone.now)
@@ -481,3 +491,179 @@ class RouterHealth(models.Model):
         """The router's status, unknown when it was never evaluated."""
         row = cls.objects.filter(router=router).values_list("status", flat=True).first()
         return row or RouterStatus.UNKNOWN
+
+
+# --- Why CloudStack failed a router, and what operators did about it ---------------------
+
+
+class EvidenceStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    # Every part answered.
+    COMPLETE = "complete", "complete"
+    # Some parts could not be read: each says why in `unknown`; what was read is kept.
+    PARTIAL = "partial", "partial"
+    # Nothing could be read (the API refused or is away).
+    FAILED = "failed", "failed"
+    ERRORED = "errored", "errored"
+
+
+class FailureEvidenceQuerySet(models.QuerySet["FailureEvidence"]):
+    def gathered(self) -> FailureEvidenceQuerySet:
+        return self.filter(status__in=[EvidenceStatus.COMPLETE, EvidenceStatus.PARTIAL])
+
+    def in_flight(self) -> FailureEvidenceQuerySet:
+        return self.filter(status__in=[EvidenceStatus.PENDING, EvidenceStatus.RUNNING])
+
+
+class FailureEvidence(models.Model):
+    """What CloudStack recorded about a failing router, gathered at one moment through the API.
+
+    The router's recent events (ERROR and WARN first), its failed async jobs with their
+    error text, its host, its zone's system VM template, its network or VPC, and optionally
+    the management-server log lines that name it. A part that could not be read is listed
+    in `unknown` with the reason: a failed read is "unknown", never "nothing happened".
+    """
+
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="failure_evidence")
+    trigger = models.CharField(max_length=16, choices=CollectionTrigger.choices, default=CollectionTrigger.SCHEDULE)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=EvidenceStatus.choices, default=EvidenceStatus.PENDING)
+    # Why the router deserved a look: "in Error", "stuck in Starting for 14 min", "host kvm-07 Disconnected".
+    conditions = models.JSONField(default=list, blank=True)
+    router_state = models.CharField(max_length=32, blank=True)
+    cloudstack_version = models.CharField(max_length=64, blank=True)
+    events = models.JSONField(default=list, blank=True)
+    failed_jobs = models.JSONField(default=list, blank=True)
+    host = models.JSONField(default=dict, blank=True)
+    template = models.JSONField(default=dict, blank=True)
+    network = models.JSONField(default=dict, blank=True)
+    management_log = models.JSONField(default=dict, blank=True)
+    # part name -> why it could not be read
+    unknown = models.JSONField(default=dict, blank=True)
+    # When the failure happened, as CloudStack recorded it (the failed job or ERROR event).
+    failure_time = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    objects = FailureEvidenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["router", "-created"])]
+
+    def __str__(self) -> str:
+        return f"failure evidence {self.router} {self.created:%Y-%m-%d %H:%M:%S} {self.status}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status not in {EvidenceStatus.PENDING, EvidenceStatus.RUNNING}
+
+
+class ActionStatus(models.TextChoices):
+    PENDING = "pending", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    # Expected: CloudStack failed the job, refused the call, or the router refused the command.
+    FAILED = "failed", "failed"
+    # A bug of ours: `traceback` keeps the evidence.
+    ERRORED = "errored", "errored"
+    # A dry run: what would have happened, nothing done.
+    PLANNED = "planned", "dry run"
+
+
+IN_FLIGHT_ACTION_STATUSES = (ActionStatus.PENDING, ActionStatus.RUNNING)
+
+
+class ActionRunQuerySet(models.QuerySet["ActionRun"]):
+    def in_flight(self) -> ActionRunQuerySet:
+        return self.filter(status__in=IN_FLIGHT_ACTION_STATUSES)
+
+    def holding(self, network_key: str) -> ActionRunQuerySet:
+        """Runs that hold the network's slot for exclusive actions now."""
+        return self.in_flight().filter(network_key=network_key, exclusive=True, dry_run=False)
+
+
+class ActionRun(models.Model):
+    """One operator action on a router (or its network): who, why, what CloudStack did, and how it ended.
+
+    A row per request, dry runs included. An exclusive action (anything that changes the
+    router or its network) holds its network's slot while pending or running: the database
+    refuses a second one on the same network (constraint `one_exclusive_action_per_network`),
+    whatever page, command or worker asks.
+    """
+
+    router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="action_runs")
+    action = models.CharField(max_length=64)
+    # Parameter of the action: the service of restart-service, the offering of change-offering.
+    argument = models.CharField(max_length=255, blank=True)
+    label = models.CharField(max_length=255, blank=True)
+    # What the action works on: router, network or vpc, with CloudStack's uuid and name.
+    scope = models.CharField(max_length=16, default="router")
+    target_uuid = models.CharField(max_length=64, blank=True)
+    target_name = models.CharField(max_length=255, blank=True)
+    # "<region id>:network:<uuid>" (or vpc, or router for a router without either).
+    network_key = models.CharField(max_length=160)
+    exclusive = models.BooleanField(default=True)
+    destructive = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)
+    source = models.CharField(max_length=16, default="page")
+    reason = models.TextField()
+    dry_run = models.BooleanField(default=False)
+    capture_evidence = models.BooleanField(default=False)
+    # The warnings the operator was shown and acknowledged (a PRIMARY whose BACKUP is unhealthy...).
+    warnings = models.JSONField(default=list, blank=True)
+    # The API command and its parameters (ids and flags only), or the SSH command.
+    command = models.CharField(max_length=255, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.PENDING)
+    job_id = models.CharField(max_length=64, blank=True)
+    # CloudStack's own job outcome: succeeded, failed, or "" when there was no job.
+    job_status = models.CharField(max_length=16, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    # Final states: the router's (and its network's routers') after the action, the job result.
+    result = models.JSONField(default=dict, blank=True)
+    final_state = models.CharField(max_length=32, blank=True)
+    # The steps so far, for a page opened mid-run: [{"at", "step", "status", "message"}].
+    progress = models.JSONField(default=list, blank=True)
+    evidence_collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="evidence_for"
+    )
+    after_collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="after_action"
+    )
+    audit_entry = models.ForeignKey(AuditEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    objects = ActionRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["router", "-created"]), models.Index(fields=["status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network_key"],
+                condition=Q(exclusive=True, dry_run=False, status__in=["pending", "running"]),
+                name="one_exclusive_action_per_network",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="action_run_reason_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.router} by {self.username or 'system'} ({self.status})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status not in IN_FLIGHT_ACTION_STATUSES
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return round((self.finished - self.started).total_seconds(), 1)

@@ -166,7 +166,9 @@ def prune_collections(cutoffs: Cutoffs, batch: int, dry_run: bool) -> int:
             continue
         low, high = min(ids), max(ids)
         kept_here = [pk for pk in kept if low <= pk <= high]
-        doomed = in_slice.exclude(status__in=in_flight).exclude(pk__in=kept_here)
+        # Evidence captured before a destructive action (keep=True) outlives every retention:
+        # the router it describes may be gone.
+        doomed = in_slice.exclude(status__in=in_flight).exclude(keep=True).exclude(pk__in=kept_here)
         if dry_run:
             deleted += doomed.count()
             continue

@@ -51,6 +51,7 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
         "title": finding.title,
         "evidence": finding.evidence,
         "remediation": finding.remediation,
+        "action": finding.action,
         "opened_at": finding.opened_at.isoformat(),
         "first_seen": finding.first_seen.isoformat(),
         "last_seen": finding.last_seen.isoformat(),

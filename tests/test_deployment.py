@@ -15,7 +15,17 @@ def _compose() -> dict:
 
 def test_compose_names_every_service() -> None:
     services = _compose()["services"]
-    for name in ("postgres", "redis", "migrate", "web", "worker-sync", "worker-collect", "tail-worker", "scheduler"):
+    for name in (
+        "postgres",
+        "redis",
+        "migrate",
+        "web",
+        "worker-sync",
+        "worker-actions",
+        "worker-collect",
+        "tail-worker",
+        "scheduler",
+    ):
         assert name in services, name
 
 

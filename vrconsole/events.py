@@ -46,6 +46,11 @@ def tail_group(router_id: int, log: str) -> str:
     return f"tail-{router_id}-{log}"
 
 
+def router_actions_group(router_id: int) -> str:
+    """The group that carries one router's operator actions and error-triage reads (operators only)."""
+    return f"router-actions-{router_id}"
+
+
 # --- Payloads (what a browser receives) ---------------------------------------------------
 
 
@@ -223,6 +228,66 @@ class TailPosition(TypedDict):
     latest: int
 
 
+class RouterStateNote(TypedDict):
+    """A router of the action's target as CloudStack lists it during the action."""
+
+    uuid: str
+    name: str
+    state: str
+    redundant_state: str
+
+
+class ActionProgress(TypedDict):
+    """One step of a running action: `step` names it (evidence, submitted, job, resync, recollect...)."""
+
+    type: Literal["action.progress"]
+    action_id: int
+    router_id: int
+    action: str
+    step: str
+    status: str  # running, ok, failed, info
+    message: str
+    at: str
+    job_id: NotRequired[str]
+    job_status: NotRequired[int]
+    routers: NotRequired[list[RouterStateNote]]
+
+
+class ActionJob(TypedDict):
+    """CloudStack's async job of an action: `status` succeeded or failed, `error` its errortext."""
+
+    id: str | None
+    status: str
+    error: str
+
+
+class ActionFinished(TypedDict):
+    """An action ended: its status (succeeded, failed, errored), CloudStack's job and what came of it."""
+
+    type: Literal["action.finished"]
+    action_id: int
+    router_id: int
+    action: str
+    status: str
+    job: ActionJob
+    final_state: str
+    error: str
+    evidence_collection_id: int | None
+    after_collection_id: int | None
+    audit_id: int | None
+    duration_s: float | None
+
+
+class EvidenceGathered(TypedDict):
+    """CloudStack's record of a failing router was read: reload the evidence panel."""
+
+    type: Literal["evidence.gathered"]
+    router_id: int
+    evidence_id: int
+    status: str
+    error: str
+
+
 Event = (
     CollectionProgress
     | CollectionFinished
@@ -235,6 +300,9 @@ Event = (
     | TailState
     | TailSkipped
     | TailPosition
+    | ActionProgress
+    | ActionFinished
+    | EvidenceGathered
 )
 
 # The event types each kind of page may receive; consumers relay these and drop the rest.
@@ -242,6 +310,7 @@ ROUTER_EVENTS = frozenset({"collection.progress", "collection.finished", "verdic
 FLEET_EVENTS = frozenset({"sync.finished", "fleet.status", "fleet.routers"})
 # What the tail worker publishes to a tail's group; the tail consumer meters lines per viewer.
 TAIL_EVENTS = frozenset({"tail.lines", "tail.status"})
+ACTION_EVENTS = frozenset({"action.progress", "action.finished", "evidence.gathered"})
 
 Publisher = Callable[[str, Mapping[str, Any]], None]
 

@@ -8,6 +8,7 @@ collection jobs (diagnostics.jobs), which the collect workers run in parallel.
 from django.conf import settings
 from rq import cron
 
+from diagnostics.action_jobs import triage_failing_routers
 from diagnostics.jobs import prune_history, record_history, sweep_fleet
 from vrconsole import queues
 from vrconsole.jobs import sync_all_regions
@@ -18,3 +19,8 @@ cron.register(sweep_fleet, queues.COLLECT, interval=settings.SWEEP_INTERVAL_SECO
 # queue is served by the sync worker, so neither ever waits behind a collection.
 cron.register(record_history, queues.DEFAULT, interval=settings.HISTORY_INTERVAL_SECONDS, name="record-history")
 cron.register(prune_history, queues.DEFAULT, interval=settings.RETENTION_INTERVAL_SECONDS, name="prune-history")
+# Routers newly in Error, Stopped while their network is up, stuck or on a host not Up get
+# CloudStack's record of why read once per state; the batch is bounded per pass.
+cron.register(
+    triage_failing_routers, queues.ACTIONS, interval=settings.SYNC_INTERVAL_SECONDS, name="triage-failing-routers"
+)

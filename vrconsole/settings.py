@@ -310,6 +310,39 @@ TAIL_VIEWER_WINDOW_LINES = _int("TAIL_VIEWER_WINDOW_LINES", 2000, minimum=50, ma
 TAIL_RETRY_MAX_SECONDS = _float("TAIL_RETRY_MAX_SECONDS", 60.0, minimum=1.0, maximum=3600)
 # A quiet tail checks that its SSH session still answers after this many silent seconds.
 TAIL_KEEPALIVE_SECONDS = _float("TAIL_KEEPALIVE_SECONDS", 15.0, minimum=1.0, maximum=600)
+# --- Management servers: their log, read over SSH for the error triage (optional) --------
+# Addresses (comma-separated IPs) of the management servers whose log names the exception
+# behind a router's failure; logged in to like the KVM hosts. Empty: the log is not read.
+MANAGEMENT_SERVERS: list[str] = []
+for _address in os.environ.get("MANAGEMENT_SERVERS", "").split(","):
+    if _address.strip():
+        try:
+            MANAGEMENT_SERVERS.append(str(ipaddress.ip_address(_address.strip())))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"MANAGEMENT_SERVERS: {_address.strip()!r} is not an IP address (e.g. 10.0.0.5,10.0.0.6)"
+            ) from None
+MANAGEMENT_SSH_USER = os.environ.get("MANAGEMENT_SSH_USER", HOST_SSH_USER)
+MANAGEMENT_SSH_KEY_FILE = _path("MANAGEMENT_SSH_KEY_FILE", HOST_SSH_KEY_FILE)
+MANAGEMENT_SSH_PORT = _int("MANAGEMENT_SSH_PORT", 22, minimum=1, maximum=65535)
+MANAGEMENT_LOG_FILE = os.environ.get("MANAGEMENT_LOG_FILE", "/var/log/cloudstack/management/management-server.log")
+if not MANAGEMENT_LOG_FILE.startswith("/"):
+    raise ImproperlyConfigured(f"MANAGEMENT_LOG_FILE={MANAGEMENT_LOG_FILE!r}: expected an absolute path")
+MANAGEMENT_LOG_TIMEOUT = _float("MANAGEMENT_LOG_TIMEOUT", 30.0, minimum=1, maximum=600)
+# Entries kept: those up to this many minutes before the failure (and a third of it after), at most MAX_ENTRIES.
+MANAGEMENT_LOG_WINDOW_MINUTES = _int("MANAGEMENT_LOG_WINDOW_MINUTES", 30, minimum=1, maximum=7 * 24 * 60)
+MANAGEMENT_LOG_MAX_ENTRIES = _int("MANAGEMENT_LOG_MAX_ENTRIES", 40, minimum=1, maximum=1000)
+
+# --- Error triage and operator actions -----------------------------------------------------
+# How far back the triage reads a failing router's events and async jobs.
+FAILURE_EVIDENCE_HOURS = _int("FAILURE_EVIDENCE_HOURS", 24, minimum=1, maximum=24 * 30)
+# How often an action polls queryAsyncJobResult, and how long it follows a job before giving up
+# (CloudStack's job goes on; the console then says it no longer knows the outcome).
+ACTION_POLL_SECONDS = _float("ACTION_POLL_SECONDS", 2.0, minimum=0.1, maximum=60)
+ACTION_JOB_TIMEOUT_SECONDS = _int("ACTION_JOB_TIMEOUT_SECONDS", 1800, minimum=10, maximum=6 * 3600)
+# Raw output kept per probe of an evidence collection (taken before a destructive action and
+# kept beyond retention): larger than RAW_OUTPUT_MAX_BYTES, since the router will be gone.
+EVIDENCE_RAW_MAX_BYTES = _int("EVIDENCE_RAW_MAX_BYTES", 2 * 1024 * 1024, minimum=1024)
 
 # --- Troubleshooting matrix ---------------------------------------------------------------
 # Threshold overrides as a JSON object, e.g. {"conntrack_warning_pct": 70}; names and

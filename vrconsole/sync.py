@@ -318,37 +318,63 @@ def sync_router(router: Router) -> Router | None:
     """
     config = region_config(router.region.name)
     item = CloudStackClient(config, page_size=settings.CLOUDSTACK_PAGE_SIZE).fetch_router(router.uuid)
-    region = router.region
-    with transaction.atomic():
-        Region.objects.select_for_update().get(pk=region.pk)
-        now = timezone.now()
-        item_refs = item or {}
-
-        def ids(model: type[Model], uuid: Any) -> dict[str, int]:
-            key = mapping.text(uuid, 64)
-            if not key:
-                return {}
-            return dict(model._default_manager.filter(region=region, uuid=key).values_list("uuid", "pk"))
-
-        network_uuid = mapping.text(item_refs.get("guestnetworkid"), 64)
-        lookups = _Lookups(
-            zones=ids(Zone, item_refs.get("zoneid")),
-            hosts=ids(Host, item_refs.get("hostid")),
-            vpcs=ids(Vpc, item_refs.get("vpcid")),
-            networks=ids(Network, network_uuid),
-            network_types=dict(
-                Network.objects.filter(region=region, uuid=network_uuid).values_list("uuid", "network_type")
-            ),
-        )
-        writer = _RouterWriter(region, now, lookups, _existing_routers(Router.objects.filter(pk=router.pk)))
-        if item is None:
-            writer.remove([router.uuid])
-        else:
-            writer.add(item)
-        writer.flush()
+    _write_routers(router.region, [item] if item is not None else [], Router.objects.filter(pk=router.pk))
     if item is None:
         return None
     return Router.objects.get(pk=router.pk)
+
+
+def sync_network_routers(router: Router) -> list[Router]:
+    """Refresh every router of this router's VPC (or network) from the API; the present ones, afterwards.
+
+    After a restart with cleanup CloudStack has replaced the routers: the old rows are marked
+    removed and the new ones appear at once, without waiting for the region's next sync. A
+    router without a network or VPC in the inventory is refreshed alone. Raises like sync_router.
+    """
+    client = CloudStackClient(region_config(router.region.name), page_size=settings.CLOUDSTACK_PAGE_SIZE)
+    if router.vpc is not None:
+        items = client.routers_of(vpcid=router.vpc.uuid)
+        known = Router.objects.filter(region=router.region, vpc=router.vpc)
+    elif router.network is not None:
+        items = client.routers_of(networkid=router.network.uuid)
+        known = Router.objects.filter(region=router.region, network=router.network)
+    else:
+        refreshed = sync_router(router)
+        return [refreshed] if refreshed is not None else []
+    listed = _write_routers(router.region, items, known)
+    return list(Router.objects.filter(region=router.region, uuid__in=listed).present().order_by("name"))
+
+
+def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> set[str]:
+    """Upsert these listRouters items and mark removed the `known` routers they do not include."""
+    with transaction.atomic():
+        Region.objects.select_for_update().get(pk=region.pk)
+        now = timezone.now()
+
+        def ids(model: type[Model], field: str) -> dict[str, int]:
+            keys = {mapping.text(item.get(field), 64) for item in items} - {""}
+            if not keys:
+                return {}
+            return dict(model._default_manager.filter(region=region, uuid__in=keys).values_list("uuid", "pk"))
+
+        networks = ids(Network, "guestnetworkid")
+        lookups = _Lookups(
+            zones=ids(Zone, "zoneid"),
+            hosts=ids(Host, "hostid"),
+            vpcs=ids(Vpc, "vpcid"),
+            networks=networks,
+            network_types=dict(
+                Network.objects.filter(region=region, uuid__in=list(networks)).values_list("uuid", "network_type")
+            ),
+        )
+        listed_uuids = {mapping.item_id(item) for item in items} - {""}
+        existing = _existing_routers(Router.objects.filter(region=region, uuid__in=listed_uuids) | known)
+        writer = _RouterWriter(region, now, lookups, existing)
+        for item in items:
+            writer.add(item)
+        writer.remove([uuid for uuid in existing if uuid not in writer.listed])
+        writer.flush()
+    return writer.listed
 
 
 def _warnings(inventory: Inventory) -> str:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("rq/", include("django_rq.urls")),
     path("", include("diagnostics.live_urls")),
+    path("", include("diagnostics.action_urls")),
     path("", include("diagnostics.urls")),
     path("", include("vrconsole.dashboard.urls")),
 ]

@@ -21,8 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from devcloud.simulator.records import (
+    EVENT_DESCRIPTIONS,
+    START_FAILURES,
+    EventLog,
+    ManagementLog,
+    parse_param_date,
+)
 from devcloud.simulator.synthetic import (
     _DOMAINS,
+    _SERVICE_OFFERINGS,
     ADMIN_OWNER,
     ApiObject,
     Fleet,
@@ -75,6 +83,17 @@ class Caller:
     accountid: str
 
 
+# The management server itself (HA, the health-check recreation): jobs it starts belong to admin.
+SYSTEM_CALLER = Caller(
+    api_key="",
+    secret_key="",
+    owner=ADMIN_OWNER,
+    is_root_admin=True,
+    userid="5a7f1b8e-0000-4000-8000-000000000000",
+    accountid="5a7f1b8e-0000-4000-8000-000000000001",
+)
+
+
 @dataclass
 class Job:
     """One async job as queryAsyncJobResult reports it."""
@@ -89,6 +108,26 @@ class Job:
     resultcode: int = 0
     result: ApiObject | None = None
     completed: datetime | None = None
+    # What the job's events name: the kind of operation (records.EVENT_TYPES), the resource
+    # (id, type, name) and its owner (account fields).
+    kind: str = ""
+    resource: tuple[str, str, str] = ("", "", "")
+    owner: ApiObject = field(default_factory=dict)
+    # A reboot queued by upgradeRouterTemplate: the router comes back on the current template.
+    upgrades_template: bool = False
+
+
+@dataclass
+class InjectedFailure:
+    """The next `remaining` jobs of `command` (for one resource id, or any) fail with CloudStack's text."""
+
+    command: str
+    errortext: str
+    errorcode: int = 530
+    target: str | None = None
+    remaining: int = 1
+    # The router's state once the job has failed (None: the state it had before).
+    router_state: str | None = None
 
 
 @dataclass(order=True)
@@ -174,6 +213,7 @@ class SimulatedCloud:
         lab_file: str | Path | None = None,
         job_delay: float = 1.0,
         reproduce_healthchecksfailed_bug: bool = True,
+        management_log: str | Path | None = None,
     ) -> None:
         self.router_count = routers
         self.seed = seed
@@ -183,6 +223,9 @@ class SimulatedCloud:
         self.reproduce_healthchecksfailed_bug = reproduce_healthchecksfailed_bug
         self.lock = threading.RLock()
         self.jobs: dict[str, Job] = {}
+        self.event_log = EventLog(version)
+        self.management_log = ManagementLog(Path(management_log) if management_log else None)
+        self.injected_failures: list[InjectedFailure] = []
         self._steps: list[_Step] = []
         self._step_order = 0
         self._json_cache: dict[tuple[int, bool], tuple[ApiObject, str]] = {}
@@ -409,6 +452,12 @@ class SimulatedCloud:
             "restartNetwork": self._restart_network,
             "restartVPC": self._restart_vpc,
             "queryAsyncJobResult": self._query_job,
+            "listEvents": self._list_events,
+            "listAsyncJobs": self._list_async_jobs,
+            "listServiceOfferings": self._list_service_offerings,
+            "upgradeRouterTemplate": self._upgrade_router_template,
+            "changeServiceForRouter": self._change_service_for_router,
+            "scaleSystemVm": self._scale_system_vm,
         }
 
     def _page(
@@ -574,7 +623,17 @@ class SimulatedCloud:
 
     # Async jobs.
 
-    def _new_job(self, cmd: str, caller: Caller, instancetype: str, instanceid: str) -> Job:
+    def _new_job(
+        self,
+        cmd: str,
+        caller: Caller,
+        instancetype: str,
+        instanceid: str,
+        kind: str = "",
+        subject: ApiObject | None = None,
+    ) -> Job:
+        """A queued job; with a `kind`, its `Scheduled` event is recorded against `subject` (router, network, VPC)."""
+        subject = subject or {}
         job = Job(
             id=self._uuid(),
             cmd=cmd,
@@ -582,9 +641,17 @@ class SimulatedCloud:
             instancetype=instancetype,
             instanceid=instanceid,
             created=datetime.now(UTC),
+            kind=kind,
+            resource=(instanceid, instancetype, str(subject.get("name", ""))),
+            owner={k: subject.get(k) for k in ("account", "domainid", "domain", "domainpath") if subject.get(k)},
         )
         self.jobs[job.id] = job
+        if kind:
+            self._job_event(job, "INFO", "Scheduled", EVENT_DESCRIPTIONS.get(kind, kind))
         return job
+
+    def _job_event(self, job: Job, level: str, state: str, description: str) -> None:
+        self.event_log.add(job.kind, level, state, description, job.owner, job.resource, job.caller.owner.account)
 
     def _uuid(self) -> str:
         h = f"{self._rng.getrandbits(128):032x}"
@@ -600,11 +667,32 @@ class SimulatedCloud:
     def _finish(self, job: Job, result: ApiObject) -> None:
         job.status, job.resultcode, job.result = 1, 0, result
         job.completed = datetime.now(UTC)
+        if job.kind:
+            self._job_event(
+                job, "INFO", "Completed", f"Successfully completed {EVENT_DESCRIPTIONS.get(job.kind, job.kind)}"
+            )
 
     def _fail(self, job: Job, text: str, errorcode: int = INTERNAL_ERROR) -> None:
         job.status, job.resultcode = 2, errorcode
         job.result = {"errorcode": errorcode, "errortext": text}
         job.completed = datetime.now(UTC)
+        if job.kind:
+            # ActionEventInterceptor: "Error while " + the description, with the event details.
+            details = f". {job.instancetype} Id: {job.instanceid}" if job.instanceid else ""
+            self._job_event(
+                job, "ERROR", "Completed", f"Error while {EVENT_DESCRIPTIONS.get(job.kind, job.kind)}{details}"
+            )
+
+    def _take_injected(self, command: str, target: str) -> InjectedFailure | None:
+        """The injected failure for this command and resource, counted down."""
+        for failure in self.injected_failures:
+            if failure.command.lower() != command.lower() or (failure.target and failure.target != target):
+                continue
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                self.injected_failures.remove(failure)
+            return failure
+        return None
 
     def _submitted(self, command: str, job: Job) -> str:
         return json.dumps({f"{command.lower()}response": {"jobid": job.id}}, separators=(",", ":"))
@@ -658,7 +746,10 @@ class SimulatedCloud:
 
     def _router_job(self, command: str, params: dict[str, str], caller: Caller, cmd: str, plan: str) -> str:
         router = self._router(command, params)
-        job = self._new_job(cmd, caller, "DomainRouter", router.id)
+        job = self._new_job(cmd, caller, "DomainRouter", router.id, plan, router.data)
+        return self._run_router_job(command, params, router, job, plan)
+
+    def _run_router_job(self, command: str, params: dict[str, str], router: SimRouter, job: Job, plan: str) -> str:
         needs = {
             "reboot": ("Running",),
             "stop": ("Running", "Starting", "Error"),
@@ -674,15 +765,41 @@ class SimulatedCloud:
             }[plan]
             if plan == "reboot":
                 message = f"Unable to reboot domR, it is not in right state {router.state}"
-            self._at(0.2, lambda: self._fail(job, message))
+
+            def refused() -> None:
+                self._fail(job, message)
+                self.management_log.job_finished(router.data, plan, False, message)
+
+            self._at(0.2, refused)
             return self._submitted(command, job)
         router.pending_job = job.id
         router.touch()
+        injected = self._take_injected(command, router.id)
+        if injected is not None:
+            before = router.state
+            transient = "Starting" if plan == "start" else "Stopping"
+            self.move_router(router, transient)
+
+            def failed() -> None:
+                router.pending_job = None
+                end = injected.router_state or ("Error" if plan in ("start", "reboot") else before)
+                self.move_router(router, end)
+                self._fail(job, injected.errortext, injected.errorcode)
+                self.management_log.job_finished(router.data, plan, False, injected.errortext)
+
+            self._at(1.0, failed)
+            return self._submitted(command, job)
 
         def done() -> None:
             router.pending_job = None
             router.touch()
+            if job.upgrades_template:
+                router.data["version"] = template_version_of(self.version)
+                router.data["softwareversion"] = self.version
+                router.data["requiresupgrade"] = False
+                router.touch()
             self._finish(job, self._router_result(router))
+            self.management_log.job_finished(router.data, plan, True)
 
         if plan == "reboot":
             self.move_router(router, "Stopping")
@@ -725,14 +842,19 @@ class SimulatedCloud:
         if not value:
             raise _missing(command, "id")
         pool = self.fleet.networks if kind == "Network" else self.fleet.vpcs
-        if not any(o.get("id") == value for o in pool):
+        subject = next((o for o in pool if o.get("id") == value), None)
+        if subject is None:
             raise _invalid_id(command, "id", value)
         cmd = (
             "org.apache.cloudstack.api.command.user.network.RestartNetworkCmd"
             if kind == "Network"
             else "org.apache.cloudstack.api.command.user.vpc.RestartVPCCmd"
         )
-        job = self._new_job(cmd, caller, kind, value)
+        job = self._new_job(cmd, caller, kind, value, "restart-vpc" if kind == "Vpc" else "restart-network", subject)
+        injected = self._take_injected(command, value)
+        if injected is not None:
+            self._at(1.0, lambda: self._fail(job, injected.errortext, injected.errorcode))
+            return self._submitted(command, job)
         key = "vpcid" if kind == "Vpc" else None
         routers = [r for r in self.fleet.routers if (r.data.get("vpcid") == value if key else value in r.network_ids)]
         if _flag(params, "cleanup"):
@@ -805,13 +927,8 @@ class SimulatedCloud:
     def _restart_vpc(self, command: str, params: dict[str, str], caller: Caller) -> str:
         return self._restart(command, params, caller, "Vpc")
 
-    def _query_job(self, command: str, params: dict[str, str], caller: Caller) -> str:
-        value = params.get("jobid")
-        if not value:
-            raise _missing(command, "jobid")
-        job = self.jobs.get(value)
-        if job is None:
-            raise _invalid_id(command, "jobid", value)
+    def _job_body(self, job: Job) -> ApiObject:
+        """An AsyncJobResponse (queryAsyncJobResult, listAsyncJobs)."""
         body: ApiObject = {
             "accountid": job.caller.accountid,
             "account": job.caller.owner.account,
@@ -834,7 +951,179 @@ class SimulatedCloud:
             body["jobresult"] = job.result
         if job.completed:
             body["completed"] = format_date(job.completed)
-        return json.dumps({"queryasyncjobresultresponse": body}, separators=(",", ":"))
+        return body
+
+    def _query_job(self, command: str, params: dict[str, str], caller: Caller) -> str:
+        value = params.get("jobid")
+        if not value:
+            raise _missing(command, "jobid")
+        job = self.jobs.get(value)
+        if job is None:
+            raise _invalid_id(command, "jobid", value)
+        return json.dumps({"queryasyncjobresultresponse": self._job_body(job)}, separators=(",", ":"))
+
+    def _list_async_jobs(self, command: str, params: dict[str, str], caller: Caller) -> str:
+        since = parse_param_date(params["startdate"]) if params.get("startdate") else None
+        if params.get("startdate") and since is None:
+            raise ApiError(PARAM_ERROR, f"Unable to parse date {params['startdate']} for command {command.lower()}")
+        items = [
+            job
+            for job in self.jobs.values()
+            if (since is None or job.created >= since)
+            and (caller.is_root_admin and _flag(params, "listall") or job.caller.api_key == caller.api_key)
+        ]
+        items.sort(key=lambda job: job.created, reverse=True)
+        return self._page(command, "asyncjobs", items, lambda j: json.dumps(self._job_body(j)), params)
+
+    def _list_events(self, command: str, params: dict[str, str], caller: Caller) -> str:
+        for name in ("startdate", "enddate"):
+            if params.get(name) and parse_param_date(params[name]) is None:
+                raise ApiError(PARAM_ERROR, f"Unable to parse date {params[name]} for command {command.lower()}")
+
+        def visible(event: ApiObject) -> bool:
+            owner = {"account": event["account"], "domainid": event["domainid"], "domainpath": event["_domainpath"]}
+            return self.visible(owner, caller, {k: v for k, v in params.items() if k != "projectid"})
+
+        items = self.event_log.matching(params, visible)
+        return self._page(command, "event", items, lambda e: json.dumps(self.event_log.view(e)), params)
+
+    def _list_service_offerings(self, command: str, params: dict[str, str], caller: Caller) -> str:
+        items = [
+            offering for offering in self.service_offerings() if not params.get("id") or offering["id"] == params["id"]
+        ]
+        if params.get("issystem", "").lower() != "true":
+            items = []  # the simulator has only the routers' system offerings
+        if params.get("systemvmtype") and params["systemvmtype"] != "domainrouter":
+            items = []
+        return self._page(command, "serviceoffering", items, lambda o: json.dumps(o), params)
+
+    @staticmethod
+    def service_offerings() -> list[ApiObject]:
+        """The system offerings routers use (listServiceOfferings issystem=true systemvmtype=domainrouter)."""
+        offerings = []
+        for index, (uuid, name) in enumerate(_SERVICE_OFFERINGS):
+            large = index > 0
+            offerings.append(
+                {
+                    "id": uuid,
+                    "name": name,
+                    "displaytext": name,
+                    "cpunumber": 2 if large else 1,
+                    "cpuspeed": 1000 if large else 500,
+                    "memory": 1024 if large else 256,
+                    "created": "2024-01-01T00:00:00+0000",
+                    "storagetype": "shared",
+                    "offerha": True,
+                    "limitcpuuse": False,
+                    "isvolatile": False,
+                    "issystem": True,
+                    "defaultuse": not large,
+                    "systemvmtype": "domainrouter",
+                    "iscustomized": False,
+                    "hasannotations": False,
+                }
+            )
+        return offerings
+
+    def _offering(self, command: str, params: dict[str, str]) -> ApiObject:
+        value = params.get("serviceofferingid")
+        if not value:
+            raise _missing(command, "serviceofferingid")
+        offering = next((o for o in self.service_offerings() if o["id"] == value), None)
+        if offering is None:
+            raise _invalid_id(command, "serviceofferingid", value)
+        return offering
+
+    def _upgrade_router_template(self, command: str, params: dict[str, str], caller: Caller) -> str:
+        """Synchronous: one RebootRouterCmd job per router not at the latest version (UpgradeRouterTemplateCmd)."""
+        self._require_root_admin(command, caller)
+        targets = ("id", "zoneid", "podid", "clusterid", "domainid")
+        if sum(1 for name in targets if params.get(name)) > 1:
+            raise ApiError(
+                PARAM_ERROR,
+                "Multiple parameters not supported. Specify only one among routerId/zoneId/podId/clusterId/accountId/domainId",
+            )
+        routers: list[SimRouter] = []
+        if params.get("id"):
+            routers = [self._router(command, params)]
+        elif params.get("zoneid"):
+            routers = [
+                r for r in self.fleet.routers if r.data.get("zoneid") == params["zoneid"] and r.state == "Running"
+            ]
+        jobs = []
+        for router in routers:
+            if not requires_upgrade(router.data, self.version) and not router.data.get("requiresupgrade"):
+                continue
+            job = self._new_job(
+                "org.apache.cloudstack.api.command.admin.router.RebootRouterCmd",
+                caller,
+                "DomainRouter",
+                router.id,
+                "reboot",
+                router.data,
+            )
+            job.upgrades_template = True
+            self._run_router_job("rebootRouter", {"id": router.id}, router, job, "reboot")
+            jobs.append(job)
+        items = [json.dumps({"jobid": job.id}) for job in jobs]
+        return list_body(command, "asyncjobs", len(items), items)
+
+    def _change_service_for_router(self, command: str, params: dict[str, str], caller: Caller) -> str:
+        """Synchronous; only a Stopped router (VirtualNetworkApplianceManagerImpl.upgradeRouter)."""
+        self._require_root_admin(command, caller)
+        router = self._router(command, params)
+        offering = self._offering(command, params)
+        if router.data.get("serviceofferingid") != offering["id"]:
+            if router.state != "Stopped":
+                raise ApiError(
+                    PARAM_ERROR,
+                    f'Unable to upgrade router VM instance {{"id": 0, "instanceName": "{router.name}", '
+                    f'"uuid": "{router.id}", "type": "DomainRouter"}} in state {router.state}; '
+                    "make sure the router is stopped and not in an error state before upgrading.",
+                )
+            router.data["serviceofferingid"] = offering["id"]
+            router.data["serviceofferingname"] = offering["name"]
+            router.touch()
+            self.event_log.add(
+                "upgrade",
+                "INFO",
+                "Completed",
+                "Successfully completed upgrading router to a new service offering",
+                router.data,
+                (router.id, "DomainRouter", router.name),
+                caller.owner.account,
+            )
+        body = {"router": self._router_result(router)["router"]}
+        return json.dumps({"changeserviceforrouterresponse": body}, separators=(",", ":"))
+
+    def _scale_system_vm(self, command: str, params: dict[str, str], caller: Caller) -> str:
+        """Async; refused for a Running XenServer VM, and needs dynamic scaling on the others (ScaleSystemVMCmd)."""
+        self._require_root_admin(command, caller)
+        router = self._router(command, params)
+        offering = self._offering(command, params)
+        hypervisor = str(router.data.get("hypervisor", ""))
+        if hypervisor == "XenServer" and router.state == "Running":
+            raise ApiError(PARAM_ERROR, "Dynamic Scaling operation is not permitted for this hypervisor on system vm")
+        job = self._new_job(
+            "org.apache.cloudstack.api.command.admin.systemvm.ScaleSystemVMCmd",
+            caller,
+            "DomainRouter",
+            router.id,
+            "scale",
+            router.data,
+        )
+
+        def scaled() -> None:
+            if router.state == "Running" and hypervisor != "VMware":
+                self._fail(job, f"Unable to scale the VM {router.name}: dynamic scaling is not enabled for it")
+                return
+            router.data["serviceofferingid"] = offering["id"]
+            router.data["serviceofferingname"] = offering["name"]
+            router.touch()
+            self._finish(job, {"systemvm": self._router_result(router)["router"]})
+
+        self._at(1.0, scaled)
+        return json.dumps({"changeserviceforsystemvmresponse": {"jobid": job.id}}, separators=(",", ":"))
 
     # Fleet mutations for tests and benches.
 
@@ -866,6 +1155,54 @@ class SimulatedCloud:
                 router.touch()
             self.changed()
             return dict(router.data)
+
+    def break_router(self, id_or_name: str, failure: str = "insufficient-capacity") -> ApiObject:
+        """Put a router in Error the way a failed start does: a failed StartRouterCmd job, its events, log lines."""
+        if failure not in START_FAILURES:
+            raise ValueError(f"unknown start failure {failure!r}; one of {', '.join(START_FAILURES)}")
+        reason = START_FAILURES[failure]
+        with self.lock:
+            router = self.find_router(id_or_name)
+            host = str(router.data.get("hostid") or router.parked_host.get("hostid") or "")
+            text = reason.text.format(name=router.name, host=host[:8] or "?")
+            job = self._new_job(
+                "org.apache.cloudstack.api.command.admin.router.StartRouterCmd",
+                SYSTEM_CALLER,
+                "DomainRouter",
+                router.id,
+                "start",
+                router.data,
+            )
+            self._job_event(job, "INFO", "Started", EVENT_DESCRIPTIONS["start"])
+            self.move_router(router, "Error")
+            for key in ("hostid", "hostname", "hostcontrolstate"):
+                if key in router.data:
+                    router.parked_host[key] = router.data.pop(key)
+            router.touch()
+            job.status, job.resultcode = 2, reason.errorcode
+            job.result = {"errorcode": reason.errorcode, "errortext": text}
+            job.completed = datetime.now(UTC)
+            self._job_event(
+                job, "ERROR", "Completed", f"Error while {EVENT_DESCRIPTIONS['start']}. Router Id: {router.id}"
+            )
+            self.management_log.start_failed(router.data, reason, text)
+            self.changed()
+            return dict(router.data)
+
+    def inject_failure(
+        self,
+        command: str,
+        errortext: str,
+        errorcode: int = INTERNAL_ERROR,
+        target: str | None = None,
+        count: int = 1,
+        router_state: str | None = None,
+    ) -> None:
+        """Make the next `count` jobs of `command` (for `target`, or any) fail with this CloudStack text."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        with self.lock:
+            self.injected_failures.append(InjectedFailure(command, errortext, errorcode, target, count, router_state))
 
     def remove_router(self, id_or_name: str) -> None:
         with self.lock:

@@ -349,6 +349,9 @@ def control(server: SimulatorServer, order: ApiObject) -> ApiObject:
     "seconds": S?}` (no count: until cleared), `{"action": "clear"}`, `{"action": "set_router", "id":
     <id or name>, "state"?, "redundantstate"?, "failing_checks": ["dns_check.py"]?}`, `{"action":
     "remove_router", "id": ...}`, `{"action": "add_router", "router": {...}?, "overrides": {...}?}`,
+    `{"action": "break_router", "id": ..., "failure": "insufficient-capacity"?}` (a failed start puts it in
+    Error, with its job, events and log lines), `{"action": "inject_failure", "command": "restartNetwork",
+    "errortext": "...", "errorcode": 530?, "target": <id>?, "count": 1?, "router_state": "Error"?}`,
     `{"action": "reset"}`.
     """
     action = order.get("action")
@@ -372,6 +375,17 @@ def control(server: SimulatorServer, order: ApiObject) -> ApiObject:
         cloud.remove_router(str(order["id"]))
     elif action == "add_router":
         return {"router": cloud.add_router(order.get("router"), **order.get("overrides", {}))}
+    elif action == "break_router":
+        return {"router": cloud.break_router(str(order["id"]), str(order.get("failure", "insufficient-capacity")))}
+    elif action == "inject_failure":
+        cloud.inject_failure(
+            str(order["command"]),
+            str(order["errortext"]),
+            int(order.get("errorcode", 530)),
+            str(order["target"]) if order.get("target") else None,
+            int(order.get("count", 1)),
+            str(order["router_state"]) if order.get("router_state") else None,
+        )
     elif action == "reset":
         cloud.reset_fleet()
     else:
@@ -425,6 +439,22 @@ class RunningSimulator:
     def remove_router(self, id_or_name: str) -> None:
         self.cloud.remove_router(id_or_name)
 
+    def break_router(self, id_or_name: str, failure: str = "insufficient-capacity") -> ApiObject:
+        """Put a router in Error by a failed start: a failed job with CloudStack's text, its events, log lines."""
+        return self.cloud.break_router(id_or_name, failure)
+
+    def inject_failure(
+        self,
+        command: str,
+        errortext: str,
+        errorcode: int = 530,
+        target: str | None = None,
+        count: int = 1,
+        router_state: str | None = None,
+    ) -> None:
+        """Make the next `count` jobs of a command fail with this text (e.g. restartNetwork)."""
+        self.cloud.inject_failure(command, errortext, errorcode, target, count, router_state)
+
     def add_router(self, router: ApiObject | None = None, **overrides: Any) -> ApiObject:
         return self.cloud.add_router(router, **overrides)
 
@@ -459,8 +489,9 @@ def build_server(
     reproduce_healthchecksfailed_bug: bool = True,
     quiet: bool = True,
     prewarm: bool = True,
+    management_log: str | Path | None = None,
 ) -> SimulatorServer:
-    """A bound, not yet serving, simulator server."""
+    """A bound, not yet serving, simulator server; `management_log` is a file it writes log4j lines to."""
     cloud = SimulatedCloud(
         routers=routers,
         seed=seed,
@@ -468,6 +499,7 @@ def build_server(
         lab_file=lab_file,
         job_delay=job_delay,
         reproduce_healthchecksfailed_bug=reproduce_healthchecksfailed_bug,
+        management_log=management_log,
     )
     if prewarm:
         cloud.prewarm()

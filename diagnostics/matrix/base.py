@@ -90,6 +90,8 @@ class RouterView:
     # System VM template of the router's zone: True ready, False not ready, None unknown.
     zone_system_template_ready: bool | None = None
     zone_system_template_name: str = ""
+    # The network or VPC the router serves: its state as CloudStack lists it ("" when unknown).
+    network_state: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,43 @@ class PeerView:
 
 
 @dataclass(frozen=True)
+class FailureView:
+    """What CloudStack recorded about the router's current failure (diagnostics.failure_evidence).
+
+    events: {level, type, state, description, username, created}, ERROR and WARN first;
+    jobs: failed and pending async jobs {jobid, command, status, errortext, errorcode,
+    instance_type, instance_id, created, completed}; host/template/network: the summaries;
+    log_entries: management-server log entries naming the router; unknown: part -> why it
+    could not be read (never to be read as "nothing happened").
+    """
+
+    gathered_at: datetime
+    events: tuple[Mapping[str, Any], ...] = ()
+    jobs: tuple[Mapping[str, Any], ...] = ()
+    host: Mapping[str, Any] = field(default_factory=dict)
+    template: Mapping[str, Any] = field(default_factory=dict)
+    network: Mapping[str, Any] = field(default_factory=dict)
+    log_entries: tuple[Mapping[str, Any], ...] = ()
+    log_configured: bool = False
+    unknown: Mapping[str, str] = field(default_factory=dict)
+    failure_time: datetime | None = None
+
+    def failed_jobs(self, instance_id: str | None = None) -> list[Mapping[str, Any]]:
+        """Failed jobs, newest first; only those on one resource when `instance_id` is given."""
+        return [
+            job
+            for job in self.jobs
+            if job.get("status") == "failed" and (instance_id is None or job.get("instance_id") == instance_id)
+        ]
+
+    def pending_jobs(self) -> list[Mapping[str, Any]]:
+        return [job for job in self.jobs if job.get("status") == "pending"]
+
+    def error_events(self) -> list[Mapping[str, Any]]:
+        return [event for event in self.events if event.get("level") in ("ERROR", "WARN", "WARNING")]
+
+
+@dataclass(frozen=True)
 class RouterContext:
     """Everything a rule may read."""
 
@@ -132,6 +171,8 @@ class RouterContext:
     peers: tuple[PeerView, ...]
     thresholds: Mapping[str, float]  # rule thresholds by name (settings.MATRIX_THRESHOLDS merged on defaults)
     now: datetime
+    # What CloudStack recorded about the router's current failure; None when not gathered.
+    failure: FailureView | None = None
 
     def threshold(self, name: str) -> float:
         return float(self.thresholds[name])
@@ -147,6 +188,8 @@ class Verdict:
     title: str
     evidence: tuple[str, ...]  # exact values and log lines, not a paraphrase
     remediation: str  # the steps, and the CloudStack action where one applies
+    # The console action that carries the remedy out (diagnostics.actions key), "" when none fits.
+    action: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +199,7 @@ class Verdict:
             "title": self.title,
             "evidence": list(self.evidence),
             "remediation": self.remediation,
+            "action": self.action,
         }
 
 

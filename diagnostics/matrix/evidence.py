@@ -55,8 +55,13 @@ def verdict(
     evidence: Sequence[str],
     remediation: str | None = None,
     severity: Severity | None = None,
+    action: str = "",
 ) -> Verdict:
-    """A verdict of `rule`: its category, its worst severity unless told, its remedy unless told."""
+    """A verdict of `rule`: its category, its worst severity unless told, its remedy unless told.
+
+    `action` names the console action the remedy points to (a key of diagnostics.actions),
+    so the page can offer it next to the words; "" when no action fits.
+    """
     return Verdict(
         rule=rule.id,
         category=rule.category,
@@ -64,6 +69,7 @@ def verdict(
         title=bounded(title, 300),
         evidence=tuple(bounded(item) for item in evidence),
         remediation=remediation or rule.remedy,
+        action=action,
     )
 
 

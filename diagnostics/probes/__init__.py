@@ -26,6 +26,7 @@ from diagnostics.probes import (
     host_side,
     interfaces,
     iptables,
+    log_tails,
     logfiles,
     logs,
     processes,
@@ -38,7 +39,7 @@ from diagnostics.probes import (
 )
 from diagnostics.probes.base import Probe
 
-__all__ = ["HOST_PROBES", "PROBES_BY_NAME", "ROUTER_PROBES", "Probe"]
+__all__ = ["EVIDENCE_PROBES", "HOST_PROBES", "PROBES_BY_NAME", "ROUTER_PROBES", "Probe"]
 
 ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("interfaces", interfaces.COMMAND, interfaces.parse, timeout=10.0),
@@ -105,4 +106,7 @@ HOST_PROBES: tuple[Probe, ...] = (
     ),
 )
 
-PROBES_BY_NAME: dict[str, Probe] = {probe.name: probe for probe in ROUTER_PROBES + HOST_PROBES}
+# Run only when evidence is captured before a destructive action, never by the sweep.
+EVIDENCE_PROBES: tuple[Probe, ...] = (Probe("log_tails", log_tails.COMMAND, log_tails.parse, timeout=30.0),)
+
+PROBES_BY_NAME: dict[str, Probe] = {probe.name: probe for probe in ROUTER_PROBES + HOST_PROBES + EVIDENCE_PROBES}

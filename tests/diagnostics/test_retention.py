@@ -91,6 +91,14 @@ def test_it_keeps_the_latest_collection_of_a_router_whatever_its_age(retention, 
     assert Collection.objects.filter(pk=only.pk).exists()
 
 
+def test_it_keeps_evidence_captured_before_a_destructive_action_whatever_its_age(retention, router) -> None:
+    evidence = collection(router, 400, keep=True)
+    collection(router, 1)
+    apply_retention(NOW)
+    assert Collection.objects.filter(pk=evidence.pk).exists()
+    assert ProbeResult.objects.filter(collection_id=evidence.pk).exists()
+
+
 def test_it_keeps_collections_that_opened_or_resolved_a_finding_for_the_evidence_retention(retention, router) -> None:
     opened = collection(router, 30)
     too_old = collection(router, 120)

@@ -96,7 +96,8 @@ def test_it_ends_json_output_with_the_router_collection_and_verdicts(monkeypatch
     assert data["collection"]["error"] == ""
     assert data["collection"]["probe_errors"] == {"conntrack": "exit status 1"}
     dnsmasq = next(v for v in data["verdicts"] if v["rule"] == "dnsmasq-not-running")
-    assert set(dnsmasq) == {"rule", "category", "severity", "title", "evidence", "remediation"}
+    assert set(dnsmasq) == {"rule", "category", "severity", "title", "evidence", "remediation", "action"}
+    assert dnsmasq["action"] == "restart-service:dnsmasq"
     assert (dnsmasq["category"], dnsmasq["severity"]) == ("dhcp", "critical")
     assert dnsmasq["evidence"] and dnsmasq["remediation"]
     assert data["status"] == "critical"

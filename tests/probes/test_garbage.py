@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diagnostics.probes import HOST_PROBES, PROBES_BY_NAME, ROUTER_PROBES, Probe
+from diagnostics.probes import EVIDENCE_PROBES, HOST_PROBES, PROBES_BY_NAME, ROUTER_PROBES, Probe
 from diagnostics.probes.base import ParseError
 
-ALL_PROBES = ROUTER_PROBES + HOST_PROBES
+ALL_PROBES = ROUTER_PROBES + HOST_PROBES + EVIDENCE_PROBES
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 GARBAGE = settings(
     max_examples=int(os.environ.get("PROBE_FUZZ_EXAMPLES", "40")),

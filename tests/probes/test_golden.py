@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from diagnostics.probes import HOST_PROBES, PROBES_BY_NAME, ROUTER_PROBES
+from diagnostics.probes import EVIDENCE_PROBES, HOST_PROBES, PROBES_BY_NAME, ROUTER_PROBES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CASES = sorted(FIXTURES.glob("*/*.txt"))
@@ -31,6 +31,6 @@ def test_it_rebuilds_the_same_facts_from_their_stored_form(fixture: Path) -> Non
     assert type(facts).from_dict(stored) == facts
 
 
-@pytest.mark.parametrize("probe", ROUTER_PROBES + HOST_PROBES, ids=lambda p: p.name)
+@pytest.mark.parametrize("probe", ROUTER_PROBES + HOST_PROBES + EVIDENCE_PROBES, ids=lambda p: p.name)
 def test_it_has_a_fixture_for_every_probe(probe: object) -> None:
     assert list((FIXTURES / probe.name).glob("*.txt")), f"no fixture for {probe.name}"  # type: ignore[attr-defined]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from diagnostics.probes import HOST_PROBES, PROBES_BY_NAME, ROUTER_PROBES
+from diagnostics.probes import EVIDENCE_PROBES, HOST_PROBES, PROBES_BY_NAME, ROUTER_PROBES
 
 
 def test_it_names_every_probe_once() -> None:
-    names = [p.name for p in ROUTER_PROBES + HOST_PROBES]
+    names = [p.name for p in ROUTER_PROBES + HOST_PROBES + EVIDENCE_PROBES]
     assert len(names) == len(set(names)) == len(PROBES_BY_NAME)
+
+
+def test_it_keeps_evidence_probes_out_of_the_sweep() -> None:
+    assert not {p.name for p in EVIDENCE_PROBES} & {p.name for p in ROUTER_PROBES + HOST_PROBES}
+    assert all(p.scope == "router" and p.command and p.timeout > 0 for p in EVIDENCE_PROBES)
 
 
 def test_it_gives_router_probes_a_constant_command_and_a_timeout() -> None:

@@ -29,3 +29,13 @@ def test_the_schedule_records_history_and_applies_retention_on_the_default_queue
     assert jobs["record-history"]["interval"] == settings.HISTORY_INTERVAL_SECONDS
     assert jobs["prune-history"]["queue_name"] == "default"
     assert jobs["prune-history"]["interval"] == settings.RETENTION_INTERVAL_SECONDS
+
+
+def test_the_schedule_reads_the_record_of_failing_routers_on_the_actions_queue(settings) -> None:
+    cron._job_data_registry.clear()
+    import vrconsole.schedules
+
+    importlib.reload(vrconsole.schedules)
+    jobs = {entry["name"]: entry for entry in cron._job_data_registry}
+    assert jobs["triage-failing-routers"]["queue_name"] == "actions"
+    assert jobs["triage-failing-routers"]["interval"] == settings.SYNC_INTERVAL_SECONDS

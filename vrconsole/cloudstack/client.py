@@ -13,12 +13,19 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from cs import CloudStack, CloudStackApiException, CloudStackException
 
 from vrconsole.cloudstack.regions import RegionConfig
+
+# listEvents and its resourceid/resourcetype filter exist from 4.17.0 (ListEventsCmd, since="4.17.0");
+# an older server ignores unknown parameters, so it must be asked by keyword instead.
+EVENTS_BY_RESOURCE_SINCE = (4, 17)
+# queryAsyncJobResult's jobstatus: the ordinal of JobInfo.Status (CLOUDSTACK.md §1.5).
+JOB_PENDING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED = 0, 1, 2, 3
 
 # Query strings carry apiKey and signature: never let them into an error text.
 _QUERY = re.compile(r"\?[^\s'\")]*")
@@ -47,6 +54,38 @@ class Inventory:
     networks: list[dict[str, Any]]
     routers: list[dict[str, Any]]
     templates: list[dict[str, Any]]
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'4.20.1.0' -> (4, 20, 1, 0); anything non-numeric ends the tuple (an unknown version is ())."""
+    parts: list[int] = []
+    for piece in str(version).strip().split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+def event_date(moment: datetime) -> str:
+    """A listEvents startdate/enddate: "yyyy-MM-dd HH:mm:ss" (ListEventsCmd), in UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def job_date(moment: datetime) -> str:
+    """A listAsyncJobs startdate: "yyyy-MM-dd'T'HH:mm:ss+0000" (ListAsyncJobsCmd), in UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def api_date(text: Any) -> datetime | None:
+    """A date the API wrote (yyyy-MM-dd'T'HH:mm:ssZ, §1.2); None for anything else."""
+    if not isinstance(text, str):
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        try:
+            return datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def _describe_api_error(exc: CloudStackApiException, command: str) -> ApiFailure:
@@ -146,8 +185,49 @@ class CloudStackClient:
 
     def fetch_router(self, uuid: str) -> dict[str, Any] | None:
         """One router by id, whichever account or project owns it; None when the API has none."""
+        return self.fetch_owned("listRouters", id=uuid, fetchhealthcheckresults=True)
+
+    def fetch_owned(self, command: str, **params: Any) -> dict[str, Any] | None:
+        """The first item of an account-owned list (routers, networks, VPCs), whichever account or project owns it."""
         for extra in ({}, {"projectid": -1}):
-            items = self.list_all("listRouters", id=uuid, listall=True, fetchhealthcheckresults=True, **extra)
+            items = self.list_all(command, listall=True, **params, **extra)
             if items:
                 return items[0]
         return None
+
+    def routers_of(self, *, networkid: str = "", vpcid: str = "") -> list[dict[str, Any]]:
+        """Every router of a network or of a VPC (all accounts and projects), health checks included."""
+        params: dict[str, Any] = {"networkid": networkid} if networkid else {"vpcid": vpcid}
+        return self._accounts_and_projects("listRouters", fetchhealthcheckresults=True, **params)
+
+    def cloudstack_version(self) -> str:
+        """The management server's version (listCapabilities cloudstackversion), "" when it does not say."""
+        data = self.call("listCapabilities")
+        capability = data.get("capability")
+        version = capability.get("cloudstackversion") if isinstance(capability, dict) else None
+        return str(version) if isinstance(version, str) else ""
+
+    def router_events(self, uuid: str, name: str, since: datetime, version: str) -> list[dict[str, Any]]:
+        """The router's events since a moment: by resource id from 4.17, by keyword (its name) before."""
+        params: dict[str, Any] = {"listall": True, "startdate": event_date(since)}
+        if version_tuple(version) >= EVENTS_BY_RESOURCE_SINCE:
+            params.update(resourceid=uuid, resourcetype="DomainRouter")
+        else:
+            params["keyword"] = name
+        return self.list_all("listEvents", **params)
+
+    def async_jobs_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Every account's async jobs created since a moment (listAsyncJobs has no per-resource filter)."""
+        return self.list_all("listAsyncJobs", listall=True, startdate=job_date(since))
+
+    def query_job(self, jobid: str) -> dict[str, Any]:
+        """One async job's status (queryAsyncJobResult): jobstatus 0 pending, 1 succeeded, 2 failed."""
+        return self.call("queryAsyncJobResult", jobid=jobid)
+
+    def submit(self, command: str, **params: Any) -> str:
+        """Start an async command; the job id CloudStack answered with."""
+        data = self.call(command, **params)
+        jobid = data.get("jobid")
+        if not isinstance(jobid, str) or not jobid:
+            raise ApiFailure(f"malformed response from CloudStack on {command}: no job id in the answer")
+        return jobid

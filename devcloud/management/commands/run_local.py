@@ -136,7 +136,8 @@ class Command(BaseCommand):
 
         self._check(manage + ["sync_routers"], env, "run the first sync")
 
-        self._spawn("worker-sync", manage + ["rqworker", "sync", "actions", "default", "--with-scheduler"], env, var)
+        self._spawn("worker-sync", manage + ["rqworker", "sync", "default", "--with-scheduler"], env, var)
+        self._spawn("worker-actions", manage + ["rqworker", "actions"], env, var)
         self._spawn("worker-collect", manage + ["rqworker", "collect"], env, var)
         self._spawn("tail-worker", manage + ["tail_worker"], env, var)
         self._spawn("scheduler", manage + ["rqcron", "vrconsole.schedules"], env, var)

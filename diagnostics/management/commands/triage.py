@@ -22,8 +22,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from diagnostics.collect import run_collection
 from diagnostics.evaluate import evaluate_router
+from diagnostics.failure_evidence import failure_conditions, gather_failure_evidence
 from diagnostics.management.commands.collect import find_router
-from diagnostics.models import SEVERITY_RANKS, Collection, CollectionTrigger, RouterHealth, VerdictRecord
+from diagnostics.models import (
+    SEVERITY_RANKS,
+    Collection,
+    CollectionTrigger,
+    FailureEvidence,
+    RouterHealth,
+    VerdictRecord,
+)
 from diagnostics.templatetags.verdict_tags import SEVERITY_LOOK, STATUS_LOOK, visible_controls
 from vrconsole import events, sync
 from vrconsole.cloudstack.client import ApiFailure
@@ -65,6 +73,23 @@ def collection_summary(collection: Collection | None, skipped_because: str = "")
     }
 
 
+def evidence_summary(evidence: FailureEvidence | None) -> dict[str, Any] | None:
+    """CloudStack's record of a failing router as the --json output reports it (None for a healthy one)."""
+    if evidence is None:
+        return None
+    return {
+        "id": evidence.pk,
+        "status": evidence.status,
+        "conditions": evidence.conditions,
+        "failed_jobs": [
+            {k: job.get(k) for k in ("jobid", "command", "status", "errorcode", "errortext", "completed")}
+            for job in evidence.failed_jobs
+        ],
+        "unknown": evidence.unknown,
+        "error": evidence.error,
+    }
+
+
 def verdicts_of(collection: Collection) -> list[dict[str, Any]]:
     """The verdicts stored on the collection, worst first."""
     records = sorted(
@@ -79,6 +104,7 @@ def verdicts_of(collection: Collection) -> list[dict[str, Any]]:
             "title": record.title,
             "evidence": record.evidence,
             "remediation": record.remediation,
+            "action": record.action,
         }
         for record in records
     ]
@@ -96,6 +122,7 @@ class Command(BaseCommand):
         sync_report = self._sync(router)
         router = Router.objects.select_related("region", "zone", "host").get(pk=router.pk)
         collection: Collection | None = None
+        evidence = self._failure_evidence(router) if sync_report["listed"] else None
         if sync_report["listed"]:
             collection = self._collect(router, quiet=options["json"])
         verdicts = self._evaluate(router, collection)
@@ -104,6 +131,7 @@ class Command(BaseCommand):
             "router": router_summary(router, status),
             "sync": sync_report,
             "collection": collection_summary(collection, "" if sync_report["listed"] else NOT_LISTED),
+            "failure_evidence": evidence_summary(evidence),
             "status": status,
             "verdicts": verdicts,
         }
@@ -121,6 +149,19 @@ class Command(BaseCommand):
         if refreshed is None:
             return {"ok": True, "listed": False, "error": NOT_LISTED}
         return {"ok": True, "listed": True, "error": ""}
+
+    def _failure_evidence(self, router: Router) -> FailureEvidence | None:
+        """For a failing router (in Error, stuck...), CloudStack's own record of why, read now."""
+        router = Router.objects.select_related("region", "host", "network", "vpc", "zone").get(pk=router.pk)
+        if not failure_conditions(router):
+            return None
+        evidence = FailureEvidence.objects.create(router=router, trigger=CollectionTrigger.TRIAGE)
+        try:
+            return gather_failure_evidence(evidence)
+        except Exception as exc:  # recorded on the row as errored with its traceback; the triage goes on
+            self.stderr.write(f"reading CloudStack's record errored: {type(exc).__name__}: {exc}")
+            evidence.refresh_from_db()
+            return evidence
 
     def _collect(self, router: Router, *, quiet: bool) -> Collection:
         collection = Collection.objects.create(router=router, trigger=CollectionTrigger.TRIAGE)
@@ -157,6 +198,15 @@ class Command(BaseCommand):
         self.stdout.write(f"  zone {router['zone'] or '-'}, host {router['host'] or '-'}, region {router['region']}")
         if payload["sync"]["error"]:
             self.stdout.write(f"  ! {payload['sync']['error']}")
+        evidence = payload["failure_evidence"]
+        if evidence is not None:
+            self.stdout.write(f"CloudStack's record ({evidence['status']}): {'; '.join(evidence['conditions'])}")
+            for job in evidence["failed_jobs"]:
+                self.stdout.write(
+                    visible_controls(f"  job {job['jobid']} {job['command']} {job['status']}: {job['errortext']}")
+                )
+            for part, why in evidence["unknown"].items():
+                self.stdout.write(f"  ? {part} unknown: {why}")
         collection = payload["collection"]
         line = f"collection {collection['status']}"
         if collection["duration_s"] is not None:
@@ -176,3 +226,5 @@ class Command(BaseCommand):
             for evidence in verdict["evidence"]:
                 self.stdout.write(f"    | {visible_controls(evidence)}")
             self.stdout.write(f"    Fix: {verdict['remediation']}")
+            if verdict.get("action"):
+                self.stdout.write(f"    Action: manage.py act {router['name']} {verdict['action']} --reason ...")

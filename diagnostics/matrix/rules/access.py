@@ -105,6 +105,7 @@ def _unmanageable(ctx: RouterContext) -> list[Verdict]:
             evidence,
             remediation.format(**values),
             severity,
+            action="reboot" if collection.reason in ("router_unreachable", "auth_refused", "timeout") else "",
         )
     ]
 

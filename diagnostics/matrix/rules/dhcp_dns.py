@@ -53,7 +53,9 @@ def _dnsmasq_not_running(ctx: RouterContext) -> list[Verdict]:
         "or dhcphosts.txt stops it at start). 2. If it will not stay up, re-push the configuration: "
         f"{restart_action(ctx.router)}."
     )
-    return [verdict(DNSMASQ_NOT_RUNNING, "dnsmasq is not running", evidence, remediation)]
+    return [
+        verdict(DNSMASQ_NOT_RUNNING, "dnsmasq is not running", evidence, remediation, action="restart-service:dnsmasq")
+    ]
 
 
 DNSMASQ_NOT_RUNNING = Rule(

@@ -77,7 +77,12 @@ def _haproxy_not_running(ctx: RouterContext) -> list[Verdict]:
     severity: Severity = "info" if is_standby(ctx) else "critical"
     return [
         verdict(
-            HAPROXY_DOWN, "haproxy not running although load balancing is configured", evidence, remediation, severity
+            HAPROXY_DOWN,
+            "haproxy not running although load balancing is configured",
+            evidence,
+            remediation,
+            severity,
+            action="restart-service:haproxy",
         )
     ]
 
@@ -120,7 +125,16 @@ def _keepalived(ctx: RouterContext) -> list[Verdict]:
         "condition failed' means the config was never generated (§5.16, a tier with running VMs is needed). "
         f"2. `systemctl restart keepalived`. 3. If it will not stay up, {restart_action(ctx.router)}."
     )
-    return [verdict(KEEPALIVED_DOWN, "keepalived not active on a redundant router", evidence, remediation, severity)]
+    return [
+        verdict(
+            KEEPALIVED_DOWN,
+            "keepalived not active on a redundant router",
+            evidence,
+            remediation,
+            severity,
+            action="restart-service:keepalived",
+        )
+    ]
 
 
 KEEPALIVED_DOWN = Rule(

@@ -1,0 +1,129 @@
+"""Integration: actions on real lab routers — service restarts over SSH, the BACKUP refusal, evidence before a cleanup.
+
+A lab of its own (name `vrcq`, block 198.19.68.0/24, shifted per test slot) registered in a
+CloudStack simulator that stays up for the module, so the API side (restart with cleanup,
+re-sync) and the router side (sshd, systemctl, dnsmasq, checkrouter.sh) are both real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devcloud import lab
+from devcloud.lab.lifecycle import mount_file
+from devcloud.lab.system_commands import run_inside
+from devcloud.simulator.server import RunningSimulator, start_simulator
+from diagnostics.action_runner import execute_action
+from diagnostics.actions import ActionRefused, request_action
+from diagnostics.models import ActionStatus, CollectionStatus, ProbeResult
+from tests.diagnostics.actions.support import REGION, Published, operator
+from tests.diagnostics.lab_inventory import fresh_lab
+from tests.lab_slots import lab_block, lab_name
+from vrconsole.cloudstack.regions import RegionConfig
+from vrconsole.models import AuditEntry, Router, SyncStatus
+from vrconsole.sync import sync_region
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+LAB_NAME = lab_name("vrcq")
+LAB_BLOCK = lab_block(68)
+
+
+@pytest.fixture(scope="module")
+def lab_cloud() -> Iterator[RunningSimulator]:
+    with fresh_lab(LAB_NAME, LAB_BLOCK):
+        simulator = start_simulator(routers=0, lab_file=lab.registration_path(LAB_NAME), prewarm=False, job_delay=0.2)
+        try:
+            yield simulator
+        finally:
+            simulator.stop()
+
+
+@pytest.fixture
+def lab_region(lab_cloud: RunningSimulator, settings: Any, tmp_path: Path, django_db_blocker: Any) -> Any:
+    settings.CLOUDSTACK_CONFIG = None
+    settings.CLOUDSTACK_URL = lab_cloud.url
+    settings.CLOUDSTACK_API_KEY = lab_cloud.api_key
+    settings.CLOUDSTACK_SECRET_KEY = lab_cloud.secret_key
+    settings.CLOUDSTACK_REGION = REGION
+    settings.ACTION_POLL_SECONDS = 0.05
+    settings.ACTION_JOB_TIMEOUT_SECONDS = 30
+    settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
+    settings.SSH_OVERRIDES = {}
+    lab_cloud.reset_fleet()
+    result = sync_region(RegionConfig(REGION, lab_cloud.url, lab_cloud.api_key, lab_cloud.secret_key, timeout=10))
+    assert result.status == SyncStatus.OK, result.error
+    return result
+
+
+def lab_router(name: str) -> Router:
+    return Router.objects.select_related("region", "zone", "host", "network", "vpc").get(name=name, removed_at=None)
+
+
+def inside(router: str, command: str) -> str:
+    namespace = f"{LAB_NAME}-r{int(router.split('-')[1]) - 10}"
+    return run_inside(namespace, mount_file(LAB_NAME, namespace), ["/bin/sh", "-c", command], check=False, timeout=30)
+
+
+def act(router: Router, name: str, argument: str = "", **options: Any) -> Any:
+    run = request_action(router, name, argument, reason="INC-LAB", user=operator(), acknowledged=True, **options)
+    return execute_action(run, publish=Published())
+
+
+@pytest.mark.django_db
+def test_dnsmasq_is_restarted_in_the_router_and_checked_active(lab_region: Any) -> None:
+    router = lab_router("r-10-VM")
+    before = inside("r-10-VM", "cat /run/dnsmasq/dnsmasq.pid").strip()
+    done = act(router, "restart-service", "dnsmasq")
+    assert done.status == ActionStatus.SUCCEEDED, done.error
+    assert done.result["job_result"]["output"].strip().endswith("active")
+    after = inside("r-10-VM", "cat /run/dnsmasq/dnsmasq.pid").strip()
+    assert after and after != before
+    assert inside("r-10-VM", "systemctl is-active dnsmasq").strip() == "active"
+    assert AuditEntry.objects.filter(
+        action="ssh.session", router=router, detail__contains="restart-service dnsmasq"
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_dnsmasq_is_refused_on_the_backup_and_when_the_router_itself_says_backup(lab_region: Any) -> None:
+    # Which member is BACKUP is keepalived's choice: ask the routers themselves.
+    name = next(
+        n for n in ("r-13-VM", "r-14-VM") if inside(n, "/opt/cloud/bin/checkrouter.sh").strip() == "Status: BACKUP"
+    )
+    Router.objects.filter(name=name).update(redundant_state="BACKUP")
+    with pytest.raises(ActionRefused, match="must not run on a redundant BACKUP"):
+        request_action(lab_router(name), "restart-service", "dnsmasq", reason="INC-LAB", user=operator())
+    # CloudStack's word lags (it polls every 30 s): the router's own checkrouter.sh decides at the last moment.
+    Router.objects.filter(name=name).update(redundant_state="PRIMARY")
+    done = act(lab_router(name), "restart-service", "dnsmasq")
+    assert done.status == ActionStatus.FAILED
+    assert "the router says BACKUP (checkrouter.sh)" in done.error
+    assert inside(name, "pidof dnsmasq").strip() == ""
+
+
+@pytest.mark.django_db
+def test_a_service_the_router_does_not_have_fails_with_systemds_words(lab_region: Any) -> None:
+    done = act(lab_router("r-11-VM"), "restart-service", "apache2")
+    assert done.status == ActionStatus.FAILED
+    assert "Unit apache2.service not found" in done.error
+
+
+@pytest.mark.django_db
+def test_evidence_with_every_log_tail_is_kept_before_a_cleanup(lab_region: Any) -> None:
+    router = lab_router("r-11-VM")
+    done = act(router, "restart-network-cleanup")
+    assert done.status == ActionStatus.SUCCEEDED, done.error
+    evidence = done.evidence_collection
+    assert evidence.status == CollectionStatus.SUCCEEDED and evidence.keep is True
+    tails = ProbeResult.objects.get(collection=evidence, name="log_tails")
+    assert tails.ok and "==> /var/log/cloud.log <==" in tails.stdout and "|" in tails.stdout
+    assert evidence.facts["log_tails"]["files"][0]["lines"] > 0
+    # CloudStack replaced the router; the console followed: old row removed, the new one collected.
+    assert Router.objects.get(pk=router.pk).removed_at is not None
+    assert done.after_collection.status == CollectionStatus.SUCCEEDED
+    assert done.after_collection.router.name != router.name
