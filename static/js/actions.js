@@ -23,8 +23,8 @@
   var retryTimer = null;
 
   var STATUS_LOOK = {
-    pending: ["⧗ queued", "tone-info"],
-    running: ["⧗ running", "tone-info"],
+    pending: ["◷ queued", "tone-info"],
+    running: ["◷ running", "tone-info"],
     succeeded: ["● succeeded", "tone-ok"],
     failed: ["▲ failed", "tone-crit"],
     errored: ["▲ errored", "tone-crit"]
@@ -262,7 +262,7 @@
     var row = rowFor(event.action_id);
     if (!cell(row, 2).textContent) { cell(row, 2).textContent = event.action; }
     addStep(row, event);
-    showStatus(row, "running", "⧗ running: " + event.step);
+    showStatus(row, "running", "◷ running: " + event.step);
     if (event.job_id) { cell(row, 5).textContent = event.job_id; }
   }
 
@@ -303,7 +303,7 @@
     var button = form.querySelector("[data-evidence-button]");
     var note = document.querySelector("[data-evidence-message]");
     button.disabled = true;
-    button.textContent = "⧗ Reading…";
+    button.textContent = "◷ Reading…";
     fetch(form.getAttribute("action"), {
       method: "POST",
       credentials: "same-origin",
@@ -317,7 +317,7 @@
         button.textContent = "↻ Read CloudStack's record now";
         return;
       }
-      say(note, "⧗ Reading CloudStack's record (events, async jobs, host, template, network)…");
+      say(note, "◷ Reading CloudStack's record (events, async jobs, host, template, network)…");
     }, function () {
       say(note, "✖ The console did not answer; try again.");
       button.disabled = false;
@@ -369,7 +369,7 @@
       }
       var delay = Math.min(MAX_BACKOFF_S, Math.pow(2, attempts)) * (0.75 + Math.random() * 0.5);
       attempts += 1;
-      setIndicator("⧗ actions: reconnecting in " + Math.ceil(delay) + " s…", "tone-warn");
+      setIndicator("◷ actions: reconnecting in " + Math.ceil(delay) + " s…", "tone-warn");
       retryTimer = window.setTimeout(connect, delay * 1000);
     };
   }
