@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-# Base blocks of the test modules lie in 61..76: a shift of 16 per index keeps them apart.
+# Base blocks of the test modules lie in 61..76, one per module (a module that builds a second
+# lab takes a second block): a shift of 16 per index keeps them apart.
 BLOCK_STRIDE = 16
 
 

@@ -30,7 +30,7 @@ from vrconsole.sync import sync_region
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 LAB_NAME = lab_name("vrcq")
-LAB_BLOCK = lab_block(68)
+LAB_BLOCK = lab_block(63)
 
 
 @pytest.fixture(scope="module")
