@@ -224,7 +224,7 @@ def management_endpoints() -> list[Endpoint]:
     return endpoints
 
 
-def new_host_pool(verifier: HostKeyVerifier) -> HostConnectionPool:
+def new_host_pool(verifier: HostKeyVerifier, max_sessions: int | None = None) -> HostConnectionPool:
     """A per-sweep pool of host sessions opened with the configured timeouts and cap."""
 
     def open_host(endpoint: Endpoint) -> SshSession:
@@ -235,4 +235,4 @@ def new_host_pool(verifier: HostKeyVerifier) -> HostConnectionPool:
             max_output_bytes=settings.SSH_MAX_OUTPUT_BYTES,
         )
 
-    return HostConnectionPool(opener=open_host)
+    return HostConnectionPool(opener=open_host, max_sessions=max_sessions)

@@ -1,26 +1,26 @@
-"""Collection jobs on the collect queue (and the one helper per job that enqueues it), and the
+"""Collection jobs on the collect queues (and the one helper per job that enqueues it), and the
 history jobs on the default queue.
 
-Every run has a Collection row, created as `pending` when the job is enqueued, so the
-console shows queued work and a Redis restart loses at most queued jobs, never a finished
-collection (those are in the database; `sweep_fleet` marks long-pending rows `job_lost`).
+Every run has a Collection row, created as `pending` with the id of the RQ job that will run
+it, so the console shows queued work, and whether a row can still finish is read from RQ's own
+job state (diagnostics.sweep.mark_lost_collections): a killed worker's rows end `failed`
+(job_lost) at the next sweep, which then covers those routers again.
 
-A fleet sweep enqueues one job per KVM host (`collect_routers_behind_host`), which collects
-the routers behind that host one after another over one host SSH transport, and one job per
-directly reached router (`collect_router`); a host with more than HOST_BATCH_SIZE routers
-gets several such jobs, so that the workers share a big host instead of one worker walking
-all of it. Concurrency is therefore the number of workers listening on the collect queue:
-scaling is adding workers (RQ is the distributed engine), and a host never sees more console
-transports from a sweep than there are workers. Routers that already
-have a collection pending or running are skipped, so a slow sweep cannot pile up behind
-itself.
+A fleet sweep (`sweep_fleet`, a Sweep row) queues its routers in batches of SWEEP_BATCH_SIZE,
+grouped by KVM host, one `collect_batch` job each; a collect worker runs a batch on
+COLLECT_CONCURRENCY threads over one login per host (diagnostics.sweep). Scaling out is adding
+worker processes (RQ is the distributed engine). At most one sweep is in flight: while one
+runs, the next is skipped and the running one is marked as having overrun its interval.
+An operator's "Collect now" goes to a queue of its own (COLLECT_NOW) with its own workers, so
+it never waits behind a sweep; a router is never collected twice at once.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Hashable
 from typing import Any
 
 import django_rq
@@ -34,19 +34,28 @@ from diagnostics.access import new_host_pool, plan_access
 from diagnostics.collect import default_probes, run_collection
 from diagnostics.evaluate import evaluate_after_collection
 from diagnostics.hostkeys import PinnedHostKeys
-from diagnostics.models import Collection, CollectionReason, CollectionStatus, CollectionTrigger
+from diagnostics.models import Collection, CollectionReason, CollectionTrigger, Sweep
 from diagnostics.retention import apply_retention
 from diagnostics.rollup import record_fleet_counts, roll_up
-from diagnostics.ssh import AccessError
+from diagnostics.ssh import HOST_MAX_SESSIONS, AccessError
+from diagnostics.sweep import (
+    BatchReport,
+    RouterBusy,
+    batch_waves,
+    close_finished_sweeps,
+    exclusive_router,
+    fail_collections,
+    mark_lost_collections,
+    run_batch,
+)
 from vrconsole import events
 from vrconsole.models import Router, RouterState
-from vrconsole.queues import COLLECT, QUEUE_TIMEOUTS
+from vrconsole.queues import COLLECT, COLLECT_NOW, QUEUE_TIMEOUTS
 
 logger = logging.getLogger(__name__)
 
-# Routers per host job: big enough to amortise the host login over many routers, small
-# enough that a host with a few hundred routers keeps every worker busy.
-HOST_BATCH_SIZE = 10
+# Triggers whose collection someone is waiting for: they go to the COLLECT_NOW queue.
+URGENT_TRIGGERS = frozenset({CollectionTrigger.OPERATOR, CollectionTrigger.TRIAGE, CollectionTrigger.ACTION})
 
 
 def collection_time_bound() -> float:
@@ -55,18 +64,22 @@ def collection_time_bound() -> float:
     return 2 * settings.SSH_CONNECT_TIMEOUT + probe_seconds
 
 
-def _job_timeout(collections: int) -> int:
-    return int(max(QUEUE_TIMEOUTS[COLLECT], collections * collection_time_bound() + 60))
+def _job_timeout(waves: int, queue: str = COLLECT) -> int:
+    return int(max(QUEUE_TIMEOUTS[queue], waves * collection_time_bound() + 60))
 
 
-def _pending_collection(router: Router, trigger: str, user: User | None) -> Collection:
-    return Collection.objects.create(router=router, trigger=trigger, requested_by=user)
+def _new_job_id() -> str:
+    return f"collect-{uuid.uuid4().hex}"
+
+
+def _pending_collection(
+    router: Router, trigger: str, user: User | None, job_id: str = "", sweep: Sweep | None = None
+) -> Collection:
+    return Collection.objects.create(router=router, trigger=trigger, requested_by=user, job_id=job_id, sweep=sweep)
 
 
 def _mark_lost(collection_ids: list[int], why: str) -> None:
-    Collection.objects.filter(pk__in=collection_ids, status=CollectionStatus.PENDING).update(
-        status=CollectionStatus.FAILED, reason=CollectionReason.JOB_LOST, error=why[:2000], finished=timezone.now()
-    )
+    fail_collections(collection_ids, CollectionReason.JOB_LOST, why)
 
 
 def collect_and_evaluate(collection: Collection, **options: Any) -> Collection:
@@ -84,6 +97,21 @@ def collect_and_evaluate(collection: Collection, **options: Any) -> Collection:
     return collection
 
 
+def collect_exclusively(collection: Collection, **options: Any) -> Collection:
+    """collect_and_evaluate while holding the router: a session already on it is waited for.
+
+    A router held past the time a collection can take fails this collection (timeout) and
+    leaves the other alone.
+    """
+    try:
+        with exclusive_router(collection.router_id, wait=collection_time_bound()):
+            return collect_and_evaluate(collection, **options)
+    except RouterBusy as exc:
+        fail_collections([collection.pk], CollectionReason.TIMEOUT, str(exc))
+        collection.refresh_from_db()
+        return collection
+
+
 def collect_router(router_id: int, collection_id: int | None = None) -> int:
     """Collect one router (job). Returns the Collection id; re-raises only on a bug."""
     if collection_id is None:
@@ -91,38 +119,98 @@ def collect_router(router_id: int, collection_id: int | None = None) -> int:
         collection = _pending_collection(router, CollectionTrigger.SCHEDULE, None)
     else:
         collection = Collection.objects.get(pk=collection_id, router_id=router_id)
-    collect_and_evaluate(collection)
+    collect_exclusively(collection)
     return collection.pk
 
 
-def collect_routers_behind_host(host_id: int, collection_ids: list[int]) -> list[int]:
-    """Collect several routers behind one host over one host transport (job).
+def _host_key(router: Router) -> Hashable | None:
+    """The KVM host a router is reached through (None: reached directly, or not reachable)."""
+    try:
+        plan = plan_access(router)
+    except (AccessError, ImproperlyConfigured):
+        return None
+    if plan.host is None:
+        return None
+    return (plan.host.identity, plan.host.address, plan.host.port)
 
-    One router's bug does not stop the others; the first such error is re-raised at the end
-    so the worker records the job as failed with its traceback.
+
+def _batch_items(collection_ids: list[int]) -> list[tuple[int, Hashable | None]]:
+    rows = Collection.objects.filter(pk__any=collection_ids).select_related("router__host", "router__zone")
+    by_pk = {row.pk: row for row in rows}
+    return [(pk, _host_key(by_pk[pk].router)) for pk in collection_ids if pk in by_pk]
+
+
+def _close_interrupted_batch(report: BatchReport) -> None:
+    """The batch's job ended early: close what it did not finish, so nothing stays in flight."""
+    fail_collections(
+        report.not_started,
+        CollectionReason.BATCH_TIMEOUT,
+        "the batch's job ended (job timeout or worker stopping) before this router was collected; "
+        "the next sweep covers it",
+    )
+    fail_collections(
+        report.unfinished,
+        CollectionReason.BATCH_TIMEOUT,
+        "the batch's job ended (job timeout or worker stopping) during this collection",
+    )
+    logger.warning(
+        "collect batch stopped early: %d collected, %d unfinished, %d not started",
+        len(report.done),
+        len(report.unfinished),
+        len(report.not_started),
+    )
+    close_finished_sweeps()
+
+
+def collect_batch(collection_ids: list[int], sweep_id: int | None = None) -> dict[str, int]:
+    """Collect a batch of routers concurrently in this worker (job of the sweep).
+
+    COLLECT_CONCURRENCY threads, at most COLLECT_HOST_CONCURRENCY through one KVM host, and
+    ONE login per host for the whole batch. One router's bug costs that router only. When RQ's
+    job timeout ends the batch, the collections it did not reach (and the ones still running)
+    are closed as failed with the reason, and the timeout goes on to RQ.
     """
     verifier = PinnedHostKeys()
-    first_error: Exception | None = None
-    with new_host_pool(verifier) as pool:
-        for collection in Collection.objects.filter(pk__in=collection_ids).order_by("pk"):
-            try:
-                collect_and_evaluate(collection, verifier=verifier, pool=pool)
-            except Exception as exc:  # recorded on the row by run_collection; keep going
-                logger.exception("collection %s behind host %s errored", collection.pk, host_id)
-                first_error = first_error or exc
-    if first_error is not None:
-        raise first_error
-    return collection_ids
+    items = _batch_items(collection_ids)
+    with new_host_pool(verifier, max_sessions=HOST_MAX_SESSIONS) as pool:
+
+        def collect_one(collection_id: int) -> None:
+            collection = Collection.objects.get(pk=collection_id)
+            if collection.is_done:
+                return  # closed meanwhile (lost and swept again): nothing left to do
+            collect_exclusively(collection, verifier=verifier, pool=pool)
+
+        report = run_batch(
+            items,
+            collect_one,
+            concurrency=settings.COLLECT_CONCURRENCY,
+            per_host=settings.COLLECT_HOST_CONCURRENCY,
+            on_interrupt=_close_interrupted_batch,
+        )
+    close_finished_sweeps()
+    return {"sweep": sweep_id or 0, "collections": len(items), "done": len(report.done)}
 
 
 def enqueue_collect_router(
     router: Router, trigger: str = CollectionTrigger.OPERATOR, user: User | None = None
 ) -> Collection:
-    """Create a pending Collection for the router and queue its job on the collect queue."""
-    collection = _pending_collection(router, trigger, user)
+    """Create a pending Collection for the router and queue its job.
+
+    Someone waiting for it (operator, triage, action) gets the COLLECT_NOW queue, ahead of any
+    sweep; a scheduled one the collect queue.
+    """
+    queue_name = COLLECT_NOW if trigger in URGENT_TRIGGERS else COLLECT
+    job_id = _new_job_id()
+    collection = _pending_collection(router, trigger, user, job_id=job_id)
     try:
-        django_rq.get_queue(COLLECT).enqueue(
-            collect_router, router.pk, collection.pk, job_timeout=_job_timeout(1), result_ttl=3600
+        django_rq.get_queue(queue_name).enqueue(
+            collect_router,
+            router.pk,
+            collection.pk,
+            job_id=job_id,
+            job_timeout=_job_timeout(1, queue_name),
+            result_ttl=3600,
+            failure_ttl=86400,
         )
     except Exception as exc:  # Redis unreachable: the row must not stay pending forever
         _mark_lost([collection.pk], f"could not enqueue: {exc}")
@@ -130,16 +218,27 @@ def enqueue_collect_router(
     return collection
 
 
-def enqueue_collect_routers_behind_host(
-    host_id: int, routers: list[Router], trigger: str = CollectionTrigger.SCHEDULE
+def enqueue_collect_batch(
+    routers: list[Router], host_keys: list[Hashable | None], sweep: Sweep | None = None
 ) -> list[Collection]:
-    """Create pending Collections for routers behind one host and queue one job for all of them."""
+    """Create pending Collections for a batch of routers and queue one collect_batch job for them."""
+    job_id = _new_job_id()
     with transaction.atomic():
-        collections = [_pending_collection(router, trigger, None) for router in routers]
+        collections = [
+            _pending_collection(router, CollectionTrigger.SCHEDULE, None, job_id=job_id, sweep=sweep)
+            for router in routers
+        ]
     ids = [collection.pk for collection in collections]
+    waves = batch_waves(host_keys, settings.COLLECT_CONCURRENCY, settings.COLLECT_HOST_CONCURRENCY)
     try:
         django_rq.get_queue(COLLECT).enqueue(
-            collect_routers_behind_host, host_id, ids, job_timeout=_job_timeout(len(ids)), result_ttl=3600
+            collect_batch,
+            ids,
+            sweep.pk if sweep is not None else None,
+            job_id=job_id,
+            job_timeout=_job_timeout(waves),
+            result_ttl=3600,
+            failure_ttl=86400,
         )
     except Exception as exc:  # Redis unreachable: the rows must not stay pending forever
         _mark_lost(ids, f"could not enqueue: {exc}")
@@ -147,53 +246,81 @@ def enqueue_collect_routers_behind_host(
     return collections
 
 
-def _mark_stale_collections_lost() -> int:
-    """Pending or running rows older than any job could last were lost with their job."""
-    horizon = timedelta(seconds=max(3 * settings.SWEEP_INTERVAL_SECONDS, 2 * QUEUE_TIMEOUTS[COLLECT]) + 600)
-    stale = Collection.objects.in_flight().filter(created__lt=timezone.now() - horizon)
-    return stale.update(
-        status=CollectionStatus.FAILED,
-        reason=CollectionReason.JOB_LOST,
-        error="the job never finished (worker or Redis restarted)",
-        finished=timezone.now(),
+def _note_overrun(running: Sweep) -> dict[str, Any]:
+    Sweep.objects.filter(pk=running.pk).update(overran=True, skipped_sweeps=running.skipped_sweeps + 1)
+    logger.warning(
+        "sweep %s (started %s, %d routers) is still running at the next interval: this sweep is skipped; "
+        "the fleet needs more collect workers (README: sizing)",
+        running.pk,
+        running.started.isoformat(),
+        running.total,
     )
+    return {"queued": 0, "batches": 0, "direct": 0, "lost": 0, "skipped": 1, "sweep": running.pk}
 
 
-def sweep_fleet() -> dict[str, int]:
-    """Queue a collection of every present Running router (job). Returns what was queued."""
-    lost = _mark_stale_collections_lost()
-    busy = Collection.objects.in_flight().values("router_id")
-    routers = (
-        Router.objects.present()
-        .filter(state=RouterState.RUNNING)
-        .exclude(pk__in=busy)
-        .select_related("host", "zone")
-        .order_by("pk")
-    )
-    by_host: dict[int, list[Router]] = defaultdict(list)
-    alone: list[Router] = []
+def sweep_fleet() -> dict[str, Any]:
+    """Queue a collection of every present Running router, in host-grouped batches (job).
+
+    Lost rows are closed first (their routers are swept again now); while a sweep is still in
+    flight no new one starts: the running one is marked as having overrun its interval.
+    """
+    lost = mark_lost_collections()
+    close_finished_sweeps()
+    running = Sweep.objects.in_flight().order_by("started").first()
+    if running is not None:
+        result = _note_overrun(running)
+        result["lost"] = lost
+        return result
+    sweep = Sweep.objects.create(interval_s=settings.SWEEP_INTERVAL_SECONDS)
+    busy = set(Collection.objects.in_flight().values_list("router_id", flat=True))
+    routers = Router.objects.present().filter(state=RouterState.RUNNING).select_related("host", "zone").order_by("pk")
+    by_host: dict[Hashable, list[Router]] = defaultdict(list)
+    direct: list[Router] = []
+    skipped_busy = 0
     for router in routers:
-        try:
-            plan = plan_access(router)
-        except (AccessError, ImproperlyConfigured):
-            # Its own job records why it cannot be reached.
-            alone.append(router)
+        if router.pk in busy:
+            skipped_busy += 1
             continue
-        if plan.host is not None and router.host_id is not None:
-            by_host[router.host_id].append(router)
+        key = _host_key(router)
+        if key is None:
+            direct.append(router)
         else:
-            alone.append(router)
-    queued = 0
-    batches = 0
-    for host_id, host_routers in by_host.items():
-        for start in range(0, len(host_routers), HOST_BATCH_SIZE):
-            queued += len(enqueue_collect_routers_behind_host(host_id, host_routers[start : start + HOST_BATCH_SIZE]))
+            by_host[key].append(router)
+    # Host-grouped order: a batch holds few hosts, so each host's login serves many routers.
+    ordered: list[tuple[Router, Hashable | None]] = [
+        (router, key) for key, host_routers in by_host.items() for router in host_routers
+    ]
+    ordered += [(router, None) for router in direct]
+    size = settings.SWEEP_BATCH_SIZE
+    batches = queued = 0
+    try:
+        for start in range(0, len(ordered), size):
+            chunk = ordered[start : start + size]
+            queued += len(enqueue_collect_batch([r for r, _ in chunk], [k for _, k in chunk], sweep))
             batches += 1
-    for router in alone:
-        enqueue_collect_router(router, CollectionTrigger.SCHEDULE)
-        queued += 1
-    logger.info("fleet sweep queued %d collections (%d host batches), %d lost marked", queued, batches, lost)
-    return {"queued": queued, "host_batches": batches, "direct": len(alone), "lost": lost}
+    finally:
+        finished = timezone.now() if queued == 0 else None
+        Sweep.objects.filter(pk=sweep.pk).update(total=queued, batches=batches, busy=skipped_busy, finished=finished)
+    logger.info(
+        "sweep %s queued %d collections in %d batches (%d hosts, %d direct), %d busy, %d lost closed",
+        sweep.pk,
+        queued,
+        batches,
+        len(by_host),
+        len(direct),
+        skipped_busy,
+        lost,
+    )
+    return {
+        "sweep": sweep.pk,
+        "queued": queued,
+        "batches": batches,
+        "hosts": len(by_host),
+        "direct": len(direct),
+        "busy": skipped_busy,
+        "lost": lost,
+        "skipped": 0,
+    }
 
 
 def record_history() -> dict[str, Any]:

@@ -46,12 +46,48 @@ class CollectionReason(models.TextChoices):
     NO_ADDRESS = AccessReason.NO_ADDRESS.value, AccessReason.NO_ADDRESS.label
     KEY_MISSING = AccessReason.KEY_MISSING.value, AccessReason.KEY_MISSING.label
     NOT_ALLOWED = AccessReason.NOT_ALLOWED.value, AccessReason.NOT_ALLOWED.label
-    JOB_LOST = "job_lost", "the queued job was lost (Redis restarted?)"
+    JOB_LOST = "job_lost", "the job was lost (worker killed or Redis restarted)"
+    # The batch job ran out of its RQ job timeout before reaching this router.
+    BATCH_TIMEOUT = "batch_timeout", "the batch ran out of time before this router"
 
 
 class CollectionQuerySet(models.QuerySet["Collection"]):
     def in_flight(self) -> CollectionQuerySet:
         return self.filter(status__in=[CollectionStatus.PENDING, CollectionStatus.RUNNING])
+
+
+class SweepQuerySet(models.QuerySet["Sweep"]):
+    def in_flight(self) -> SweepQuerySet:
+        return self.filter(finished__isnull=True)
+
+
+class Sweep(models.Model):
+    """One scheduled pass over the fleet: what it queued, when it ended, and whether it overran.
+
+    Progress (done, failed) is counted from its collections, so a killed worker can never leave
+    a stale counter behind. At most one sweep is in flight: the next scheduled one is skipped
+    while it runs, and `overran` records that it could not finish within its interval.
+    """
+
+    started = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+    # Collections queued by this sweep, and routers left out because a collection was in flight.
+    total = models.PositiveIntegerField(default=0)
+    busy = models.PositiveIntegerField(default=0)
+    # Batches (RQ jobs) it queued, and the sweep interval it had to finish within.
+    batches = models.PositiveIntegerField(default=0)
+    interval_s = models.PositiveIntegerField(default=0)
+    # Still running when the next one was due (that one was skipped): the fleet needs more workers.
+    overran = models.BooleanField(default=False)
+    skipped_sweeps = models.PositiveIntegerField(default=0)
+
+    objects = SweepQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started", "-id"]
+
+    def __str__(self) -> str:
+        return f"sweep {self.started:%Y-%m-%d %H:%M:%S} ({self.total} routers)"
 
 
 class Collection(models.Model):
@@ -75,6 +111,10 @@ class Collection(models.Model):
     # Evidence captured before a destructive action (raw outputs, the last lines of every
     # log): recreating the router wipes the originals, so retention must never delete it.
     keep = models.BooleanField(default=False)
+    # The sweep that queued it (none for an operator's, a triage's or a command's collection),
+    # and the RQ job that runs it: its state in Redis says whether the row was lost.
+    sweep = models.ForeignKey(Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="collections")
+    job_id = models.CharField(max_length=64, blank=True)
 
     objects = CollectionQuerySet.as_manager()
 

@@ -124,7 +124,7 @@ def _replace_window(span: int, start: datetime, end: datetime) -> int:
             # Only the routers that have data here: a router whose raw samples of this window
             # were already pruned keeps the rollup made from them.
             HealthRollup.objects.filter(
-                span=span, start__gte=start, start__lt=end, router_id__in={row.router_id for row in rows}
+                span=span, start__gte=start, start__lt=end, router_id__any=sorted({row.router_id for row in rows})
             ).delete()
             HealthRollup.objects.bulk_create(rows, batch_size=500)
     except IntegrityError:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
+from threading import BoundedSemaphore, Lock
 from types import TracebackType
 from typing import Protocol
 
@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 # How long one recv() may block before the command loop re-checks its deadline.
 _POLL_SECONDS = 0.1
 _READ_CHUNK = 32768
+# Commands in flight at once on one pooled host login, which many routers' collections share:
+# under OpenSSH's default MaxSessions (10). Forwards (direct-tcpip) are not sessions there.
+HOST_MAX_SESSIONS = 8
 
 
 class AccessReason(models.TextChoices):
@@ -148,10 +151,18 @@ def _is_timeout(exc: BaseException) -> bool:
 class SshSession:
     """An authenticated SSH connection to one endpoint; use it as a context manager."""
 
-    def __init__(self, transport: paramiko.Transport, endpoint: Endpoint, max_output_bytes: int) -> None:
+    def __init__(
+        self,
+        transport: paramiko.Transport,
+        endpoint: Endpoint,
+        max_output_bytes: int,
+        session_slots: BoundedSemaphore | None = None,
+    ) -> None:
         self._transport = transport
         self.endpoint = endpoint
         self.max_output_bytes = max_output_bytes
+        # Shared by the threads of a batch: bounds the commands running at once on this login.
+        self.session_slots = session_slots
 
     def __enter__(self) -> SshSession:
         return self
@@ -243,6 +254,20 @@ class SshSession:
         truncated and the channel is closed, so a command that prints forever cannot hold the
         worker: the exit status is then unknown (None).
         """
+        if self.session_slots is None:
+            return self._run(command, timeout)
+        if not self.session_slots.acquire(timeout=timeout):
+            raise AccessError(
+                AccessReason.TIMEOUT,
+                f"no free session on {self.endpoint.label} within {timeout:g}s (all in use by other routers)",
+                retryable=True,
+            )
+        try:
+            return self._run(command, timeout)
+        finally:
+            self.session_slots.release()
+
+    def _run(self, command: str, timeout: float) -> CommandResult:
         started = time.monotonic()
         deadline = started + timeout
         try:
@@ -469,8 +494,11 @@ class HostConnectionPool:
     """
 
     opener: Callable[[Endpoint], SshSession]
+    # Commands at once on one pooled login (None: unbounded, the pool has one user at a time).
+    max_sessions: int | None = None
     _sessions: dict[tuple[str, str, int], SshSession] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
+    _opening: dict[tuple[str, str, int], Lock] = field(default_factory=dict)
 
     def __enter__(self) -> HostConnectionPool:
         return self
@@ -481,13 +509,23 @@ class HostConnectionPool:
         self.close_all()
 
     def session_for(self, endpoint: Endpoint) -> SshSession:
+        """The pooled login to this host, opened on first use; threads wanting it wait for one login.
+
+        Logins to different hosts open in parallel: only the threads of the same host wait.
+        """
         key = (endpoint.identity, endpoint.address, endpoint.port)
         with self._lock:
-            session = self._sessions.get(key)
+            opening = self._opening.setdefault(key, Lock())
+        with opening:
+            with self._lock:
+                session = self._sessions.get(key)
             if session is not None and session.is_active:
                 return session
             session = self.opener(endpoint)
-            self._sessions[key] = session
+            if self.max_sessions is not None:
+                session.session_slots = BoundedSemaphore(self.max_sessions)
+            with self._lock:
+                self._sessions[key] = session
             return session
 
     def close_session(self, endpoint: Endpoint) -> None:

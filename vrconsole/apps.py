@@ -7,3 +7,7 @@ class VrconsoleConfig(AppConfig):
     name = "vrconsole"
     verbose_name = "VR Console inventory"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the `any` lookup (one array parameter instead of one per value).
+        from vrconsole import lookups  # noqa: F401

@@ -262,6 +262,16 @@ FLEET_SUMMARY_CACHE_SECONDS = _int("FLEET_SUMMARY_CACHE_SECONDS", 10, minimum=0,
 # A router seen in a transitional state (Starting, Stopping...) longer than this is "stuck".
 STUCK_TRANSITION_MINUTES = _int("STUCK_TRANSITION_MINUTES", 10, minimum=1, maximum=1440)
 
+# --- Fleet sweep scale ------------------------------------------------------------------
+# One collect worker process runs this many router sessions at once (threads around SSH:
+# a collection is mostly waiting on the network and the routers' 1 s CPU sample). At most
+# COLLECT_HOST_CONCURRENCY of them go through one KVM host, all over ONE login to that host
+# per batch; a sweep queues its routers in batches (RQ jobs) of SWEEP_BATCH_SIZE, grouped by
+# host. Sizing: worker processes = routers / SWEEP_INTERVAL_SECONDS / per-worker rate (README).
+COLLECT_CONCURRENCY = _int("COLLECT_CONCURRENCY", 16, minimum=1, maximum=256)
+COLLECT_HOST_CONCURRENCY = _int("COLLECT_HOST_CONCURRENCY", 8, minimum=1, maximum=256)
+SWEEP_BATCH_SIZE = _int("SWEEP_BATCH_SIZE", 64, minimum=1, maximum=10000)
+
 # --- SSH to routers ---------------------------------------------------------------------
 # Key files are named here and read by the worker; they are never stored or shown.
 

@@ -5,7 +5,9 @@ read is applied, in one transaction, so a 401, a 5xx, a timeout or a malformed p
 the previous inventory exactly as it was and marks the region's sync failed with a reason.
 Applying is idempotent and cheap when nothing changed: rows are keyed on (region, uuid),
 an item whose digest matches the stored one costs no write, changed and new rows go in
-batched upserts, and NICs are replaced only for routers that changed. Routers the API no
+batched upserts, and NICs are replaced only for routers that changed. No statement takes one
+parameter per router (`__any`, vrconsole.lookups: one array parameter), so a region of any
+size stays under PostgreSQL's 65,535-parameter limit. Routers the API no
 longer lists are marked removed (kept, with their history); state and redundant-state
 transitions are written as RouterStateChange rows.
 """
@@ -110,7 +112,7 @@ def _upsert_plain(
         ids[uuid] = pk
     gone = [uuid for uuid, known in existing.items() if uuid not in ids and known[2] is None]
     if gone:
-        model._default_manager.filter(region=region, uuid__in=gone).update(removed_at=now)
+        model._default_manager.filter(region=region, uuid__any=gone).update(removed_at=now)
     return ids
 
 
@@ -230,7 +232,7 @@ class _RouterWriter:
         previous = {
             pk: rest
             for pk, *rest in Router.objects.filter(
-                pk__in=[self.existing[uuid][0] for uuid, _, _ in self.changed if uuid in self.existing]
+                pk__any=[self.existing[uuid][0] for uuid, _, _ in self.changed if uuid in self.existing]
             ).values_list("pk", "state", "redundant_state", "state_since", "first_seen")
         }
         rows, nics_of = [], {}
@@ -288,10 +290,10 @@ class _RouterWriter:
         pk_of = {uuid: pk for (_region_id, uuid), pk in written.items()}
         rewritten = [pk for uuid, pk in pk_of.items() if uuid in self.existing]
         if rewritten:
-            RouterNic.objects.filter(router_id__in=rewritten).delete()
+            RouterNic.objects.filter(router_id__any=rewritten).delete()
         bulk.insert(RouterNic, [{"router_id": pk_of[uuid], **nic} for uuid, nics in nics_of.items() for nic in nics])
         if self.removed:
-            Router.objects.filter(region=self.region, uuid__in=self.removed).update(removed_at=self.now)
+            Router.objects.filter(region=self.region, uuid__any=self.removed).update(removed_at=self.now)
         if self.transitions:
             pk_all = {uuid: known[0] for uuid, known in self.existing.items()} | pk_of
             bulk.insert(
@@ -342,7 +344,7 @@ def sync_network_routers(router: Router) -> list[Router]:
         refreshed = sync_router(router)
         return [refreshed] if refreshed is not None else []
     listed = _write_routers(router.region, items, known)
-    return list(Router.objects.filter(region=router.region, uuid__in=listed).present().order_by("name"))
+    return list(Router.objects.filter(region=router.region, uuid__any=sorted(listed)).present().order_by("name"))
 
 
 def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> set[str]:
@@ -355,7 +357,7 @@ def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> s
             keys = {mapping.text(item.get(field), 64) for item in items} - {""}
             if not keys:
                 return {}
-            return dict(model._default_manager.filter(region=region, uuid__in=keys).values_list("uuid", "pk"))
+            return dict(model._default_manager.filter(region=region, uuid__any=sorted(keys)).values_list("uuid", "pk"))
 
         networks = ids(Network, "guestnetworkid")
         lookups = _Lookups(
@@ -364,11 +366,11 @@ def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> s
             vpcs=ids(Vpc, "vpcid"),
             networks=networks,
             network_types=dict(
-                Network.objects.filter(region=region, uuid__in=list(networks)).values_list("uuid", "network_type")
+                Network.objects.filter(region=region, uuid__any=list(networks)).values_list("uuid", "network_type")
             ),
         )
         listed_uuids = {mapping.item_id(item) for item in items} - {""}
-        existing = _existing_routers(Router.objects.filter(region=region, uuid__in=listed_uuids) | known)
+        existing = _existing_routers(Router.objects.filter(region=region, uuid__any=sorted(listed_uuids)) | known)
         writer = _RouterWriter(region, now, lookups, existing)
         for item in items:
             writer.add(item)

@@ -20,8 +20,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from diagnostics.models import Collection, ConfigSnapshot, Finding, ProbeResult, RouterHealth
-from diagnostics.router_status import effective_status, health_of, unknown_reason
+from diagnostics.router_status import effective_status, health_of, stale_before, unknown_reason
 from vrconsole.models import Router
+from vrconsole.templatetags.console_tags import reltime
 
 register = template.Library()
 
@@ -67,6 +68,23 @@ def router_status_badge(router: Any) -> SafeString:
     return format_html(
         '{} <span class="why" title="{}">{}</span>', status_badge(status, why.detail), why.detail, why.short
     )
+
+
+@register.simple_tag
+def collection_age(router: Any) -> SafeString:
+    """How old the router's last judged collection is; older than two sweep intervals reads stale."""
+    health = health_of(router)
+    collection = getattr(health, "collection", None) if health is not None else None
+    finished = getattr(collection, "finished", None) or (health.evaluated_at if health is not None else None)
+    if finished is None:
+        return format_html('<span class="muted" title="{}">never</span>', "no collection judged yet")
+    if finished < stale_before():
+        return format_html(
+            '<span class="badge tone-warn" title="older than two sweep intervals: the sweep is behind or '
+            'cannot reach this router">⚠ stale</span> {}',
+            reltime(finished),
+        )
+    return reltime(finished)
 
 
 @register.filter

@@ -21,7 +21,7 @@ from diagnostics.ssh import Endpoint, SshSession
 from tests.diagnostics.conftest import make_router
 from tests.diagnostics.probe_doubles import parse_conntrack, parse_load
 from vrconsole.models import Host, Region, Router, Zone
-from vrconsole.queues import COLLECT
+from vrconsole.queues import COLLECT, COLLECT_NOW
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,14 @@ def fast_probes(monkeypatch: pytest.MonkeyPatch) -> list[Probe]:
 @pytest.fixture
 def collect_queue() -> Iterator[Any]:
     queue = django_rq.get_queue(COLLECT)
+    queue.empty()
+    yield queue
+    queue.empty()
+
+
+@pytest.fixture
+def collect_now_queue() -> Iterator[Any]:
+    queue = django_rq.get_queue(COLLECT_NOW)
     queue.empty()
     yield queue
     queue.empty()
@@ -70,21 +78,24 @@ def test_it_collects_a_router_by_id(ssh_settings: object, fast_probes: list[Prob
     assert (collection.status, collection.trigger) == (CollectionStatus.SUCCEEDED, "schedule")
 
 
-def test_it_queues_an_operator_collection_as_pending(
+def test_it_queues_an_operator_collection_as_pending_on_the_collect_now_queue(
     ssh_settings: object,
     fast_probes: list[Probe],
     kvm_router: Router,
     collect_queue: Any,
+    collect_now_queue: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         collection = jobs.enqueue_collect_router(kvm_router, "operator")
-    job = collect_queue.jobs[0]
+    job = collect_now_queue.jobs[0]
     assert collection.status == CollectionStatus.PENDING
     assert (job.func_name, job.args) == ("diagnostics.jobs.collect_router", (kvm_router.pk, collection.pk))
+    assert collection.job_id == job.id
+    assert collect_queue.count == 0
 
 
-def test_it_sweeps_with_one_job_per_host_and_one_per_direct_router(
+def test_it_sweeps_in_one_batch_job_for_a_small_fleet(
     ssh_settings: object,
     fast_probes: list[Probe],
     region: Region,
@@ -100,9 +111,9 @@ def test_it_sweeps_with_one_job_per_host_and_one_per_direct_router(
     with django_capture_on_commit_callbacks(execute=True):
         summary = jobs.sweep_fleet()
     functions = sorted(job.func_name for job in collect_queue.jobs)
-    assert summary["queued"] == 3
-    assert functions == ["diagnostics.jobs.collect_router", "diagnostics.jobs.collect_routers_behind_host"]
-    assert Collection.objects.filter(status=CollectionStatus.PENDING).count() == 3
+    assert (summary["queued"], summary["batches"], summary["hosts"], summary["direct"]) == (3, 1, 1, 1)
+    assert functions == ["diagnostics.jobs.collect_batch"]
+    assert Collection.objects.filter(status=CollectionStatus.PENDING, sweep_id=summary["sweep"]).count() == 3
 
 
 def test_it_skips_routers_that_already_have_a_collection_in_flight(
@@ -121,6 +132,7 @@ def test_it_marks_collections_whose_job_was_lost(
     assert (lost.status, lost.reason) == (CollectionStatus.FAILED, "job_lost")
 
 
+@pytest.mark.django_db(transaction=True)
 def test_it_collects_routers_behind_one_host_over_one_host_login(
     ssh_settings: object,
     fast_probes: list[Probe],
@@ -140,13 +152,14 @@ def test_it_collects_routers_behind_one_host_over_one_host_login(
     assert len(host_logins) == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_it_keeps_collecting_behind_a_host_after_one_router_fails(
     ssh_settings: object, fast_probes: list[Probe], region: Region, zone: Zone, kvm_host: Host
 ) -> None:
     dead = make_router(region, zone, kvm_host, "r-5-VM", link_local_ip="127.0.0.9")
     alive = make_router(region, zone, kvm_host, "r-6-VM")
     ids = [Collection.objects.create(router=r).pk for r in (dead, alive)]
-    jobs.collect_routers_behind_host(kvm_host.pk, ids)
+    jobs.collect_batch(ids)
     outcome = dict(Collection.objects.filter(pk__in=ids).values_list("router__name", "status"))
     assert outcome == {"r-5-VM": CollectionStatus.FAILED, "r-6-VM": CollectionStatus.SUCCEEDED}
 

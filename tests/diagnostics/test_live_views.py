@@ -19,7 +19,7 @@ from diagnostics.jobs import collect_router
 from diagnostics.models import Collection, CollectionStatus, CollectionTrigger
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
 from vrconsole.models import AuditEntry, Router
-from vrconsole.queues import COLLECT
+from vrconsole.queues import COLLECT_NOW
 from vrconsole.roles import OPERATOR
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def collect_queue() -> Iterator[Queue]:
-    queue = django_rq.get_queue(COLLECT)
+    queue = django_rq.get_queue(COLLECT_NOW)
     queue.empty()
     yield queue
     queue.empty()
@@ -128,7 +128,7 @@ def test_it_answers_404_for_an_unknown_router(operator_client, collect_queue):
 
 
 def test_it_says_the_queue_is_down_and_audits_it_when_redis_refuses(operator_client, router, monkeypatch):
-    nowhere = Queue(COLLECT, connection=Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+    nowhere = Queue(COLLECT_NOW, connection=Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
     monkeypatch.setattr(jobs.django_rq, "get_queue", lambda name: nowhere)
     response = operator_client.post(collect_url(router))
     assert response.status_code == 503

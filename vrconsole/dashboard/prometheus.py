@@ -51,7 +51,7 @@ class FleetCollector(Collector):
             .only("pk", "name", "uuid", "state", "zone__name", "region__name")
         )
         labels = {r.pk: [r.name or r.uuid, r.uuid, r.zone.name if r.zone else "", r.region.name] for r in routers}
-        statuses = dict(RouterHealth.objects.filter(router_id__in=labels).values_list("router_id", "status"))
+        statuses = dict(RouterHealth.objects.filter(router_id__any=list(labels)).values_list("router_id", "status"))
 
         status = GaugeMetricFamily(
             "vrconsole_router_status",

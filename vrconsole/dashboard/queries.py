@@ -98,6 +98,7 @@ LIST_FIELDS = (
     "health__collection_status",
     "health__collection__reason",
     "health__collection__error",
+    "health__collection__finished",
 )
 
 

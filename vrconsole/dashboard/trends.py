@@ -156,7 +156,7 @@ def _sparklines(router_ids: set[int], start: datetime, now: datetime, span: int)
         sums[f"{series}__total"] = Sum(f"{series}_sum")
         sums[f"{series}__n"] = Sum(f"{series}_n")
     buckets = (
-        HealthRollup.objects.filter(router_id__in=router_ids, span=span, start__gte=_aligned(start, span))
+        HealthRollup.objects.filter(router_id__any=list(router_ids), span=span, start__gte=_aligned(start, span))
         .annotate(bucket=EpochBucket(F("start"), width))
         .values("router_id", "bucket")
         .annotate(**sums)

@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from diagnostics.sweep import latest_sweep_progress
 from vrconsole.dashboard import queries, trends
 from vrconsole.dashboard.forms import FleetFilterForm
 from vrconsole.dashboard.prometheus import render_metrics
@@ -97,6 +98,8 @@ def _list_context(query: QueryDict, summary_fresh_within: float | None = None) -
         "form": form,
         "criteria": criteria,
         "summary": queries.cached_fleet_summary(fresh_within=summary_fresh_within),
+        # Never cached: a sweep moves every second, and this is two small queries.
+        "sweep": latest_sweep_progress(),
         "stuck_minutes": settings.STUCK_TRANSITION_MINUTES,
         "page": page,
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),

@@ -99,6 +99,14 @@ def _span(seconds: float) -> str:
 
 
 @register.filter
+def span(seconds: float | None) -> str:
+    """A number of seconds as "3 h 12 min"; empty when unknown."""
+    if seconds is None or seconds == "":
+        return ""
+    return _span(float(seconds))
+
+
+@register.filter
 def duration_since(moment: datetime | None) -> str:
     """How long ago, as "3 h 12 min"."""
     if moment is None:
