@@ -8,14 +8,20 @@ Redis server on a free loopback port, then measures in the same run:
   KVM router through the lab host, against `ssh` through the same host (ProxyCommand
   `ssh -W`, what `-J` does, with the host key given explicitly) running the same router
   probe commands in one session; median of N runs each;
-- (b) the fleet: a sweep of every lab router (`sweep_fleet`) executed by 2 real RQ worker
-  processes on the collect queue, against a pool of 2 processes running that OpenSSH
-  session for every router; wall time, routers per second, and the peak RSS of the worker
-  processes and their work horses (sampled from /proc).
+- (b) the fleet: a sweep of every lab router (`sweep_fleet`) executed by real RQ collect
+  worker processes (`--workers`, each running COLLECT_CONCURRENCY router sessions at once),
+  against OpenSSH with the same number of concurrent sessions (a connection per router,
+  `-J` style), and against the old baseline of one OpenSSH session at a time per worker;
+  wall time, routers per second, and the peak RSS of the worker processes and their work
+  horses (sampled from /proc);
+- (c) an operator's "Collect now" queued while that sweep runs, served by a `collect_now`
+  worker: seconds from the click to its collection's end.
 
+The lab has ONE KVM host carrying most routers, where a real fleet spreads them over many:
+COLLECT_HOST_CONCURRENCY is set to COLLECT_CONCURRENCY here, and both are in the JSON.
 Targets: both ratios <= 1.5. Tears everything down. Last line: one JSON object.
 
-    python bench/collect.py [--routers 100] [--runs 5]
+    python bench/collect.py [--routers 100] [--runs 5] [--workers 1] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ from bench.support import admin_sql, base_database_url, free_port, with_db  # no
 
 LAB_NAME = "vrcb"
 LAB_BLOCK = 76
-WORKERS = 2
+# Processes of the old baseline (one OpenSSH session at a time each): today's figures.
+BASELINE_PROCESSES = 2
 TARGET_RATIO = 1.5
 PROBE_SEPARATOR = "==> vrconsole-bench-probe <=="
 
@@ -172,6 +179,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--routers", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="collect worker processes of the sweep")
+    parser.add_argument("--concurrency", type=int, default=16, help="COLLECT_CONCURRENCY of each worker")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the lab needs root")
@@ -190,6 +199,8 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "SSH_KNOWN_HOSTS_FILE": str(scratch / "known_hosts"),
+            "COLLECT_CONCURRENCY": str(args.concurrency),
+            "COLLECT_HOST_CONCURRENCY": str(args.concurrency),
         }
     )
     import django
@@ -235,8 +246,8 @@ def _measure(args: argparse.Namespace, workers: list[subprocess.Popen[bytes]]) -
     from devcloud.simulator.server import start_simulator
     from diagnostics.access import plan_access
     from diagnostics.collect import run_collection
-    from diagnostics.jobs import sweep_fleet
-    from diagnostics.models import Collection, CollectionStatus
+    from diagnostics.jobs import enqueue_collect_router, sweep_fleet
+    from diagnostics.models import Collection, CollectionStatus, CollectionTrigger
     from vrconsole.cloudstack.regions import RegionConfig
     from vrconsole.models import Router
     from vrconsole.sync import sync_region
@@ -291,41 +302,75 @@ def _measure(args: argparse.Namespace, workers: list[subprocess.Popen[bytes]]) -
         flush=True,
     )
 
-    # (b) the fleet: 2 real RQ workers on the collect queue, then a 2-process OpenSSH pool.
+    # (b) the fleet: real RQ collect workers, plus a collect_now worker for (c).
     worker_log = open(os.devnull, "wb")  # noqa: SIM115 - the workers' output is not needed
-    for _ in range(WORKERS):
+    for queue in ["collect"] * args.workers + ["collect_now"]:
         workers.append(
             subprocess.Popen(
-                [sys.executable, str(ROOT / "manage.py"), "rqworker", "collect"],
+                [sys.executable, str(ROOT / "manage.py"), "rqworker", queue],
                 stdout=worker_log,
                 stderr=subprocess.STDOUT,
                 env=os.environ.copy(),
             )
         )
-    time.sleep(3)  # the workers import Django and register before the sweep is queued
+    time.sleep(4)  # the workers import Django and register before the sweep is queued
     Collection.objects.all().delete()
-    with WorkerMemory([w.pid for w in workers]) as memory:
+    sweep_concurrency = args.workers * args.concurrency
+    operator_router = routers[len(routers) // 2]
+    with WorkerMemory([w.pid for w in workers[: args.workers]]) as memory:
         started = time.perf_counter()
         queued = sweep_fleet()
+        # (c) "Collect now" one second into the sweep, on its own queue.
+        time.sleep(1.0)
+        clicked = time.perf_counter()
+        operator = enqueue_collect_router(operator_router, CollectionTrigger.OPERATOR)
+        operator_s: float | None = None
         deadline = time.monotonic() + 1800
         while Collection.objects.in_flight().exists():
+            if operator_s is None and Collection.objects.filter(pk=operator.pk).in_flight().count() == 0:
+                operator_s = time.perf_counter() - clicked
             if time.monotonic() > deadline:
                 raise SystemExit("the sweep did not finish within 30 minutes")
-            time.sleep(0.1)
+            time.sleep(0.05)
         console_sweep = time.perf_counter() - started
-    succeeded = Collection.objects.filter(status=CollectionStatus.SUCCEEDED).count()
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        if operator_s is None:
+            operator_s = time.perf_counter() - clicked
+    swept = Collection.objects.filter(sweep_id=queued["sweep"])
+    succeeded = swept.filter(status=CollectionStatus.SUCCEEDED).count()
+    operator.refresh_from_db()
+    sweep_done_at = swept.order_by("-finished").values_list("finished", flat=True).first()
+    operator_before_sweep = bool(operator.finished and sweep_done_at and operator.finished < sweep_done_at)
+    print(
+        f"(b) sweep of {len(routers)} routers, {args.workers} worker(s) x {args.concurrency} sessions: console "
+        f"{console_sweep:.2f} s ({len(routers) / console_sweep:.2f} routers/s, {succeeded} succeeded, "
+        f"{queued['batches']} batches); peak worker RSS {memory.peak_kb / 1024:.1f} MiB",
+        flush=True,
+    )
+    print(
+        f"(c) Collect now during the sweep: {operator_s:.2f} s ({operator.status}), "
+        f"{'before' if operator_before_sweep else 'NOT before'} the sweep's end",
+        flush=True,
+    )
+    with ThreadPoolExecutor(max_workers=sweep_concurrency) as pool:
+        started = time.perf_counter()
+        list(pool.map(openssh_session, routers))
+        openssh_parallel = time.perf_counter() - started
+    print(
+        f"    OpenSSH x{sweep_concurrency} concurrent: {openssh_parallel:.2f} s "
+        f"({len(routers) / openssh_parallel:.2f} routers/s) -> ratio {console_sweep / openssh_parallel:.2f} "
+        f"(target <= {TARGET_RATIO})",
+        flush=True,
+    )
+    with ThreadPoolExecutor(max_workers=BASELINE_PROCESSES) as pool:
         started = time.perf_counter()
         list(pool.map(openssh_session, routers))
         openssh_sweep = time.perf_counter() - started
     print(
-        f"(b) sweep of {len(routers)} routers with {WORKERS} workers: console {console_sweep:.2f} s "
-        f"({len(routers) / console_sweep:.2f} routers/s, {succeeded} succeeded, {queued['host_batches']} host "
-        f"batches), OpenSSH x{WORKERS} {openssh_sweep:.2f} s ({len(routers) / openssh_sweep:.2f} routers/s) "
-        f"-> ratio {console_sweep / openssh_sweep:.2f} (target <= {TARGET_RATIO}); peak worker RSS "
-        f"{memory.peak_kb / 1024:.1f} MiB",
+        f"    old baseline, OpenSSH x{BASELINE_PROCESSES} one at a time: {openssh_sweep:.2f} s "
+        f"({len(routers) / openssh_sweep:.2f} routers/s)",
         flush=True,
     )
+    per_worker_rate = len(routers) / console_sweep / args.workers
     return {
         "routers": len(routers),
         "runs": args.runs,
@@ -333,14 +378,26 @@ def _measure(args: argparse.Namespace, workers: list[subprocess.Popen[bytes]]) -
         "one_router_openssh_median_s": round(openssh_one, 3),
         "one_router_ratio": round(console_one / openssh_one, 3),
         "one_router_probe_errors": probe_errors,
-        "sweep_workers": WORKERS,
+        "sweep_workers": args.workers,
+        "sweep_concurrency": sweep_concurrency,
+        "sweep_host_concurrency": args.concurrency,
         "sweep_console_s": round(console_sweep, 3),
         "sweep_openssh_s": round(openssh_sweep, 3),
+        "sweep_openssh_processes": BASELINE_PROCESSES,
         "sweep_ratio": round(console_sweep / openssh_sweep, 3),
         "sweep_succeeded": succeeded,
-        "sweep_host_batches": queued["host_batches"],
+        "sweep_batches": queued["batches"],
         "console_routers_per_s": round(len(routers) / console_sweep, 2),
         "openssh_routers_per_s": round(len(routers) / openssh_sweep, 2),
+        "sweep_routers_per_s": round(len(routers) / console_sweep, 2),
+        "openssh_parallel_s": round(openssh_parallel, 3),
+        "openssh_parallel_routers_per_s": round(len(routers) / openssh_parallel, 2),
+        "sweep_vs_openssh_parallel_ratio": round(console_sweep / openssh_parallel, 3),
+        "operator_collect_during_sweep_s": round(operator_s, 3),
+        "operator_collect_status": operator.status,
+        "operator_collect_before_sweep_end": operator_before_sweep,
+        "per_worker_routers_per_s": round(per_worker_rate, 2),
+        "projected_10k_sweep_s_per_worker": round(10_000 / per_worker_rate, 1),
         "peak_worker_rss_mib": round(memory.peak_kb / 1024, 1),
         "target_ratio": TARGET_RATIO,
     }

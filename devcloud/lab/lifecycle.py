@@ -331,6 +331,8 @@ def _build_router(plan: LabPlan, router: Router, state: LabState, started: datet
     ruleset = build_ruleset(router)
     files["/etc/iptables/rules.v4"] = RouterFile(ruleset.encode())
     place_files(base, files)
+    # Another checkout's `lab down` may have removed the shared, empty mount point meanwhile.
+    Path("/ramdisk").mkdir(exist_ok=True)
     pinned = _make_mount_namespace(plan.name, router.namespace, base, state, router.name)
     run_inside(router.namespace, pinned, ["iptables-restore"], stdin=ruleset.encode())
     daemons.start(router.namespace, pinned, "sshd")

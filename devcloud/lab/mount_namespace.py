@@ -32,6 +32,8 @@ def apply_mount(step: dict[str, str]) -> None:
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, step["target"]], check=True)
     elif kind == "tmpfs":
         options = f"size={step['size']},mode={step.get('mode', '0755')}"
+        # /ramdisk is a shared, empty mount point that another checkout's `lab down` may remove.
+        os.makedirs(step["target"], exist_ok=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", step["target"]], check=True)
     elif kind == "proc":
         # procfs shows the PID namespace of the process that mounts it: this one, PID 1.

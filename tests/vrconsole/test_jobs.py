@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import django_rq
 import pytest
+from django.utils import timezone
 from rq import SimpleWorker
 
 from devcloud.simulator.server import RunningSimulator, start_simulator
 from vrconsole import queues
-from vrconsole.jobs import enqueue_sync_region, sync_all_regions
+from vrconsole.jobs import close_dead_sync_runs, enqueue_sync_region, sync_all_regions
 from vrconsole.models import Region, Router, SyncRun, SyncStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,3 +66,37 @@ def test_an_api_failure_is_recorded_and_the_job_still_ends_well(sim: RunningSimu
     job.refresh()
     assert job.get_status() == "finished"
     assert Region.objects.get(name="lab").last_sync_status == SyncStatus.FAILED
+
+
+def test_a_sync_run_left_running_by_a_dead_worker_is_closed_as_failed(sim: RunningSimulator) -> None:
+    region = Region.objects.create(name="lab", last_sync_status=SyncStatus.RUNNING)
+    dead = SyncRun.objects.create(region=region, started=timezone.now() - timedelta(minutes=5))
+    assert close_dead_sync_runs() == 1
+    dead.refresh_from_db()
+    region.refresh_from_db()
+    assert (dead.status, region.last_sync_status) == (SyncStatus.FAILED, SyncStatus.FAILED)
+    assert "worker stopped" in dead.error and dead.finished is not None
+
+
+def test_a_sync_run_whose_job_is_still_queued_is_left_running(sim: RunningSimulator) -> None:
+    region = Region.objects.create(name="lab")
+    alive = SyncRun.objects.create(region=region, started=timezone.now() - timedelta(minutes=5))
+    assert enqueue_sync_region("lab") is not None
+    assert close_dead_sync_runs() == 0
+    alive.refresh_from_db()
+    assert alive.status == SyncStatus.RUNNING
+
+
+def test_a_command_sync_is_closed_only_past_the_longest_a_sync_may_last(sim: RunningSimulator) -> None:
+    region = Region.objects.create(name="lab")
+    recent = SyncRun.objects.create(
+        region=region, trigger=SyncRun.Trigger.COMMAND, started=timezone.now() - timedelta(minutes=5)
+    )
+    ancient = SyncRun.objects.create(
+        region=region, trigger=SyncRun.Trigger.COMMAND, started=timezone.now() - timedelta(hours=3)
+    )
+    assert close_dead_sync_runs() == 1
+    assert dict(SyncRun.objects.values_list("pk", "status")) == {
+        recent.pk: SyncStatus.RUNNING,
+        ancient.pk: SyncStatus.FAILED,
+    }

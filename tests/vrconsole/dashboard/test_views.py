@@ -271,3 +271,43 @@ def test_it_serves_the_page_assets_from_the_console(operator_client):
     html = fleet_html(operator_client)
     assert "/static/css/console.css" in html and "/static/js/theme.js" in html
     assert "http://" not in html and "https://" not in html
+
+
+def test_it_shows_the_running_sweeps_progress_and_eta(operator_client, zone):
+    from diagnostics.models import Collection, Sweep
+
+    router = make_router(zone, name="r-5-VM")
+    sweep = Sweep.objects.create(started=timezone.now() - timedelta(seconds=60), total=4, interval_s=300)
+    Collection.objects.create(router=router, sweep=sweep, status="succeeded")
+    Collection.objects.create(router=router, sweep=sweep, status="failed")
+    Collection.objects.create(router=router, sweep=sweep)
+    Collection.objects.create(router=router, sweep=sweep)
+    html = fleet_html(operator_client)
+    assert 'sweep <strong class="num">2/4</strong> (50 %)' in html
+    assert '<strong class="num">1</strong> failed' in html
+    assert "ETA 1 min" in html
+
+
+def test_it_says_a_sweep_overran_its_interval(operator_client, zone):
+    from diagnostics.models import Sweep
+
+    Sweep.objects.create(started=timezone.now() - timedelta(minutes=7), total=10, interval_s=300, overran=True)
+    assert "OVERRAN its 5 min interval" in fleet_html(operator_client)
+
+
+def test_it_shows_each_routers_collection_age_and_stale_past_two_intervals(operator_client, zone, settings):
+    from diagnostics.models import Collection, RouterHealth
+
+    settings.SWEEP_INTERVAL_SECONDS = 300
+    fresh = make_router(zone, name="r-1-VM")
+    old = make_router(zone, name="r-2-VM")
+    for router, age in ((fresh, timedelta(minutes=3)), (old, timedelta(minutes=11))):
+        at = timezone.now() - age
+        collection = Collection.objects.create(router=router, status="succeeded", finished=at)
+        RouterHealth.objects.create(router=router, collection=collection, evaluated_at=at)
+    html = fleet_html(operator_client)
+    fresh_row = html[html.index(f'data-router-id="{fresh.pk}"') :]
+    old_row = html[html.index(f'data-router-id="{old.pk}"') :]
+    assert "3 min ago" in fresh_row[: fresh_row.index("</tr>")]
+    assert "⚠ stale" not in fresh_row[: fresh_row.index("</tr>")]
+    assert "⚠ stale" in old_row[: old_row.index("</tr>")]
