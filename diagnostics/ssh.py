@@ -132,15 +132,32 @@ def known_host_keys(path: str | None, address: str, port: int) -> list[tuple[str
     return [(key_type, entry[key_type].get_base64()) for key_type in entry.keys()]
 
 
+# Loaded keys, by (path, mtime, size): cryptography checks an RSA key when it loads it, which
+# costs more CPU than the rest of a collection; a replaced file is read again.
+_KEY_CACHE: dict[tuple[str, int, int], paramiko.PKey] = {}
+_KEY_CACHE_LOCK = Lock()
+
+
 def _load_private_key(endpoint: Endpoint) -> paramiko.PKey:
     path = Path(endpoint.key_file) if endpoint.key_file else None
     if path is None or not path.is_file():
         raise AccessError(AccessReason.KEY_MISSING, f"no key file for {endpoint.kind} {endpoint.label}: {path}")
     try:
-        return paramiko.PKey.from_path(path)
+        status = path.stat()
+        cache_key = (str(path), status.st_mtime_ns, status.st_size)
+        with _KEY_CACHE_LOCK:
+            cached = _KEY_CACHE.get(cache_key)
+        if cached is not None:
+            return cached
+        key = paramiko.PKey.from_path(path)
     except (OSError, paramiko.SSHException, ValueError) as exc:
         # The exception text is paramiko's, about the format; it never contains key material.
         raise AccessError(AccessReason.KEY_MISSING, f"cannot read key file {path}: {type(exc).__name__}") from None
+    with _KEY_CACHE_LOCK:
+        for stale in [k for k in _KEY_CACHE if k[0] == cache_key[0]]:
+            del _KEY_CACHE[stale]
+        _KEY_CACHE[cache_key] = key
+    return key
 
 
 def _is_timeout(exc: BaseException) -> bool:

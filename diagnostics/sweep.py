@@ -230,38 +230,41 @@ def mark_lost_collections(registry_time: float | None = None) -> int:
     """Close as failed (job_lost) the in-flight rows whose RQ job can no longer finish them.
 
     RQ first moves the jobs whose worker stopped sending heartbeats to its failed registry
-    (its own clean-up, `registry_time` being "now" for it); then a row is lost when its job is
-    gone from Redis, failed, stopped, cancelled, or finished without closing the row.
+    (its own clean-up, `registry_time` being "now" for it); then a row is lost when its job
+    failed, was stopped or cancelled, or finished without closing the row, or (given a minute
+    to get there) is not in Redis at all. Rows from before job ids were kept are lost once
+    older than any job could last.
     """
-    cutoff = timezone.now() - ENQUEUE_GRACE
-    rows = list(Collection.objects.in_flight().filter(created__lt=cutoff).values_list("pk", "job_id", "created"))
+    rows = list(Collection.objects.in_flight().values_list("pk", "job_id", "created"))
     if not rows:
         return 0
     redis = _rq_connection()
     for name in (COLLECT, COLLECT_NOW):
         StartedJobRegistry(name, connection=redis).cleanup(registry_time)
     job_ids = sorted({job_id for _, job_id, _ in rows if job_id})
-    verdicts: dict[str, str] = {}
+    ended: dict[str, str] = {}
+    missing: set[str] = set()
     jobs = Job.fetch_many(job_ids, connection=redis) if job_ids else []
     for job_id, job in zip(job_ids, jobs, strict=True):
-        if job is None:
-            verdicts[job_id] = "its RQ job is gone from Redis (Redis restarted or the job expired)"
-            continue
         try:
-            status = job.get_status(refresh=False)
+            status = job.get_status(refresh=False) if job is not None else None
         except NoSuchJobError:
-            verdicts[job_id] = "its RQ job is gone from Redis (Redis restarted or the job expired)"
-            continue
-        if status in _DEAD_JOB_STATUSES:
-            verdicts[job_id] = f"its RQ job ended {status} without finishing it (worker killed or job timeout)"
-    untracked_before = timezone.now() - UNTRACKED_HORIZON
-    lost = 0
+            status = None
+        if status is None:
+            missing.add(job_id)
+        elif status in _DEAD_JOB_STATUSES:
+            ended[job_id] = f"its RQ job ended {status} without finishing it (worker killed or job timeout)"
+    now = timezone.now()
     by_verdict: dict[str, list[int]] = {}
     for pk, job_id, created in rows:
-        if job_id and job_id in verdicts:
-            by_verdict.setdefault(verdicts[job_id], []).append(pk)
-        elif not job_id and created < untracked_before:
+        if job_id in ended:
+            by_verdict.setdefault(ended[job_id], []).append(pk)
+        elif job_id in missing and created < now - ENQUEUE_GRACE:
+            why = "its RQ job is gone from Redis (Redis restarted or the job expired)"
+            by_verdict.setdefault(why, []).append(pk)
+        elif not job_id and created < now - UNTRACKED_HORIZON:
             by_verdict.setdefault("the job never finished (worker or Redis restarted)", []).append(pk)
+    lost = 0
     for why, ids in by_verdict.items():
         lost += fail_collections(ids, CollectionReason.JOB_LOST, why)
     if lost:

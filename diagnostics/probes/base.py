@@ -9,6 +9,7 @@ Parsers are pure: text in, a dataclass of typed facts out, `ParseError` on garba
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import json
 import re
@@ -193,10 +194,16 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(kind: type) -> dict[str, Any]:
+    # Resolving string annotations is costly and a dataclass's never change: once per class.
+    return typing.get_type_hints(kind)
+
+
 def _from_plain(kind: Any, value: Any) -> Any:
     origin = typing.get_origin(kind)
     if dataclasses.is_dataclass(kind) and isinstance(kind, type):
-        hints = typing.get_type_hints(kind)
+        hints = _type_hints(kind)
         return kind(**{f.name: _from_plain(hints[f.name], value[f.name]) for f in dataclasses.fields(kind) if f.init})
     if origin in (types.UnionType, typing.Union):
         if value is None:
