@@ -145,9 +145,7 @@ def sweep_done(sweep_id: int) -> bool:
     return not Collection.objects.filter(sweep_id=sweep_id).in_flight().exists()
 
 
-def test_a_sweep_runs_sessions_concurrently_and_collect_now_ends_first(
-    running_lab: None, workers: Workers
-) -> None:
+def test_a_sweep_runs_sessions_concurrently_and_collect_now_ends_first(running_lab: None, workers: Workers) -> None:
     sync_lab_inventory(LAB_NAME, f"lab-{LAB_NAME}")
     workers.start("collect")
     workers.start("collect_now")
@@ -167,7 +165,8 @@ def test_a_sweep_runs_sessions_concurrently_and_collect_now_ends_first(
     assert operator.finished is not None and operator.finished < max(c.finished for c in swept if c.finished)
     for router_id in {c.router_id for c in swept}:
         assert most_at_once(spans(Collection.objects.filter(router_id=router_id))) == 1, router_id
-    assert Sweep.objects.get(pk=summary["sweep"]).finished is not None
+    # The batch closes its sweep once its last collection is stored.
+    wait_until(lambda: Sweep.objects.get(pk=summary["sweep"]).finished is not None, "the sweep to be closed")
 
 
 def test_a_worker_killed_mid_sweep_leaves_nothing_running_and_the_next_sweep_covers_it(
