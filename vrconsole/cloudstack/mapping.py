@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import marshal
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,9 @@ def digest(item: dict[str, Any]) -> str:
 
 def text(value: Any, max_length: int = 255) -> str:
     """A string for a CharField: None and non-scalars become '', NULs go, long values are cut."""
+    if type(value) is str and "\x00" not in value:
+        # The common case, hot in the sync (a million calls for 10,000 routers).
+        return value.strip()[:max_length]
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value).replace("\x00", "").strip()[:max_length]
@@ -45,13 +49,27 @@ def item_id(item: dict[str, Any]) -> str:
 
 
 def without_nuls(value: Any) -> Any:
-    """The item with NUL characters removed from every string: PostgreSQL refuses them."""
+    """The item with NUL characters removed from every string: PostgreSQL refuses them.
+
+    Almost no item has one: its JSON text (C speed) says so, and then the item is returned
+    as it is instead of being copied string by string.
+    """
+    if isinstance(value, dict | list):
+        try:
+            if "\\u0000" not in json.dumps(value):
+                return value
+        except (TypeError, ValueError):
+            pass  # not plain JSON: walk it below
+    return _without_nuls(value)
+
+
+def _without_nuls(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict):
-        return {without_nuls(k): without_nuls(v) for k, v in value.items()}
+        return {_without_nuls(k): _without_nuls(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [without_nuls(v) for v in value]
+        return [_without_nuls(v) for v in value]
     return value
 
 
