@@ -516,6 +516,10 @@ class HostConnectionPool:
     _sessions: dict[tuple[str, str, int], SshSession] = field(default_factory=dict)
     _lock: Lock = field(default_factory=Lock)
     _opening: dict[tuple[str, str, int], Lock] = field(default_factory=dict)
+    # A host that just refused or did not answer: its other routers fail at once with the same
+    # error for this long, instead of each waiting out its own connect timeout in turn.
+    failure_memory_s: float = 30.0
+    _failures: dict[tuple[str, str, int], tuple[AccessError, float]] = field(default_factory=dict)
 
     def __enter__(self) -> HostConnectionPool:
         return self
@@ -536,9 +540,17 @@ class HostConnectionPool:
         with opening:
             with self._lock:
                 session = self._sessions.get(key)
+                failure = self._failures.get(key)
             if session is not None and session.is_active:
                 return session
-            session = self.opener(endpoint)
+            if failure is not None and time.monotonic() - failure[1] < self.failure_memory_s:
+                raise failure[0]
+            try:
+                session = self.opener(endpoint)
+            except AccessError as exc:
+                with self._lock:
+                    self._failures[key] = (exc, time.monotonic())
+                raise
             if self.max_sessions is not None:
                 session.session_slots = BoundedSemaphore(self.max_sessions)
             with self._lock:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 from redis import Redis
@@ -78,8 +78,12 @@ def exclusive_router(router_id: int, wait: float) -> Iterator[None]:
         try:
             yield
         finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ROUTER_LOCK_NAMESPACE, router_id])
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ROUTER_LOCK_NAMESPACE, router_id])
+            except DatabaseError:
+                # The connection is gone, and the server released its locks with it.
+                logger.warning("could not release the lock of router %s: its connection is gone", router_id)
         return
     with _local_condition:
         while router_id in _local_held:

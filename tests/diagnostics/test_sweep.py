@@ -248,3 +248,16 @@ def test_progress_says_a_sweep_will_not_finish_within_its_interval(kvm_router: R
     assert (progress.done, progress.total, progress.percent) == (1, 4, 25)
     assert progress.eta_s == pytest.approx(600)
     assert progress.late
+
+
+def test_routers_behind_a_dead_host_fail_together_after_one_login_attempt(
+    ssh_settings: Any, slow_probes: list[Probe], region: Region, zone: Zone, host_logins: list[Endpoint]
+) -> None:
+    dead_host = Host.objects.create(
+        region=region, zone=zone, uuid="host-dead", name="kvm-dead", ipaddress="127.0.0.9", hypervisor="KVM"
+    )
+    ids = pending([make_router(region, zone, dead_host, f"r-{n}-VM") for n in range(1, 5)])
+    jobs.collect_batch(ids)
+    rows = Collection.objects.filter(pk__in=ids)
+    assert set(rows.values_list("status", "reason")) == {(CollectionStatus.FAILED, "host_unreachable")}
+    assert len(host_logins) == 1
