@@ -15,7 +15,8 @@ def test_the_schedule_syncs_every_region_and_sweeps_the_fleet(settings) -> None:
     jobs = {entry["name"]: entry for entry in cron._job_data_registry}
     assert jobs["sync-all-regions"]["queue_name"] == "sync"
     assert jobs["sync-all-regions"]["interval"] == settings.SYNC_INTERVAL_SECONDS
-    assert jobs["sweep-fleet"]["queue_name"] == "collect"
+    # The sweep only plans: on the default queue, never behind the previous sweep's batches.
+    assert jobs["sweep-fleet"]["queue_name"] == "default"
     assert jobs["sweep-fleet"]["interval"] == settings.SWEEP_INTERVAL_SECONDS
 
 
