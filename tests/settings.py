@@ -13,6 +13,8 @@ os.environ.setdefault("FLEET_SUMMARY_CACHE_SECONDS", "0")
 # The tests drive the dev cloud (simulator, lab, their commands): install its app.
 os.environ.setdefault("VRCONSOLE_DEVCLOUD", "true")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-the-check")
+# The test servers (daphne in the browser tests) speak plain HTTP on loopback.
+os.environ.setdefault("PLAIN_HTTP", "true")
 
 from vrconsole.settings import *  # noqa: E402,F401,F403
 
