@@ -351,6 +351,19 @@ for _cidr in os.environ.get("SSH_ALLOWED_NETWORKS", "").split(","):
             raise ImproperlyConfigured(
                 f"SSH_ALLOWED_NETWORKS: {_cidr.strip()!r} is not a network (e.g. 10.0.0.0/8)"
             ) from None
+# Addresses a KVM host may be asked to forward to (the VR's control address): CloudStack's
+# control network, link-local 169.254.0.0/16 unless its control.cidr setting was changed.
+SSH_FORWARD_ALLOWED_NETWORKS = []
+for _cidr in (os.environ.get("SSH_FORWARD_ALLOWED_NETWORKS", "") or "169.254.0.0/16").split(","):
+    if _cidr.strip():
+        try:
+            SSH_FORWARD_ALLOWED_NETWORKS.append(ipaddress.ip_network(_cidr.strip(), strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"SSH_FORWARD_ALLOWED_NETWORKS: {_cidr.strip()!r} is not a network (e.g. 169.254.0.0/16)"
+            ) from None
+# Seconds of silence after which an open SSH session sends a keepalive (NATs, firewalls).
+SSH_KEEPALIVE_SECONDS = _int("SSH_KEEPALIVE_SECONDS", 15, minimum=1, maximum=3600)
 # Per-zone or per-host overrides: a JSON object, e.g.
 # {"zone:<zone uuid or name>": {"HOST_SSH_USER": "cloudops"}, "host:<host uuid or name>": {...}}
 SSH_OVERRIDES = _json_object("SSH_OVERRIDES")
