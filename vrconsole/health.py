@@ -29,6 +29,8 @@ HEALTH_PATHS = {"/healthz", "/readyz"}
 # A worker's heartbeat older than this is a dead worker (RQ beats every few seconds while idle
 # and at least every job timeout while busy; its own key expires at about this age).
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 480
+# A page the database or Redis could not serve asks the browser to try again after this long.
+SERVICE_RETRY_SECONDS = 10
 
 
 def _age_seconds(moment: datetime | None, now: datetime) -> float | None:
@@ -145,3 +147,28 @@ class HealthCheckMiddleware:
             return _json(200, {"status": "ok"})
         status, report = readiness()
         return _json(status, report)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: a database or Redis that went away is a clear 503 page (retry soon), not a 500.
+
+    Called by Django inside the handling of the uncaught exception, which is still the current
+    one. Rendered without the request's context: the context processors would ask the
+    database again. Any other error keeps Django's plain 500 page.
+    """
+    import sys
+
+    from django.db import InterfaceError, OperationalError
+    from django.template import loader
+    from django.views.defaults import server_error as django_server_error
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)):
+        service = "database" if isinstance(exc, (OperationalError, InterfaceError)) else "Redis"
+        body = loader.render_to_string("503.html", {"service": service, "retry_after": SERVICE_RETRY_SECONDS})
+        response = HttpResponse(body, status=503)
+        response.headers["Retry-After"] = str(SERVICE_RETRY_SECONDS)
+        return response
+    return django_server_error(request)

@@ -28,3 +28,6 @@ urlpatterns = [
     path("", include("diagnostics.urls")),
     path("", include("vrconsole.dashboard.urls")),
 ]
+
+# A database or Redis outage answers a clear 503 page instead of a 500 (vrconsole/health.py).
+handler500 = "vrconsole.health.server_error"
