@@ -79,3 +79,52 @@ def test_the_admin_status_page_shows_the_readiness_report(workers: Any) -> None:
     client.force_login(admin)
     page = client.get("/admin/status/").content.decode()
     assert "Console status" in page and "workers of queue collect" in page and "last sync" in page
+
+
+def test_a_redis_that_never_answers_fails_readiness_in_seconds_not_minutes(tmp_path: Any) -> None:
+    """REDIS_URL at a listener that accepts and never answers: the settings' timeouts bound the wait."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = listener.getsockname()[1]
+    env = dict(os.environ, REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_SOCKET_TIMEOUT="1", REDIS_CONNECT_TIMEOUT="1")
+    code = (
+        "import time, django; django.setup(); from vrconsole.health import redis_ok; "
+        "t = time.monotonic(); ok = redis_ok(); print(ok, round(time.monotonic() - t, 1))"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        stop.set()
+        for connection in held:
+            connection.close()
+        listener.close()
+    answer, seconds = result.stdout.split()
+    assert answer == "False", result.stderr
+    assert float(seconds) < 5
