@@ -165,7 +165,10 @@ class _Deadline:
 
     def _fire(self) -> None:
         self.fired = True
-        self._channel.close()
+        try:
+            self._channel.close()
+        except (paramiko.SSHException, OSError, EOFError):
+            pass  # the connection is already gone: every waiter on the channel is woken all the same
 
     def __enter__(self) -> _Deadline:
         self._timer.start()
