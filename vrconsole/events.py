@@ -379,7 +379,9 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
 
     async def permitted(self, user: Any = None) -> bool:
         """True when the socket's user (or `user`, re-read) holds `required_capability`."""
-        return bool(await database_sync_to_async(allowed)(user or self.scope.get("user"), self.required_capability))
+        target = (self.scope.get("url_route") or {}).get("kwargs")
+        check = database_sync_to_async(allowed)
+        return bool(await check(user or self.scope.get("user"), self.required_capability, target=target))
 
     async def join(self, group: str) -> None:
         """Join a group, and keep renewing the membership while the socket is open."""

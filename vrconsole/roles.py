@@ -6,15 +6,15 @@ migrate): a *viewer* sees everything read-only, an *operator* may also act on ro
 admin site, the job queues at /rq/, the audit log, roles). Every active signed-in user is at
 least a viewer; superusers hold every role.
 
-`allowed(user, capability, router=...)` is the only permission check of the console: views
+`allowed(user, capability, target=...)` is the only permission check of the console: views
 declare theirs with `@requires(...)`, consumers with `required_capability`, the admin site and
-/rq/ call it too. Restricting a user to CloudStack domains or zones later is a change to
-`allowed` (the `router` argument is passed wherever one is known), nothing else.
+/rq/ call it too. Views and sockets pass their URL arguments as `target`, so restricting a
+user to CloudStack domains or zones later is a change to `allowed`, nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from functools import wraps
 from typing import Any, TypeVar
@@ -60,8 +60,13 @@ REFUSED = {
 User = AbstractUser | AnonymousUser
 
 
-def allowed(user: User | None, capability: Capability, *, router: Any = None) -> bool:
-    """True when `user` may do what `capability` names (on `router`, when one is concerned)."""
+def allowed(user: User | None, capability: Capability, *, target: Mapping[str, Any] | None = None) -> bool:
+    """True when `user` may do what `capability` names, on `target` when one is concerned.
+
+    `target` is what the request is about, as its route names it (`router_id`, `uuid`, `pk`:
+    the view's or the socket's URL arguments). Every role is cloud-wide today, so it is not
+    read yet; restricting users to CloudStack domains or zones resolves it here, and nowhere else.
+    """
     if capability is Capability.PUBLIC:
         return True
     if user is None or not user.is_authenticated or not getattr(user, "is_active", False):
@@ -123,7 +128,7 @@ def requires(
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             needed = post if post is not None and request.method == "POST" else capability
-            if not allowed(request.user, needed):
+            if not allowed(request.user, needed, target=kwargs):
                 text = message or REFUSED.get(needed, "Forbidden.")
                 _audit_refusal(request, audit, needed)
                 if _wants_json(request):
