@@ -131,6 +131,7 @@ class TailConsumer(LiveEventConsumer):
 
     relayed_events = frozenset()
     required_capability = Capability.OPERATE
+    key: TailKey | None = None  # set by connect(); None when the socket was refused before it
 
     async def connect(self) -> None:
         self.key: TailKey | None = None

@@ -377,6 +377,17 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
     _session_watch: asyncio.Task[None] | None = None
     _joined: tuple[str, ...] = ()
 
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        # The one gate of every socket, before a subclass's connect() runs: a new consumer
+        # cannot forget it. (Subclasses may check again; it costs one query.)
+        if not self.signed_in():
+            await self.refuse(CLOSE_NOT_SIGNED_IN)
+            return
+        if not await self.permitted():
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        await super().websocket_connect(message)
+
     async def permitted(self, user: Any = None) -> bool:
         """True when the socket's user (or `user`, re-read) holds `required_capability`."""
         target = (self.scope.get("url_route") or {}).get("kwargs")

@@ -262,9 +262,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _url("REDIS_URL", "redis://127.0.0.1:6379/0", {"redis", "rediss", "unix"}, raw=_secret_env("REDIS_URL"))
 # Seconds to connect to Redis and to wait for one answer: an unreachable Redis fails a
-# request or a job in seconds instead of stalling it until TCP gives up. They travel in the
-# URL every Redis client of the console is made from (REDIS_CONNECTION_URL: RQ, the Channels
-# layer, the tail store); RQ raises the read timeout of its own blocking dequeue above its wait.
+# request or a job in seconds instead of stalling it until TCP gives up. RQ and the Channels
+# layer get them in their URL (REDIS_CONNECTION_URL), the tail store as arguments; RQ raises
+# the read timeout of its own blocking dequeue above its wait by itself.
 REDIS_CONNECT_TIMEOUT = _float("REDIS_CONNECT_TIMEOUT", 5.0, minimum=0.1, maximum=120)
 REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 10.0, minimum=0.1, maximum=600)
 _redis_parts = urlparse(REDIS_URL)
