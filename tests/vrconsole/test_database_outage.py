@@ -195,3 +195,67 @@ def test_pages_answer_503_while_the_database_is_down_and_recover(cluster: OwnClu
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_worker_outlives_the_outage_and_its_next_job_succeeds(cluster: OwnCluster, tmp_path: Path) -> None:
+    """An RQ worker whose job meets a stopped database records the failure and runs the next job once it is back."""
+    import redis
+    from rq import Queue
+    from rq.job import Job, JobStatus
+
+    redis_port = _free_port()
+    redis_server = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": cluster.url,
+            "DATABASE_CONNECT_TIMEOUT": "2",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        }
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "default"], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    try:
+        connection = redis.Redis(port=redis_port)
+        queue = Queue("default", connection=connection)
+
+        def finished(job: Job, seconds: float = 60) -> JobStatus:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                status = job.get_status(refresh=True)
+                if status in {JobStatus.FINISHED, JobStatus.FAILED}:
+                    return status
+                time.sleep(0.2)
+            raise AssertionError(
+                f"job {job.id} still {job.get_status()}: {(tmp_path / 'worker.log').read_text()[-2000:]}"
+            )
+
+        assert finished(queue.enqueue("diagnostics.jobs.record_history")) == JobStatus.FINISHED
+        cluster.stop()
+        failed = queue.enqueue("diagnostics.jobs.record_history")
+        assert finished(failed) == JobStatus.FAILED
+        assert "OperationalError" in (failed.latest_result().exc_string or "")
+        cluster.start()
+        assert worker.poll() is None, "the worker died with the database"
+        assert finished(queue.enqueue("diagnostics.jobs.record_history")) == JobStatus.FINISHED
+    finally:
+        worker.terminate()
+        worker.wait(20)
+        redis_server.kill()
+        redis_server.wait(10)
