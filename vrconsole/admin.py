@@ -1,4 +1,4 @@
-"""Admin pages of the inventory side: the audit log, read-only, with search and CSV export."""
+"""Admin pages of the inventory side: the audit log (read-only, search, CSV export) and audited user changes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.forms import ModelForm
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path
 
@@ -62,3 +65,31 @@ class AuditEntryAdmin(admin.ModelAdmin):
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
         return response
+
+
+# Who may do what is decided by these flags and the role groups: a change of any of them is
+# written to the audit log with the admin who made it.
+AUDITED_USER_FIELDS = ("is_active", "is_staff", "is_superuser", "groups")
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ConsoleUserAdmin(UserAdmin):
+    """Django's user admin, with account and role changes audited under the acting admin's name."""
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        user = form.instance
+        changed = [name for name in AUDITED_USER_FIELDS if name in form.changed_data]
+        if not changed:
+            return
+        now = []
+        for name in changed:
+            if name == "groups":
+                now.append("groups: " + (", ".join(sorted(g.name for g in user.groups.all())) or "none"))
+            else:
+                now.append(f"{name}: {getattr(user, name)}")
+        AuditEntry.record(
+            "account.changed", user=request.user, target=user.get_username(), detail="; ".join(now), outcome="changed"
+        )

@@ -180,3 +180,30 @@ def test_every_response_carries_the_content_security_policy(client: Client) -> N
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "<script>" not in response.content.decode()
+
+
+def test_an_admin_s_changes_of_flags_and_roles_are_audited_under_the_admin_s_name() -> None:
+    admin = get_user_model().objects.create_superuser(_name(), password=PASSWORD)
+    target = get_user_model().objects.create_user(_name(), password=PASSWORD)
+    client = Client()
+    client.force_login(admin)
+    page = client.get(f"/admin/auth/user/{target.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
+    data.update(
+        {
+            "username": target.username,
+            "is_active": "",
+            "groups": [str(Group.objects.get(name=OPERATOR).pk)],
+            "date_joined_0": target.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": target.date_joined.strftime("%H:%M:%S"),
+            "user_permissions": [],
+        }
+    )
+    data = {k: v for k, v in data.items() if k not in {"is_staff", "is_superuser", "date_joined", "last_login"}}
+    response = client.post(f"/admin/auth/user/{target.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    entry = AuditEntry.objects.get(action="account.changed", target=target.username)
+    assert entry.username == admin.username
+    assert "is_active: False" in entry.detail and "groups: operator" in entry.detail
