@@ -84,6 +84,7 @@ def main() -> None:
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "vrconsole.settings",
+            "PLAIN_HTTP": "true",  # served on loopback over plain HTTP
             "DATABASE_URL": with_db(base_url, db_name),
             "SECRET_KEY": secrets.token_urlsafe(40),
             "ALLOWED_HOSTS": "testserver,localhost",

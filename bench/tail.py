@@ -215,6 +215,7 @@ def main() -> None:
             "DATABASE_CONN_MAX_AGE": "0",
             "SECRET_KEY": secrets.token_urlsafe(40),
             "ALLOWED_HOSTS": "127.0.0.1",
+            "PLAIN_HTTP": "true",
             "LOG_LEVEL": "WARNING",
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "SSH_KNOWN_HOSTS_FILE": str(scratch / "known_hosts"),

@@ -142,6 +142,7 @@ def plan_access(router: Router) -> AccessPlan:
         key_file=values["HOST_SSH_KEY_FILE"] or "",
     )
     check_allowed(host_endpoint)
+    check_forward_target(router_endpoint)
     return AccessPlan(router=router_endpoint, host=host_endpoint)
 
 
@@ -156,6 +157,24 @@ def check_allowed(endpoint: Endpoint) -> None:
             AccessReason.NOT_ALLOWED,
             f"{endpoint.kind} {endpoint.label} address {endpoint.address} is outside SSH_ALLOWED_NETWORKS "
             f"({', '.join(str(n) for n in networks)}); nothing was sent",
+        )
+
+
+def check_forward_target(endpoint: Endpoint) -> None:
+    """Refuse a via-host forward to anything but the control network (SSH_FORWARD_ALLOWED_NETWORKS).
+
+    The host's sshd opens the TCP connection, so SSH_ALLOWED_NETWORKS (what the worker may
+    reach itself) says nothing about it: a tampered inventory could otherwise use a KVM host
+    as a springboard to any address the host reaches. A VR's control address is link-local
+    (CloudStack's control.cidr, 169.254.0.0/16 unless changed).
+    """
+    address = ipaddress.ip_address(endpoint.address)
+    networks = settings.SSH_FORWARD_ALLOWED_NETWORKS
+    if not any(address in network for network in networks):
+        raise AccessError(
+            AccessReason.NOT_ALLOWED,
+            f"{endpoint.kind} {endpoint.label} control address {endpoint.address} is outside "
+            f"SSH_FORWARD_ALLOWED_NETWORKS ({', '.join(str(n) for n in networks)}); nothing was sent",
         )
 
 

@@ -21,7 +21,7 @@ from diagnostics.models import CollectionTrigger, FailureEvidence
 from vrconsole.cloudstack.client import ApiFailure, CloudStackClient
 from vrconsole.cloudstack.regions import region_config
 from vrconsole.models import AuditEntry, Router
-from vrconsole.roles import is_operator
+from vrconsole.roles import Capability, is_operator, requires
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def _errors(form: forms.Form) -> str:
     return "; ".join(f"{field}: {' '.join(str(m) for m in messages)}" for field, messages in form.errors.items())
 
 
+@requires(Capability.OPERATE, message=NOT_OPERATOR, audit="action.refused")
 @require_POST
 def start_action(request: HttpRequest, router_id: int) -> JsonResponse:
     """Record the action (refusals are 4xx with the reason) and queue it; 202 with the run's id."""
@@ -94,6 +95,7 @@ def start_action(request: HttpRequest, router_id: int) -> JsonResponse:
     return JsonResponse({"action_id": run.pk, "status": run.status, "label": run.label}, status=202)
 
 
+@requires(Capability.OPERATE, message=NOT_OPERATOR)
 @require_GET
 def router_offerings(request: HttpRequest, router_id: int) -> JsonResponse:
     """The system offerings routers may use (listServiceOfferings issystem=true systemvmtype=domainrouter)."""
@@ -123,6 +125,7 @@ def router_offerings(request: HttpRequest, router_id: int) -> JsonResponse:
     )
 
 
+@requires(Capability.VIEW, post=Capability.OPERATE, message=NOT_OPERATOR)
 @require_http_methods(["GET", "POST"])
 def failure_evidence(request: HttpRequest, router_id: int) -> HttpResponse:
     """GET: the evidence panel's HTML (the page swaps it in after a read); POST: queue a read (operators)."""

@@ -40,9 +40,17 @@ class CollectionAdmin(admin.ModelAdmin):
 
 @admin.register(ProbeResult)
 class ProbeResultAdmin(admin.ModelAdmin):
+    """What a probe printed, as the collection stored it (redacted): evidence, so read-only."""
+
     list_display = ("name", "collection", "ok", "duration_s", "truncated")
     list_filter = ("ok", "name")
     raw_id_fields = ("collection",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(HealthSample)

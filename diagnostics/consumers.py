@@ -37,7 +37,7 @@ from vrconsole.events import (
     router_group,
 )
 from vrconsole.models import AuditEntry, Router
-from vrconsole.roles import is_operator
+from vrconsole.roles import Capability
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +82,14 @@ class ActionConsumer(LiveEventConsumer):
     """One router's actions feed, operators only: recent runs on connect, then their steps and outcomes."""
 
     relayed_events = ACTION_EVENTS
+    required_capability = Capability.OPERATE
 
     async def connect(self) -> None:
         self.group: str | None = None
         if not self.signed_in():
             await self.refuse(CLOSE_NOT_SIGNED_IN)
             return
-        if not await database_sync_to_async(is_operator)(self.scope["user"]):
+        if not await self.permitted():
             await self.refuse(CLOSE_FORBIDDEN)
             return
         router_id = int(self.scope["url_route"]["kwargs"]["router_id"])
@@ -129,6 +130,8 @@ class TailConsumer(LiveEventConsumer):
     """
 
     relayed_events = frozenset()
+    required_capability = Capability.OPERATE
+    key: TailKey | None = None  # set by connect(); None when the socket was refused before it
 
     async def connect(self) -> None:
         self.key: TailKey | None = None
@@ -136,7 +139,7 @@ class TailConsumer(LiveEventConsumer):
         if not self.signed_in():
             await self.refuse(CLOSE_NOT_SIGNED_IN)
             return
-        if not await database_sync_to_async(is_operator)(self.scope["user"]):
+        if not await self.permitted():
             await self.refuse(CLOSE_FORBIDDEN)
             return
         kwargs = self.scope["url_route"]["kwargs"]

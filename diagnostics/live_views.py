@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from diagnostics.jobs import enqueue_collect_router
 from diagnostics.models import Collection, CollectionTrigger
 from vrconsole.models import AuditEntry, Router
-from vrconsole.roles import is_operator
+from vrconsole.roles import Capability, is_operator, requires
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ def _audit(request: HttpRequest, router: Router, detail: str, outcome: str) -> N
     AuditEntry.record("collect.requested", user=request.user, router=router, detail=detail, outcome=outcome)
 
 
+@requires(Capability.OPERATE, message="Only operators can start a collection.")
 @require_POST
 def collect_now(request: HttpRequest, router_id: int) -> JsonResponse:
     """Queue a collection of the router for the signed-in operator; JSON with the collection id."""

@@ -121,6 +121,11 @@ class Collection(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["router", "-created"]), models.Index(fields=["status"])]
+        # The console's role permissions (vrconsole/roles.py), held by the role groups.
+        permissions = [
+            ("operate_routers", "Can act on routers: collect, triage, actions, live tails"),
+            ("administer_console", "Can administer the console: admin site, job queues, audit log, roles"),
+        ]
 
     def __str__(self) -> str:
         return f"collection {self.router} {self.created:%Y-%m-%d %H:%M:%S} {self.status}"

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import BoundedSemaphore, Lock
+from threading import BoundedSemaphore, Lock, Timer
 from types import TracebackType
 from typing import Protocol
 
@@ -160,6 +160,44 @@ def _load_private_key(endpoint: Endpoint) -> paramiko.PKey:
     return key
 
 
+def _nul_free(data: bytes | bytearray) -> str:
+    """Decoded output that PostgreSQL accepts: NUL (which no text column or JSON can hold) becomes U+FFFD.
+
+    A log on a router's disk after a hard reset often holds runs of NUL bytes; storing them
+    raw fails the whole collection, and U+FFFD is what a byte that does not decode already becomes.
+    """
+    return bytes(data).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+class _Deadline:
+    """Closes a channel when its deadline passes, whatever call is blocked on it.
+
+    paramiko's `exec_command` waits for the server's answer with no timeout of its own: a
+    router that freezes once the channel is open would hold the worker until TCP gives up.
+    Closing the channel wakes every waiter on it (they raise), so no step outlives the deadline.
+    """
+
+    def __init__(self, channel: paramiko.Channel, seconds: float) -> None:
+        self.fired = False
+        self._channel = channel
+        self._timer = Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        try:
+            self._channel.close()
+        except (paramiko.SSHException, OSError, EOFError):
+            pass  # the connection is already gone: every waiter on the channel is woken all the same
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 def _is_timeout(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in text or "timeout" in text
@@ -231,9 +269,16 @@ class SshSession:
             reason = AccessReason.TIMEOUT if _is_timeout(exc) else self._unreachable_reason()
             raise AccessError(reason, f"cannot open a session on {self.endpoint.label}: {exc}") from None
         try:
-            channel.exec_command(command)
+            with _Deadline(channel, timeout) as deadline:
+                channel.exec_command(command)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             channel.close()
+            if deadline.fired:
+                raise AccessError(
+                    AccessReason.TIMEOUT,
+                    f"{self.endpoint.label} did not start the command within {timeout:g}s",
+                    retryable=True,
+                ) from None
             raise AccessError(
                 AccessReason.PROTOCOL_ERROR, f"{self.endpoint.label} refused the command: {exc}", retryable=True
             ) from None
@@ -295,7 +340,9 @@ class SshSession:
         stdout = bytearray()
         stderr = bytearray()
         truncated = False
+        watchdog = _Deadline(channel, deadline - time.monotonic() + _POLL_SECONDS)
         try:
+            watchdog.__enter__()
             channel.settimeout(_POLL_SECONDS)
             channel.exec_command(command)
             while True:
@@ -334,15 +381,28 @@ class SshSession:
                         channel.status_event.wait(_POLL_SECONDS)
                     else:
                         select.select([channel], [], [], _POLL_SECONDS)
+            if watchdog.fired and not (channel.exit_status_ready() or truncated):
+                raise AccessError(
+                    AccessReason.TIMEOUT,
+                    f"command on {self.endpoint.label} did not finish within {timeout:g}s",
+                    retryable=True,
+                )
             exit_status = channel.exit_status if not truncated and channel.exit_status_ready() else None
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            if watchdog.fired:
+                raise AccessError(
+                    AccessReason.TIMEOUT,
+                    f"command on {self.endpoint.label} did not finish within {timeout:g}s (the router stopped answering)",
+                    retryable=True,
+                ) from None
             reason = AccessReason.TIMEOUT if _is_timeout(exc) else AccessReason.PROTOCOL_ERROR
             raise AccessError(reason, f"command on {self.endpoint.label} failed: {exc}") from None
         finally:
+            watchdog.__exit__()
             channel.close()
         return CommandResult(
-            stdout=stdout.decode("utf-8", errors="replace"),
-            stderr=stderr.decode("utf-8", errors="replace"),
+            stdout=_nul_free(stdout),
+            stderr=_nul_free(stderr),
             exit_status=exit_status,
             duration=time.monotonic() - started,
             truncated=truncated,
@@ -437,6 +497,7 @@ def connect(
     connect_timeout: float,
     max_output_bytes: int,
     via: SshSession | None = None,
+    keepalive_seconds: int | None = None,
 ) -> SshSession:
     """Open an authenticated session to `endpoint`, directly or through the host session `via`.
 
@@ -499,6 +560,13 @@ def connect(
     except BaseException:
         transport.close()
         raise
+    # Keepalives keep NATs and firewalls from dropping a quiet session (a pooled host session
+    # waits between routers); a dead peer is caught by each command's deadline, not by them.
+    if keepalive_seconds is None:
+        from django.conf import settings
+
+        keepalive_seconds = int(getattr(settings, "SSH_KEEPALIVE_SECONDS", 15))
+    transport.set_keepalive(keepalive_seconds)
     return SshSession(transport, endpoint, max_output_bytes)
 
 

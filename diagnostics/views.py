@@ -30,8 +30,10 @@ from diagnostics.rulebook import TUNING_SETTING, rulebook
 from diagnostics.series import METRICS
 from diagnostics.snapshots import unified_diff
 from vrconsole.models import AuditEntry, Router
+from vrconsole.roles import Capability, requires
 
 
+@requires(Capability.VIEW)
 def matrix_page(request: HttpRequest) -> HttpResponse:
     """Every rule of the matrix, by category: what it checks, reads, tunes on, and the remedy."""
     sections = rulebook()
@@ -60,6 +62,7 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
     }
 
 
+@requires(Capability.VIEW)
 def router_findings_json(request: HttpRequest, uuid: str) -> JsonResponse:
     """The router's status and open findings, worst first, for pages that refresh them in place."""
     router = Router.objects.with_uuid(uuid).first()
@@ -86,6 +89,7 @@ def _router_or_404(uuid: str) -> Router:
     return router
 
 
+@requires(Capability.VIEW)
 def router_history_json(request: HttpRequest, uuid: str) -> JsonResponse:
     """The router's chart figures for a range (`range=1h|24h|7d|30d` or `start`/`end`), downsampled."""
     router = _router_or_404(uuid)
@@ -110,6 +114,7 @@ def router_history_json(request: HttpRequest, uuid: str) -> JsonResponse:
     return JsonResponse(payload, json_dumps_params={"separators": (",", ":")})
 
 
+@requires(Capability.VIEW)
 def router_samples_export(request: HttpRequest, uuid: str, fmt: str) -> HttpResponse | StreamingHttpResponse:
     """The router's samples of a range as CSV or JSON (`resolution=raw`, or `hourly` rollups), streamed."""
     router = _router_or_404(uuid)
@@ -143,6 +148,7 @@ def router_samples_export(request: HttpRequest, uuid: str, fmt: str) -> HttpResp
     return response
 
 
+@requires(Capability.VIEW)
 def collection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One collection: outcome, the numbers it gave, its verdicts and each probe's output."""
     collection = Collection.objects.select_related("router", "requested_by").filter(pk=pk).first()
@@ -160,6 +166,7 @@ def collection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "diagnostics/collection_detail.html", context)
 
 
+@requires(Capability.VIEW)
 def snapshot_diff(request: HttpRequest, uuid: str) -> HttpResponse:
     """A unified diff between two of the router's config snapshots (`a` older, `b` newer), secrets redacted."""
     router = _router_or_404(uuid)

@@ -9,10 +9,14 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vrcons
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # Tests only ever reach loopback and the lab: a mistake must fail, not leave the machine.
 os.environ.setdefault("SSH_ALLOWED_NETWORKS", "127.0.0.0/8,198.19.0.0/16")
+# The unit tests' "routers" behind a "host" are sshd processes on loopback; the lab's are link-local.
+os.environ.setdefault("SSH_FORWARD_ALLOWED_NETWORKS", "169.254.0.0/16,127.0.0.0/8")
 os.environ.setdefault("FLEET_SUMMARY_CACHE_SECONDS", "0")
 # The tests drive the dev cloud (simulator, lab, their commands): install its app.
 os.environ.setdefault("VRCONSOLE_DEVCLOUD", "true")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-the-check")
+# The test servers (daphne in the browser tests) speak plain HTTP on loopback.
+os.environ.setdefault("PLAIN_HTTP", "true")
 
 from vrconsole.settings import *  # noqa: E402,F401,F403
 

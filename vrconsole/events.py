@@ -25,9 +25,12 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.auth import get_user
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+from vrconsole.roles import Capability, allowed
 
 logger = logging.getLogger(__name__)
 
@@ -335,15 +338,21 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
 
-async def session_is_valid(session_key: str, user_id: Any) -> bool:
-    """True while the session still exists, still belongs to `user_id`, and the user is active.
+async def session_user(session_key: str, user_id: Any) -> Any:
+    """The session's user while the session still exists, belongs to `user_id` and the user is active; else None.
 
-    Read afresh from the session store: signing out (here or in another tab) deletes the
-    session, and a password change invalidates it (the session hash no longer matches).
+    Read afresh from the session store and the database: signing out (here or in another
+    tab) deletes the session, a password change invalidates it (the session hash no longer
+    matches), and a deactivated user no longer authenticates.
     """
     engine = import_module(settings.SESSION_ENGINE)
     user = await get_user({"session": engine.SessionStore(session_key)})
-    return bool(user.is_authenticated and user.is_active and user.pk == user_id)
+    return user if user.is_authenticated and user.is_active and user.pk == user_id else None
+
+
+async def session_is_valid(session_key: str, user_id: Any) -> bool:
+    """True while the session still exists, still belongs to `user_id`, and the user is active."""
+    return await session_user(session_key, user_id) is not None
 
 
 class LiveEventConsumer(AsyncJsonWebsocketConsumer):
@@ -362,8 +371,28 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
     """
 
     relayed_events: frozenset[str] = frozenset()
+    # What the socket needs (vrconsole.roles); checked on connect by `permitted` and again on
+    # every session beat, so a role taken away closes the socket as signing out does.
+    required_capability: Capability = Capability.VIEW
     _session_watch: asyncio.Task[None] | None = None
     _joined: tuple[str, ...] = ()
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        # The one gate of every socket, before a subclass's connect() runs: a new consumer
+        # cannot forget it. (Subclasses may check again; it costs one query.)
+        if not self.signed_in():
+            await self.refuse(CLOSE_NOT_SIGNED_IN)
+            return
+        if not await self.permitted():
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        await super().websocket_connect(message)
+
+    async def permitted(self, user: Any = None) -> bool:
+        """True when the socket's user (or `user`, re-read) holds `required_capability`."""
+        target = (self.scope.get("url_route") or {}).get("kwargs")
+        check = database_sync_to_async(allowed)
+        return bool(await check(user or self.scope.get("user"), self.required_capability, target=target))
 
     async def join(self, group: str) -> None:
         """Join a group, and keep renewing the membership while the socket is open."""
@@ -387,12 +416,16 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
         while True:
             await asyncio.sleep(interval)
             try:
-                valid = await session_is_valid(session_key, user_id)
+                user = await session_user(session_key, user_id)
+                still_permitted = user is not None and await self.permitted(user)
             except Exception as exc:  # the database away for a moment: keep the socket, check again
                 logger.warning("could not check the session of a live socket: %s", exc)
                 continue
-            if not valid:
+            if user is None:
                 await self.session_ended()
+                return
+            if not still_permitted:
+                await self.close(code=CLOSE_FORBIDDEN)
                 return
             for group in self._joined:
                 try:

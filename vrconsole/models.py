@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -435,8 +437,18 @@ class RouterStateChange(models.Model):
         return f"{self.router} {self.kind}: {self.from_state or '∅'} → {self.to_state or '∅'}"
 
 
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionDenied("the audit log is append-only: entries are never changed")
+
+
 class AuditEntry(models.Model):
-    """Who did what: every operator action and every SSH session is written here."""
+    """Who did what: every operator action, every SSH session, sign-ins and role changes.
+
+    Append-only through the console: an entry is written once and never changed (saving an
+    existing entry, `update()` and deleting one raise); only retention removes entries older
+    than AUDIT_RETENTION_DAYS, in bulk. The admin shows them read-only, with search and export.
+    """
 
     at = models.DateTimeField(default=timezone.now)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -447,12 +459,23 @@ class AuditEntry(models.Model):
     detail = models.TextField(blank=True)
     outcome = models.CharField(max_length=32, blank=True)
 
+    objects = AuditEntryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["-at"])]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The one integrity rule of the log, not business logic: a written entry stays as written.
+        if self.pk is not None and not self._state.adding:
+            raise PermissionDenied("the audit log is append-only: entries are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionDenied("the audit log is append-only: only retention removes old entries")
 
     @classmethod
     def record(
@@ -466,11 +489,12 @@ class AuditEntry(models.Model):
         outcome: str = "",
     ) -> AuditEntry:
         """Write one entry; without a signed-in user the actor is "system" (a schedule or a worker)."""
-        signed_in = user is not None and user.is_authenticated
+        actor = user if isinstance(user, User) and user.is_authenticated else None
+        signed_in = actor is not None
         if not target and router is not None:
             target = router.name or router.uuid
         return cls.objects.create(
-            user=user if signed_in else None,
+            user=actor,
             username=user.get_username() if signed_in and user is not None else "system",
             action=action,
             router=router,

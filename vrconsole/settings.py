@@ -13,7 +13,7 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -27,6 +27,38 @@ if _env_file:
     if not Path(_env_file).is_file():
         raise ImproperlyConfigured(f"VRCONSOLE_ENV_FILE={_env_file!r}: no such file")
     environ.Env.read_env(_env_file)
+
+
+def _secret_env(name: str, default: str = "") -> str:
+    """A secret from NAME, or from the file NAME_FILE names (container secrets); never both.
+
+    The file's content is stripped of surrounding whitespace (a trailing newline is usual).
+    """
+    file_name = os.environ.get(f"{name}_FILE", "")
+    value = os.environ.get(name, "")
+    if file_name and value:
+        raise ImproperlyConfigured(f"Set either {name} or {name}_FILE, not both")
+    if not file_name:
+        return value or default
+    try:
+        return Path(file_name).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE={file_name!r}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def mask_url(raw: str) -> str:
+    """The URL with its password replaced by `***`, for error messages (never echo a secret)."""
+    parsed = urlparse(raw)
+    try:
+        password = parsed.password
+    except ValueError:
+        password = None
+    if password:
+        return raw.replace(f":{password}@", ":***@", 1)
+    if "@" in raw:
+        # Unparseable but looks like it carries credentials: keep the scheme and the host part only.
+        return f"{raw.split(':', 1)[0]}://***@{raw.rsplit('@', 1)[1]}"
+    return raw
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -65,13 +97,20 @@ def _float(name: str, default: float, minimum: float | None = None, maximum: flo
     return float(_number(name, default, float, minimum, maximum))
 
 
-def _url(name: str, default: str, schemes: set[str]) -> str:
-    raw = os.environ.get(name) or default
-    parsed = urlparse(raw)
+def _url(name: str, default: str, schemes: set[str], raw: str | None = None) -> str:
+    raw = raw or os.environ.get(name) or default
+    try:
+        parsed = urlparse(raw)
+        hostname = parsed.hostname
+        parsed.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={mask_url(raw)!r}: not a valid URL ({exc})") from None
     if parsed.scheme not in schemes:
-        raise ImproperlyConfigured(f"{name}={raw!r}: expected a URL with scheme {' or '.join(sorted(schemes))}")
-    if parsed.scheme not in {"sqlite", "unix"} and not parsed.hostname:
-        raise ImproperlyConfigured(f"{name}={raw!r}: the URL has no host")
+        raise ImproperlyConfigured(
+            f"{name}={mask_url(raw)!r}: expected a URL with scheme {' or '.join(sorted(schemes))}"
+        )
+    if parsed.scheme not in {"sqlite", "unix"} and not hostname:
+        raise ImproperlyConfigured(f"{name}={mask_url(raw)!r}: the URL has no host")
     return raw
 
 
@@ -98,7 +137,7 @@ def _path(name: str, default: str | None) -> str | None:
 # --- Core -------------------------------------------------------------------------------
 
 DEBUG = _bool("DEBUG", False)
-_secret = os.environ.get("SECRET_KEY", "")
+_secret = _secret_env("SECRET_KEY")
 if not _secret:
     # A single-host install keeps a generated key in VAR_DIR (mode 0600), made on first use;
     # a deployment passes SECRET_KEY (docker-compose.yml requires it).
@@ -129,7 +168,7 @@ for _origin in CSRF_TRUSTED_ORIGINS:
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "vrconsole.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -149,7 +188,11 @@ if DEVCLOUD:
     INSTALLED_APPS.append("devcloud")
 
 MIDDLEWARE = [
+    # /healthz and /readyz answer before the host check and the HTTPS redirect: a container
+    # healthcheck or a load balancer asks by address over plain HTTP.
+    "vrconsole.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "vrconsole.security_headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -187,11 +230,12 @@ DATABASE_URL = _url(
     "DATABASE_URL",
     f"sqlite:///{VAR_DIR / 'vrconsole.sqlite3'}",
     {"sqlite", "postgres", "postgresql", "pgsql"},
+    raw=_secret_env("DATABASE_URL"),
 )
 try:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 except Exception as exc:  # django-environ raises several types on a bad URL
-    raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r}: {exc}") from None
+    raise ImproperlyConfigured(f"DATABASE_URL={mask_url(DATABASE_URL)!r}: {type(exc).__name__}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update(
@@ -205,6 +249,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", _int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # A database that does not answer fails a request in seconds (a clear 503 page), not minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", _int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1, maximum=300)
+    )
     # Server-side binding sends parameters apart from the SQL: the sync's bulk upserts pass
     # tens of megabytes of JSON as one parameter (vrconsole/bulk.py), never quoted into the text.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
@@ -212,18 +260,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: RQ queues and the Channels layer --------------------------------------------
 
-REDIS_URL = _url("REDIS_URL", "redis://127.0.0.1:6379/0", {"redis", "rediss", "unix"})
+REDIS_URL = _url("REDIS_URL", "redis://127.0.0.1:6379/0", {"redis", "rediss", "unix"}, raw=_secret_env("REDIS_URL"))
+# Seconds to connect to Redis and to wait for one answer: an unreachable Redis fails a
+# request or a job in seconds instead of stalling it until TCP gives up. RQ and the Channels
+# layer get them in their URL (REDIS_CONNECTION_URL), the tail store as arguments; RQ raises
+# the read timeout of its own blocking dequeue above its wait by itself.
+REDIS_CONNECT_TIMEOUT = _float("REDIS_CONNECT_TIMEOUT", 5.0, minimum=0.1, maximum=120)
+REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 10.0, minimum=0.1, maximum=600)
+_redis_parts = urlparse(REDIS_URL)
+_redis_query = dict(parse_qsl(_redis_parts.query))
+_redis_query.setdefault("socket_connect_timeout", f"{REDIS_CONNECT_TIMEOUT:g}")
+_redis_query.setdefault("socket_timeout", f"{REDIS_SOCKET_TIMEOUT:g}")
+_redis_query.setdefault("health_check_interval", "30")
+REDIS_CONNECTION_URL = urlunparse(_redis_parts._replace(query=urlencode(_redis_query)))
 
 # Queue names are declared once, in vrconsole/queues.py; RQ_QUEUES is built from them.
 from vrconsole.queues import QUEUE_TIMEOUTS  # noqa: E402
 
-RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": timeout} for name, timeout in QUEUE_TIMEOUTS.items()}
+RQ_QUEUES = {
+    name: {"URL": REDIS_CONNECTION_URL, "DEFAULT_TIMEOUT": timeout} for name, timeout in QUEUE_TIMEOUTS.items()
+}
 RQ_SHOW_ADMIN_LINK = False
 
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "vrconsole")},
+        "CONFIG": {
+            "hosts": [REDIS_CONNECTION_URL],
+            "prefix": os.environ.get("CHANNELS_PREFIX", "vrconsole"),
+        },
     }
 }
 
@@ -233,8 +298,8 @@ CHANNEL_LAYERS = {
 
 CLOUDSTACK_CONFIG = _path("CLOUDSTACK_CONFIG", None)
 CLOUDSTACK_URL = os.environ.get("CLOUDSTACK_URL", "")
-CLOUDSTACK_API_KEY = os.environ.get("CLOUDSTACK_API_KEY", "")
-CLOUDSTACK_SECRET_KEY = os.environ.get("CLOUDSTACK_SECRET_KEY", "")
+CLOUDSTACK_API_KEY = _secret_env("CLOUDSTACK_API_KEY")
+CLOUDSTACK_SECRET_KEY = _secret_env("CLOUDSTACK_SECRET_KEY")
 CLOUDSTACK_REGION = os.environ.get("CLOUDSTACK_REGION", "default")
 CLOUDSTACK_TIMEOUT = _int("CLOUDSTACK_TIMEOUT", 30, minimum=1, maximum=600)
 CLOUDSTACK_PAGE_SIZE = _int("CLOUDSTACK_PAGE_SIZE", 500, minimum=1, maximum=500)
@@ -296,6 +361,19 @@ for _cidr in os.environ.get("SSH_ALLOWED_NETWORKS", "").split(","):
             raise ImproperlyConfigured(
                 f"SSH_ALLOWED_NETWORKS: {_cidr.strip()!r} is not a network (e.g. 10.0.0.0/8)"
             ) from None
+# Addresses a KVM host may be asked to forward to (the VR's control address): CloudStack's
+# control network, link-local 169.254.0.0/16 unless its control.cidr setting was changed.
+SSH_FORWARD_ALLOWED_NETWORKS = []
+for _cidr in (os.environ.get("SSH_FORWARD_ALLOWED_NETWORKS", "") or "169.254.0.0/16").split(","):
+    if _cidr.strip():
+        try:
+            SSH_FORWARD_ALLOWED_NETWORKS.append(ipaddress.ip_network(_cidr.strip(), strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"SSH_FORWARD_ALLOWED_NETWORKS: {_cidr.strip()!r} is not a network (e.g. 169.254.0.0/16)"
+            ) from None
+# Seconds of silence after which an open SSH session sends a keepalive (NATs, firewalls).
+SSH_KEEPALIVE_SECONDS = _int("SSH_KEEPALIVE_SECONDS", 15, minimum=1, maximum=3600)
 # Per-zone or per-host overrides: a JSON object, e.g.
 # {"zone:<zone uuid or name>": {"HOST_SSH_USER": "cloudops"}, "host:<host uuid or name>": {...}}
 SSH_OVERRIDES = _json_object("SSH_OVERRIDES")
@@ -408,7 +486,7 @@ if COLLECTION_EVIDENCE_RETENTION_DAYS < COLLECTION_RETENTION_DAYS:
 # --- Prometheus ---------------------------------------------------------------------------
 # /metrics answers only a request bearing `Authorization: Bearer <METRICS_TOKEN>`; with no
 # token set the endpoint does not exist (404). At least 24 characters: it is a password.
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_TOKEN = _secret_env("METRICS_TOKEN")
 if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
     raise ImproperlyConfigured("METRICS_TOKEN is too short: use at least 24 characters (e.g. openssl rand -hex 24)")
 
@@ -418,15 +496,53 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "fleet"
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+# Failed sign-ins (console and admin alike) allowed per username and per client address within
+# LOGIN_THROTTLE_WINDOW_SECONDS; past that the login form refuses until the window has passed.
+# Counted in Redis, so every web process shares the count (vrconsole/login_throttle.py).
+LOGIN_THROTTLE_FAILURES = _int("LOGIN_THROTTLE_FAILURES", 5, minimum=1, maximum=1000)
+LOGIN_THROTTLE_ADDRESS_FAILURES = _int("LOGIN_THROTTLE_ADDRESS_FAILURES", 20, minimum=1, maximum=10000)
+LOGIN_THROTTLE_WINDOW_SECONDS = _int("LOGIN_THROTTLE_WINDOW_SECONDS", 900, minimum=10, maximum=86400)
+
+# --- HTTPS ------------------------------------------------------------------------------------
+# Production is HTTPS: HSTS, the redirect to https and secure session and CSRF cookies are on
+# unless PLAIN_HTTP=true, the explicit opt-out of a console served on plain HTTP inside a lab
+# (the local run and the tests set it). Behind a TLS-terminating reverse proxy the console
+# believes the proxy's X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER, empty to ignore it): the
+# proxy must set or overwrite that header on every request.
+PLAIN_HTTP = _bool("PLAIN_HTTP", False)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", not PLAIN_HTTP)
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", not PLAIN_HTTP)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0 if PLAIN_HTTP else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading commits the whole domain to HTTPS in browsers' built-in lists; a console never
+# decides that for its organisation, so it is off and Django's reminder about it is silenced.
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip()
+if _proxy_header and not all(c.isalnum() or c == "-" for c in _proxy_header):
+    raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={_proxy_header!r}: expected a header name or nothing")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header and not PLAIN_HTTP else None
+)
+SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Sent on every response (vrconsole/security_headers.py): scripts, styles, images and
+# sockets from the console itself only; the pages have no inline scripts (keep it so). Inline
+# styles are allowed: plotly.js writes its chart styles into style elements at run time.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

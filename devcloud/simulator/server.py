@@ -263,6 +263,9 @@ class _Handler(BaseHTTPRequestHandler):
         with server.fault_lock:
             server.stats[command or "(none)"] += 1
             server.stats["total"] += 1
+            # Which HTTP method carried the call: keys and signatures in a GET's query string
+            # end up in access logs, so the console must use POST.
+            server.stats[f"http-{self.command}"] += 1
         if (_param(params, "response") or "").lower() != "json":
             self._json(
                 PARAM_ERROR,

@@ -289,3 +289,10 @@ def test_sync_router_marks_a_vanished_router_removed(sim: RunningSimulator, sett
     sim.remove_router(target["id"])
     assert sync_router(Router.objects.get(uuid=target["id"])) is None
     assert Router.objects.get(uuid=target["id"]).removed_at is not None
+
+
+def test_api_calls_are_posted_so_keys_stay_out_of_access_logs(sim: RunningSimulator) -> None:
+    sync_region(_region(sim))
+    requests_seen = sim.stats()["requests"]
+    assert requests_seen.get("http-POST", 0) >= 6
+    assert requests_seen.get("http-GET", 0) == 0

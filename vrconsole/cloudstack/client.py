@@ -141,6 +141,9 @@ class CloudStackClient:
             key=region.key,
             secret=region.secret,
             timeout=region.timeout,
+            # POST: the apiKey and signature travel in the body, never in a URL that the
+            # management server's and any proxy's access logs keep.
+            method="post",
             verify=region.verify_tls,
             dangerous_no_tls_verify=not region.verify_tls,
             name=region.name,

@@ -29,6 +29,7 @@ from vrconsole.dashboard.forms import FleetFilterForm
 from vrconsole.dashboard.prometheus import render_metrics
 from vrconsole.dashboard.routing import fleet_socket_path
 from vrconsole.models import Router, RouterNic, RouterStateChange
+from vrconsole.roles import Capability, requires
 
 # listRouters fields shown first on the detail page, in this order; the rest follow sorted.
 KNOWN_API_FIELDS = (
@@ -109,6 +110,7 @@ def _list_context(query: QueryDict, summary_fresh_within: float | None = None) -
     }
 
 
+@requires(Capability.VIEW)
 def fleet_page(request: HttpRequest) -> HttpResponse:
     """The wall screen: summary band, filters, and one page of the router list."""
     context = _list_context(request.GET)
@@ -121,6 +123,7 @@ def _ids(text: str) -> set[int]:
     return {int(part) for part in text.split(",")[:MAX_LIVE_IDS] if part.isdigit() and len(part) < 19}
 
 
+@requires(Capability.VIEW)
 def fleet_rows(request: HttpRequest) -> JsonResponse:
     """The live wall's update: the page's rows in order, the HTML of those that changed, the summary band.
 
@@ -167,6 +170,7 @@ def _health_rows(router: Router) -> list[dict]:
     return sorted(checks, key=lambda check: (check.get("success") is not False, str(check.get("checkname", ""))))
 
 
+@requires(Capability.VIEW)
 def router_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     """Everything known about one router, addressed by its CloudStack uuid."""
     router = (
@@ -195,6 +199,7 @@ def router_detail(request: HttpRequest, uuid: str) -> HttpResponse:
     return render(request, ROUTER_DETAIL_TEMPLATES, context)
 
 
+@requires(Capability.VIEW)
 def fleet_trends(request: HttpRequest) -> HttpResponse:
     """Where the fleet is getting worse: top-N routers per series, status and findings over time."""
     range_name = request.GET.get("range", trends.DEFAULT_RANGE)
@@ -214,6 +219,7 @@ def fleet_trends(request: HttpRequest) -> HttpResponse:
     return render(request, "vrconsole/trends.html", context)
 
 
+@requires(Capability.PUBLIC)
 @login_not_required
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus scrape endpoint: `Authorization: Bearer <METRICS_TOKEN>`, no session.

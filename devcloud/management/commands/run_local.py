@@ -80,6 +80,8 @@ class Command(BaseCommand):
         (var / "log").mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # Served on plain HTTP on this machine (scripts/run sets it too): no HTTPS redirect.
+        env.setdefault("PLAIN_HTTP", "true")
         # The simulator's synthetic routers carry addresses of documentation ranges that
         # may be this machine's own network: only the lab (198.19.0.0/16) is ever contacted.
         env.setdefault("SSH_ALLOWED_NETWORKS", "198.19.0.0/16")
