@@ -362,12 +362,16 @@ def capture_files() -> None:
         run_probe(ISO, command("config"), {"/etc/dnsmasq.conf": vr.DNSMASQ_CONF}),
     )
 
-    def logs(cloud: str, dnsmasq: str, daemon: str) -> dict[str, str]:
+    def logs(
+        cloud: str, dnsmasq: str, daemon: str, kern: str = vr.KERN_LOG_HEALTHY, messages: str = vr.MESSAGES_HEALTHY
+    ) -> dict[str, str]:
         return {
             "/var/log/cloud.log": cloud,
             "/var/log/dnsmasq.log": dnsmasq,
             "/var/log/routerServiceMonitor.log": vr.MONITOR_LOG,
             "/var/log/daemon.log": daemon,
+            "/var/log/kern.log": kern,
+            "/var/log/messages": messages,
         }
 
     def run(files: dict[str, str]) -> str:
@@ -379,6 +383,19 @@ def capture_files() -> None:
         "logs",
         "dhcp_and_daemon_problems",
         run(logs(vr.CLOUD_LOG_HEALTHY, vr.DNSMASQ_LOG_PROBLEMS, vr.DAEMON_LOG_PROBLEMS)),
+    )
+    save(
+        "logs",
+        "kernel_and_syslog_problems",
+        run(
+            logs(
+                vr.CLOUD_LOG_HEALTHY,
+                vr.DNSMASQ_LOG_EXHAUSTED,
+                vr.DAEMON_LOG_HEALTHY,
+                vr.KERN_LOG_PROBLEMS,
+                vr.MESSAGES_PROBLEMS,
+            )
+        ),
     )
     save("logs", "files_missing", run({"/var/log/cloud.log": vr.CLOUD_LOG_HEALTHY}))
     save("logs", "hostile_lines", run(logs(vr.HOSTILE_LOG, "", vr.HOSTILE_LOG)))

@@ -18,10 +18,12 @@ from diagnostics.matrix.rules import (
     cpu_softirq,
     dhcp_dns,
     interfaces,
+    kernel,
     kvm_host,
     nat_firewall,
     processes,
     resources,
+    services,
     vpn,
     vrrp,
 )
@@ -39,7 +41,9 @@ RULES: tuple[Rule, ...] = (
     *conntrack.RULES,
     *cpu_softirq.RULES,
     *resources.RULES,
+    *kernel.RULES,
     *processes.RULES,
+    *services.RULES,
     *vrrp.RULES,
     *vpn.RULES,
 )

@@ -197,7 +197,14 @@ def _from_plain(kind: Any, value: Any) -> Any:
     origin = typing.get_origin(kind)
     if dataclasses.is_dataclass(kind) and isinstance(kind, type):
         hints = typing.get_type_hints(kind)
-        return kind(**{f.name: _from_plain(hints[f.name], value[f.name]) for f in dataclasses.fields(kind) if f.init})
+        # A field added later with a default is absent from facts stored before it: it takes the default.
+        return kind(
+            **{
+                f.name: _from_plain(hints[f.name], value[f.name])
+                for f in dataclasses.fields(kind)
+                if f.init and (f.name in value or f.default is dataclasses.MISSING)
+            }
+        )
     if origin in (types.UnionType, typing.Union):
         if value is None:
             return None
