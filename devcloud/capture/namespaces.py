@@ -353,6 +353,11 @@ def capture_files() -> None:
     stale = {**ISO_VR_FILES, "/var/lib/misc/dnsmasq.leases": vr.LEASES_STALE}
     save("dnsmasq", "stale_lease", run_probe(ISO, command("dnsmasq"), stale))
     save("dnsmasq", "files_missing", run_probe(ISO, command("dnsmasq"), {"/etc/dnsmasq.conf": vr.DNSMASQ_CONF}))
+    intent = {"/etc/cloudstack/dhcpentry.json": vr.DHCPENTRY, "/etc/hosts": vr.ETC_HOSTS}
+    save("dhcp_intent", "healthy", run_probe(ISO, command("dhcp_intent"), intent))
+    extra = {"/etc/cloudstack/dhcpentry.json": vr.DHCPENTRY_EXTRA, "/etc/hosts": vr.ETC_HOSTS}
+    save("dhcp_intent", "vm_not_written_out", run_probe(ISO, command("dhcp_intent"), extra))
+    save("dhcp_intent", "databag_missing", run_probe(ISO, command("dhcp_intent"), {"/etc/hosts": vr.ETC_HOSTS}))
     save("versions", "healthy", run_probe(ISO, command("versions"), ISO_VR_FILES))
     save("versions", "release_missing", run_probe(ISO, command("versions")))
     save("config", "isolated_redundant", run_probe(ISO, command("config"), ISO_VR_FILES))

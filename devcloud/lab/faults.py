@@ -4,8 +4,8 @@ Each fault changes real processes, files or kernel state inside one router (neve
 command output), so a probe sees it with the same commands it would run on a real VR:
 dnsmasq-down, var-log-full, conntrack-near-limit, snat-missing, split-brain, config-apply-failed,
 zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not-rotating,
-password-server-down, password-token-missing, apache2-down, systemd-unreachable, kernel-oom-kill
-and qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
+password-server-down, password-token-missing, apache2-down, systemd-unreachable, kernel-oom-kill,
+dhcphosts-missing, dhcphosts-vm-missing and qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
 registration is rewritten after each change because some faults change what the API says.
 """
 
@@ -25,6 +25,7 @@ from devcloud.lab.router_files import (
     OUTDATED_VERSION,
     bash_date,
     config_apply_failure,
+    dhcphosts,
     password_instances,
     python_log_line,
     release_line,
@@ -43,6 +44,7 @@ SPLIT_TIMEOUT = 15.0
 TOKEN_FILE = "/tmp/passwdsrvrtoken"  # noqa: S108 - the real VR's path, inside the router's private /tmp
 SYSTEMD_UNREACHABLE = "/run/lab-systemd-unreachable"  # read by the router's systemctl shim
 KERN_LOG = "/var/log/kern.log"
+DHCPHOSTS = "/etc/dhcphosts.txt"
 OOM_MARK = "Out of memory"
 
 
@@ -492,6 +494,22 @@ def _drop_oom(target: Target) -> None:
     target.run(["sed", "-i", "/oom-killer\\|Out of memory: Killed process/d", KERN_LOG])
 
 
+# dhcphosts-missing, dhcphosts-vm-missing -----------------------------------------------------
+
+
+def _remove_dhcphosts(target: Target) -> None:
+    target.run(["rm", "-f", DHCPHOSTS])
+
+
+def _drop_last_dhcphost(target: Target) -> None:
+    # One VM's entry lost: dnsmasq keeps running and ignores that MAC (dhcp-ignore=tag:!known).
+    target.run(["sed", "-i", "$d", DHCPHOSTS])
+
+
+def _rewrite_dhcphosts(target: Target) -> None:
+    write_inside(target.namespace, target.mount_file, DHCPHOSTS, dhcphosts(target.router).content)
+
+
 class Fault(NamedTuple):
     """How to inject one fault, how to clear it, and what it does (for `scripts/run --help`)."""
 
@@ -528,6 +546,12 @@ FAULTS: dict[str, Fault] = {
     "apache2-down": Fault(_apache_down, _apache_up, "apache2 stopped: VMs get no userdata or metadata"),
     "systemd-unreachable": Fault(
         _systemd_unreachable, _systemd_reachable, "systemctl cannot talk to systemd: unit states unknown"
+    ),
+    "dhcphosts-missing": Fault(
+        _remove_dhcphosts, _rewrite_dhcphosts, "/etc/dhcphosts.txt deleted: no VM gets a DHCP lease"
+    ),
+    "dhcphosts-vm-missing": Fault(
+        _drop_last_dhcphost, _rewrite_dhcphosts, "one VM's line removed from /etc/dhcphosts.txt (the databag has it)"
     ),
     "kernel-oom-kill": Fault(_append_oom, _drop_oom, "kern.log gets an OOM kill of haproxy"),
     "qemu-tap-failure": Fault(

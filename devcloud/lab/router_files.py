@@ -355,6 +355,11 @@ def haproxy_cfg(router: Router) -> RouterFile:
     )
 
 
+def dhcphosts(router: Router) -> RouterFile:
+    """/etc/dhcphosts.txt as CsDhcp writes it from the dhcpentry databag: `mac,ip,hostname,infinite`."""
+    return _text([f"{vm.macaddress},{vm.ipaddress},{vm.name},infinite" for vm in router.vms])
+
+
 def password_instances(router: Router) -> list[str]:
     """The cloud-password-server@ instances, one per guest NIC: its address, or `<gateway VIP>,<address>` when redundant."""
     return [f"{nic.gateway},{nic.ipaddress}" if router.redundant else nic.ipaddress for nic in router.guest_nics()]
@@ -509,11 +514,14 @@ def router_files(
         "/etc/dnsmasq.conf": dnsmasq_conf(router),
         "/etc/dnsmasq.d/cloud.conf": _text(cloud_conf(router)),
         "/etc/dnsmasq-resolv.conf": _text(["nameserver 100.64.0.1"]),
-        "/etc/dhcphosts.txt": _text([f"{vm.macaddress},{vm.ipaddress},{vm.name},infinite" for vm in vms]),
+        "/etc/dhcphosts.txt": dhcphosts(router),
         "/etc/dhcpopts.txt": RouterFile(b""),
         "/etc/hosts": _text(
             [
                 "127.0.0.1\tlocalhost",
+                "::1\tlocalhost ip6-localhost ip6-loopback",
+                "ff02::1\tip6-allnodes",
+                "ff02::2\tip6-allrouters",
                 f"127.0.1.1\t{router.name}",
                 *[f"{vm.ipaddress}\t{vm.name}" for vm in vms],
                 f"{router.guest_nics()[0].ipaddress} {router.name} data-server",
