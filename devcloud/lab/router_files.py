@@ -336,7 +336,6 @@ def keepalived_conf(router: Router, auth_type: str) -> RouterFile:
         "router/etc/keepalived/keepalived.conf.templ",
         router_name=router.name,
         guest_device=guest.device,
-        priority=router.priority,
         auth_type=auth_type,
         auth_pass=hashlib.sha512(guest.networkid.encode()).hexdigest()[:8],
         virtual_ipaddress=f"{guest.gateway}/{guest.prefixlen} brd {_broadcast(guest)} dev {guest.device}",
