@@ -5,7 +5,7 @@ command output), so a probe sees it with the same commands it would run on a rea
 dnsmasq-down, var-log-full, conntrack-near-limit, snat-missing, split-brain, config-apply-failed,
 zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not-rotating,
 password-server-down, password-token-missing, apache2-down, systemd-unreachable, kernel-oom-kill,
-dhcphosts-missing, dhcphosts-vm-missing and qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
+dhcphosts-missing, dhcphosts-vm-missing, ramdisk-full and qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
 registration is rewritten after each change because some faults change what the API says.
 """
 
@@ -45,6 +45,7 @@ TOKEN_FILE = "/tmp/passwdsrvrtoken"  # noqa: S108 - the real VR's path, inside t
 SYSTEMD_UNREACHABLE = "/run/lab-systemd-unreachable"  # read by the router's systemctl shim
 KERN_LOG = "/var/log/kern.log"
 DHCPHOSTS = "/etc/dhcphosts.txt"
+RAMDISK_FILL = "/ramdisk/rrouter/keepalived.log.1"
 OOM_MARK = "Out of memory"
 
 
@@ -510,6 +511,18 @@ def _rewrite_dhcphosts(target: Target) -> None:
     write_inside(target.namespace, target.mount_file, DHCPHOSTS, dhcphosts(target.router).content)
 
 
+# ramdisk-full --------------------------------------------------------------------------------
+
+
+def _fill_ramdisk(target: Target) -> None:
+    # dd stops with "No space left on device" once the 8 MB tmpfs is full.
+    target.run(["dd", "if=/dev/zero", f"of={RAMDISK_FILL}", "bs=1M"], check=False)
+
+
+def _empty_ramdisk(target: Target) -> None:
+    target.run(["rm", "-f", RAMDISK_FILL])
+
+
 class Fault(NamedTuple):
     """How to inject one fault, how to clear it, and what it does (for `scripts/run --help`)."""
 
@@ -552,6 +565,9 @@ FAULTS: dict[str, Fault] = {
     ),
     "dhcphosts-vm-missing": Fault(
         _drop_last_dhcphost, _rewrite_dhcphosts, "one VM's line removed from /etc/dhcphosts.txt (the databag has it)"
+    ),
+    "ramdisk-full": Fault(
+        _fill_ramdisk, _empty_ramdisk, "/ramdisk (keepalived's state tmpfs) filled to the last block"
     ),
     "kernel-oom-kill": Fault(_append_oom, _drop_oom, "kern.log gets an OOM kill of haproxy"),
     "qemu-tap-failure": Fault(

@@ -148,6 +148,7 @@ def test_it_accepts_a_backup_without_the_password_server_but_with_apache2(
         ("isolated", "kernel-oom-kill", "kernel-oom-kill"),
         ("isolated", "dhcphosts-missing", "dhcphosts-file-missing"),
         ("vpc", "dhcphosts-vm-missing", "dhcphosts-differ-from-databag"),
+        ("redundant", "ramdisk-full", "filesystem-near-full"),
     ],
 )
 def test_it_fires_on_a_fault_injected_into_a_lab_router(
