@@ -70,7 +70,7 @@ ROUTER_PROBES: tuple[Probe, ...] = (
 HOST_PROBES: tuple[Probe, ...] = (
     Probe(
         "host_cloud0",
-        "ip -j addr show dev cloud0; ip -j route get <link-local ip>",
+        "private.bridge.name from agent.properties (cloud0); ip -j addr show dev <bridge>; ip -j route get <link-local ip>",
         host_side.parse_cloud0,
         timeout=10.0,
         scope="host",
@@ -78,7 +78,7 @@ HOST_PROBES: tuple[Probe, ...] = (
     ),
     Probe(
         "host_tap",
-        "virsh domiflist <instance>; ip -j link show master cloud0",
+        "virsh domiflist <instance>; ip -j link show master <bridge>",
         host_side.parse_tap,
         timeout=15.0,
         scope="host",
