@@ -392,9 +392,10 @@ def health_checks(router: ApiObject, failing: tuple[str, ...], checked_at: datet
     passing: list[tuple[str, str, str]] = [
         ("connectivity.test", "basic", "Successfully connected to router"),
         ("filesystem.writable.test", "basic", "Successfully written to file system"),
-        ("ssh.service", "basic", ""),
-        ("dhcp.service", "basic", ""),
-        ("webserver.service", "basic", ""),
+        # monitorServices.py's words for a service it found running.
+        ("ssh.service", "basic", "service is running"),
+        ("dhcp.service", "basic", "service is running"),
+        ("webserver.service", "basic", "service is running"),
         ("cpu_usage_check.py", "basic", f"CPU Usage within limits with current at {1 + vms * 0.7:.1f}%"),
         ("memory_usage_check.py", "basic", f"Memory Usage within limits with current at {30 + vms * 2.3:.1f}%"),
         ("disk_space_check.py", "basic", f"Sufficient free space is {1400 + vms * 13} MB"),
