@@ -353,6 +353,11 @@ def capture_files() -> None:
     stale = {**ISO_VR_FILES, "/var/lib/misc/dnsmasq.leases": vr.LEASES_STALE}
     save("dnsmasq", "stale_lease", run_probe(ISO, command("dnsmasq"), stale))
     save("dnsmasq", "files_missing", run_probe(ISO, command("dnsmasq"), {"/etc/dnsmasq.conf": vr.DNSMASQ_CONF}))
+    intent = {"/etc/cloudstack/dhcpentry.json": vr.DHCPENTRY, "/etc/hosts": vr.ETC_HOSTS}
+    save("dhcp_intent", "healthy", run_probe(ISO, command("dhcp_intent"), intent))
+    extra = {"/etc/cloudstack/dhcpentry.json": vr.DHCPENTRY_EXTRA, "/etc/hosts": vr.ETC_HOSTS}
+    save("dhcp_intent", "vm_not_written_out", run_probe(ISO, command("dhcp_intent"), extra))
+    save("dhcp_intent", "databag_missing", run_probe(ISO, command("dhcp_intent"), {"/etc/hosts": vr.ETC_HOSTS}))
     save("versions", "healthy", run_probe(ISO, command("versions"), ISO_VR_FILES))
     save("versions", "release_missing", run_probe(ISO, command("versions")))
     save("config", "isolated_redundant", run_probe(ISO, command("config"), ISO_VR_FILES))
@@ -362,12 +367,16 @@ def capture_files() -> None:
         run_probe(ISO, command("config"), {"/etc/dnsmasq.conf": vr.DNSMASQ_CONF}),
     )
 
-    def logs(cloud: str, dnsmasq: str, daemon: str) -> dict[str, str]:
+    def logs(
+        cloud: str, dnsmasq: str, daemon: str, kern: str = vr.KERN_LOG_HEALTHY, messages: str = vr.MESSAGES_HEALTHY
+    ) -> dict[str, str]:
         return {
             "/var/log/cloud.log": cloud,
             "/var/log/dnsmasq.log": dnsmasq,
             "/var/log/routerServiceMonitor.log": vr.MONITOR_LOG,
             "/var/log/daemon.log": daemon,
+            "/var/log/kern.log": kern,
+            "/var/log/messages": messages,
         }
 
     def run(files: dict[str, str]) -> str:
@@ -379,6 +388,19 @@ def capture_files() -> None:
         "logs",
         "dhcp_and_daemon_problems",
         run(logs(vr.CLOUD_LOG_HEALTHY, vr.DNSMASQ_LOG_PROBLEMS, vr.DAEMON_LOG_PROBLEMS)),
+    )
+    save(
+        "logs",
+        "kernel_and_syslog_problems",
+        run(
+            logs(
+                vr.CLOUD_LOG_HEALTHY,
+                vr.DNSMASQ_LOG_EXHAUSTED,
+                vr.DAEMON_LOG_HEALTHY,
+                vr.KERN_LOG_PROBLEMS,
+                vr.MESSAGES_PROBLEMS,
+            )
+        ),
     )
     save("logs", "files_missing", run({"/var/log/cloud.log": vr.CLOUD_LOG_HEALTHY}))
     save("logs", "hostile_lines", run(logs(vr.HOSTILE_LOG, "", vr.HOSTILE_LOG)))

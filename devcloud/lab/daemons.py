@@ -1,4 +1,5 @@
-"""Starting and stopping the real daemons inside lab routers: sshd, dnsmasq, keepalived, haproxy.
+"""Starting and stopping the real daemons inside lab routers: sshd, dnsmasq, keepalived, haproxy, apache2
+and the password server.
 
 Each daemon runs inside the router's network and mount namespaces (via nsenter), reads its
 configuration from its real path there, daemonizes itself (its orphan is adopted by the router's
@@ -27,6 +28,7 @@ PID_FILES = {
     "dnsmasq": "/run/dnsmasq/dnsmasq.pid",
     "keepalived": "/run/keepalived.pid",
     "haproxy": "/run/haproxy.pid",
+    "apache2": "/run/apache2/apache2.pid",
 }
 
 
@@ -125,8 +127,24 @@ def start(namespace: str, mount_file: Path, daemon: str) -> None:
             ">>/var/log/daemon.log 2>&1 </dev/null &",
         ],
         "haproxy": ["/usr/sbin/haproxy", "-f", "/etc/haproxy/haproxy.cfg", "-D", "-p", "/run/haproxy.pid"],
+        # Debian's apache2ctl reads /etc/apache2/envvars (run and lock dirs under the router's /run).
+        "apache2": ["/usr/sbin/apache2ctl", "start"],
     }[daemon]
     run_inside(namespace, mount_file, argv, timeout=30)
+
+
+def start_password_server(namespace: str, mount_file: Path, instance: str) -> None:
+    """Start cloud-password-server@<instance> through the router's systemctl, as CsPasswdSvc does."""
+    run_inside(
+        namespace, mount_file, ["/usr/local/bin/systemctl", "start", f"cloud-password-server@{instance}"], timeout=30
+    )
+
+
+def stop_password_server(namespace: str, mount_file: Path, instance: str) -> None:
+    """Stop cloud-password-server@<instance> through the router's systemctl."""
+    run_inside(
+        namespace, mount_file, ["/usr/local/bin/systemctl", "stop", f"cloud-password-server@{instance}"], timeout=30
+    )
 
 
 def stop(namespace: str, mount_file: Path, daemon: str) -> bool:

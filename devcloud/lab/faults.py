@@ -3,8 +3,9 @@
 Each fault changes real processes, files or kernel state inside one router (never a faked
 command output), so a probe sees it with the same commands it would run on a real VR:
 dnsmasq-down, var-log-full, conntrack-near-limit, snat-missing, split-brain, config-apply-failed,
-zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not-rotating and
-qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
+zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not-rotating,
+password-server-down, password-token-missing, apache2-down, systemd-unreachable, kernel-oom-kill,
+dhcphosts-missing, dhcphosts-vm-missing, ramdisk-full and qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
 registration is rewritten after each change because some faults change what the API says.
 """
 
@@ -24,8 +25,11 @@ from devcloud.lab.router_files import (
     OUTDATED_VERSION,
     bash_date,
     config_apply_failure,
+    dhcphosts,
+    password_instances,
     python_log_line,
     release_line,
+    syslog_time,
 )
 from devcloud.lab.state import load_state, save_state
 from devcloud.lab.system_commands import ip_batch, run, run_inside, write_inside
@@ -37,6 +41,12 @@ MISMATCHED_MTU = 1450
 CLOUD_LOG_TARGET = 10 * 1024 * 1024 + 512 * 1024
 ZOMBIE_PID_FILE = "/run/haproxy-zombie.pid"
 SPLIT_TIMEOUT = 15.0
+TOKEN_FILE = "/tmp/passwdsrvrtoken"  # noqa: S108 - the real VR's path, inside the router's private /tmp
+SYSTEMD_UNREACHABLE = "/run/lab-systemd-unreachable"  # read by the router's systemctl shim
+KERN_LOG = "/var/log/kern.log"
+DHCPHOSTS = "/etc/dhcphosts.txt"
+RAMDISK_FILL = "/ramdisk/rrouter/keepalived.log.1"
+OOM_MARK = "Out of memory"
 
 
 class Target:
@@ -405,6 +415,114 @@ def _tap_recovered(target: Target) -> None:
     _host_qemu_log(target, kvm_host.qemu_log(target.plan, target.router, started, 1), "running", "booted")
 
 
+# password-server-down, password-token-missing, apache2-down, systemd-unreachable -----------
+
+
+def _serves_passwords(target: Target) -> bool:
+    router = target.router
+    return not router.redundant or registration.redundant_states(target.plan)[router.name] == "PRIMARY"
+
+
+def _systemctl(target: Target, verb: str, unit: str) -> None:
+    target.run(["/usr/local/bin/systemctl", verb, unit])
+
+
+def _password_units(target: Target) -> list[str]:
+    return [f"cloud-password-server@{instance}" for instance in password_instances(target.router)]
+
+
+def _password_server_down(target: Target) -> None:
+    for unit in _password_units(target):
+        _systemctl(target, "stop", unit)
+
+
+def _password_server_up(target: Target) -> None:
+    if _serves_passwords(target):
+        for unit in _password_units(target):
+            _systemctl(target, "start", unit)
+
+
+def _remove_token(target: Target) -> None:
+    target.run(["rm", "-f", TOKEN_FILE])
+
+
+def _renew_token(target: Target) -> None:
+    # The password server writes a new token when it starts, as the real one does.
+    if _serves_passwords(target):
+        for unit in _password_units(target):
+            _systemctl(target, "restart", unit)
+
+
+def _apache_down(target: Target) -> None:
+    _systemctl(target, "stop", "apache2")
+
+
+def _apache_up(target: Target) -> None:
+    _systemctl(target, "start", "apache2")
+
+
+def _systemd_unreachable(target: Target) -> None:
+    target.run(["touch", SYSTEMD_UNREACHABLE])
+
+
+def _systemd_reachable(target: Target) -> None:
+    target.run(["rm", "-f", SYSTEMD_UNREACHABLE])
+
+
+# kernel-oom-kill ----------------------------------------------------------------------------
+
+
+def _oom_lines(target: Target) -> list[str]:
+    # What the kernel writes when it kills a process for memory; rsyslog puts kern.err in kern.log only.
+    now = syslog_time(datetime.now(UTC))
+    name = target.router.name
+    return [
+        f"{now} {name} kernel: [86400.100231] haproxy invoked oom-killer: "
+        "gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0",
+        f"{now} {name} kernel: [86400.100587] {OOM_MARK}: Killed process 2291 (haproxy) total-vm:301544kB, "
+        "anon-rss:201232kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:560kB oom_score_adj:0",
+    ]
+
+
+def _append_oom(target: Target) -> None:
+    write_inside(
+        target.namespace, target.mount_file, KERN_LOG, ("\n".join(_oom_lines(target)) + "\n").encode(), append=True
+    )
+
+
+def _drop_oom(target: Target) -> None:
+    # The lab's own lines go again (the rule looks back a day, a test cannot wait that long).
+    target.run(["sed", "-i", "/oom-killer\\|Out of memory: Killed process/d", KERN_LOG])
+
+
+# dhcphosts-missing, dhcphosts-vm-missing -----------------------------------------------------
+
+
+def _remove_dhcphosts(target: Target) -> None:
+    target.run(["rm", "-f", DHCPHOSTS])
+
+
+def _drop_last_dhcphost(target: Target) -> None:
+    # One VM's entry lost: dnsmasq keeps running and ignores that MAC (dhcp-ignore=tag:!known).
+    target.run(["sed", "-i", "$d", DHCPHOSTS])
+
+
+def _rewrite_dhcphosts(target: Target) -> None:
+    write_inside(target.namespace, target.mount_file, DHCPHOSTS, dhcphosts(target.router).content)
+
+
+# ramdisk-full --------------------------------------------------------------------------------
+
+
+def _fill_ramdisk(target: Target) -> None:
+    # dd stops with "No space left on device" once the 8 MB tmpfs is full.
+    target.run(["dd", "if=/dev/zero", f"of={RAMDISK_FILL}", "bs=1M"], check=False)
+
+
+def _empty_ramdisk(target: Target) -> None:
+    target.run(["rm", "-f", RAMDISK_FILL])
+
+
 class Fault(NamedTuple):
     """How to inject one fault, how to clear it, and what it does (for `scripts/run --help`)."""
 
@@ -432,6 +550,26 @@ FAULTS: dict[str, Fault] = {
     "stale-lease": Fault(_stale_lease, _fresh_lease, "a stale lease holds a VM's address for another MAC"),
     "outdated-template": Fault(_outdated_release, _current_release, "/etc/cloudstack-release says an older template"),
     "log-not-rotating": Fault(_grow_cloud_log, _rotate_cloud_log, "cloud.log grown past 10 MB without rotation"),
+    "password-server-down": Fault(
+        _password_server_down, _password_server_up, "cloud-password-server@<ip> stopped: VM password resets fail"
+    ),
+    "password-token-missing": Fault(
+        _remove_token, _renew_token, "/tmp/passwdsrvrtoken removed: saving a VM password fails"
+    ),
+    "apache2-down": Fault(_apache_down, _apache_up, "apache2 stopped: VMs get no userdata or metadata"),
+    "systemd-unreachable": Fault(
+        _systemd_unreachable, _systemd_reachable, "systemctl cannot talk to systemd: unit states unknown"
+    ),
+    "dhcphosts-missing": Fault(
+        _remove_dhcphosts, _rewrite_dhcphosts, "/etc/dhcphosts.txt deleted: no VM gets a DHCP lease"
+    ),
+    "dhcphosts-vm-missing": Fault(
+        _drop_last_dhcphost, _rewrite_dhcphosts, "one VM's line removed from /etc/dhcphosts.txt (the databag has it)"
+    ),
+    "ramdisk-full": Fault(
+        _fill_ramdisk, _empty_ramdisk, "/ramdisk (keepalived's state tmpfs) filled to the last block"
+    ),
+    "kernel-oom-kill": Fault(_append_oom, _drop_oom, "kern.log gets an OOM kill of haproxy"),
     "qemu-tap-failure": Fault(
         _tap_failure, _tap_recovered, "KVM host: the router's qemu log shows a tap device failure, domain shut off"
     ),

@@ -28,7 +28,7 @@ from typing import IO, cast
 
 from devcloud.lab import daemons, kvm_host, registration
 from devcloud.lab.iptables_rules import build_ruleset
-from devcloud.lab.router_files import RouterFile, router_files
+from devcloud.lab.router_files import RouterFile, password_instances, router_files
 from devcloud.lab.state import (
     LabState,
     all_lab_names,
@@ -51,6 +51,7 @@ REQUIRED_PROGRAMS = (
     "dnsmasq",
     "keepalived",
     "haproxy",
+    "apache2ctl",
     "conntrack",
     "ssh-keygen",
     "sysctl",
@@ -172,7 +173,9 @@ def _mount_steps(base: Path, tmpfs_extra: list[str]) -> list[dict[str, str]]:
         steps.append({"kind": "tmpfs", "target": target, "size": size})
         steps.append({"kind": "seed", "source": str(seed), "target": target})
     steps.append({"kind": "tmpfs", "target": "/run", "size": "8m"})
-    for directory in ("/run/sshd", "/run/dnsmasq", *tmpfs_extra):
+    # A private /tmp: the password server keeps its token in /tmp/passwdsrvrtoken, one per router.
+    steps.append({"kind": "tmpfs", "target": "/tmp", "size": "8m", "mode": "1777"})  # noqa: S108
+    for directory in ("/run/sshd", "/run/dnsmasq", "/run/apache2", "/run/lock/apache2", *tmpfs_extra):
         steps.append({"kind": "mkdir", "target": directory})
     return steps
 
@@ -336,10 +339,15 @@ def _build_router(plan: LabPlan, router: Router, state: LabState, started: datet
     pinned = _make_mount_namespace(plan.name, router.namespace, base, state, router.name)
     run_inside(router.namespace, pinned, ["iptables-restore"], stdin=ruleset.encode())
     daemons.start(router.namespace, pinned, "sshd")
+    # apache2 serves userdata on every member; the password server runs where dnsmasq does (the
+    # PRIMARY's configure_router.py starts it on the VIP, a BACKUP stops it).
+    daemons.start(router.namespace, pinned, "apache2")
     if router.redundant:
         daemons.start(router.namespace, pinned, "keepalived")
     else:
         daemons.start(router.namespace, pinned, "dnsmasq")
+        for instance in password_instances(router):
+            daemons.start_password_server(router.namespace, pinned, instance)
     if router.runs_haproxy:
         daemons.start(router.namespace, pinned, "haproxy")
 

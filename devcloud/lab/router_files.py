@@ -336,7 +336,6 @@ def keepalived_conf(router: Router, auth_type: str) -> RouterFile:
         "router/etc/keepalived/keepalived.conf.templ",
         router_name=router.name,
         guest_device=guest.device,
-        priority=router.priority,
         auth_type=auth_type,
         auth_pass=hashlib.sha512(guest.networkid.encode()).hexdigest()[:8],
         virtual_ipaddress=f"{guest.gateway}/{guest.prefixlen} brd {_broadcast(guest)} dev {guest.device}",
@@ -353,6 +352,79 @@ def haproxy_cfg(router: Router) -> RouterFile:
         public_ip=pub,
         servers="\n".join(f"\tserver {section}_{n} {vm.ipaddress}:80" for n, vm in enumerate(router.vms)),
     )
+
+
+def dhcphosts(router: Router) -> RouterFile:
+    """/etc/dhcphosts.txt as CsDhcp writes it from the dhcpentry databag: `mac,ip,hostname,infinite`."""
+    return _text([f"{vm.macaddress},{vm.ipaddress},{vm.name},infinite" for vm in router.vms])
+
+
+def password_instances(router: Router) -> list[str]:
+    """The cloud-password-server@ instances, one per guest NIC: its address, or `<gateway VIP>,<address>` when redundant."""
+    return [f"{nic.gateway},{nic.ipaddress}" if router.redundant else nic.ipaddress for nic in router.guest_nics()]
+
+
+def apache_vhost(router: Router, nic: Nic) -> RouterFile:
+    """/etc/apache2/sites-enabled/vhost-<guest ip>.conf: userdata and metadata on the guest address (port 80).
+
+    A redundant member also listens on the gateway VIP (nonlocal bind lets a BACKUP do so).
+    The lab serves no 443: the VR's TLS vhost needs the template's certificate.
+    """
+    addresses = [nic.ipaddress, nic.gateway] if router.redundant else [nic.ipaddress]
+    return _text(
+        [
+            *[f"Listen {address}:80" for address in addresses],
+            f"<VirtualHost {' '.join(f'{address}:80' for address in addresses)}>",
+            f"\tServerName {router.router_type}.{DOMAIN}",
+            "\tDocumentRoot /var/www/html",
+            "\tErrorLog ${APACHE_LOG_DIR}/error.log",
+            "\tCustomLog ${APACHE_LOG_DIR}/access.log combined",
+            "\t<Directory /var/www/html>",
+            "\t\tOptions -Indexes +FollowSymLinks",
+            "\t\tAllowOverride All",
+            "\t\tRequire all granted",
+            "\t</Directory>",
+            "</VirtualHost>",
+        ]
+    )
+
+
+def apache_files(router: Router) -> dict[str, RouterFile]:
+    """apache2 as a VR runs it: one vhost per guest address, no catch-all listener, a small worker pool."""
+    files: dict[str, RouterFile] = {
+        # The machine's ports.conf and default site listen on every address: the VR's vhosts carry their Listens.
+        "/etc/apache2/ports.conf": _text(["# Listen directives live in the vhost-<ip>.conf of each guest address."]),
+        "/etc/apache2/sites-enabled/000-default.conf": _text(["# no default site on a router"]),
+        "/etc/apache2/mods-available/mpm_event.conf": static("router/etc/apache2/mpm_event.conf"),
+        "/var/www/html/userdata/.htaccess": _text(["Options -Indexes"]),
+        "/var/www/html/metadata/.htaccess": _text(["Options -Indexes"]),
+        "/var/log/apache2/error.log": RouterFile(b""),
+        "/var/log/apache2/access.log": RouterFile(b""),
+    }
+    for nic in router.guest_nics():
+        files[f"/etc/apache2/sites-enabled/vhost-{nic.ipaddress}.conf"] = apache_vhost(router, nic)
+    for vm in router.vms:
+        files[f"/var/www/html/userdata/{vm.ipaddress}/user-data"] = _text(["#cloud-config", f"hostname: {vm.name}"])
+        files[f"/var/www/html/metadata/{vm.ipaddress}/local-hostname"] = _text([vm.name])
+    return files
+
+
+def kernel_logs(router: Router, created: datetime) -> dict[str, RouterFile]:
+    """kern.log and messages as the template's rsyslog writes them (traditional format, kern.* and info/notice/warn)."""
+    boot = created - timedelta(days=2, hours=3)
+    kernel = [
+        f"{syslog_time(boot)} {router.name} kernel: [    0.000000] Linux version 6.1.0-18-amd64 "
+        "(debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0) #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1",
+        *[
+            f"{syslog_time(boot + timedelta(seconds=3))} {router.name} kernel: [    3.{104512 + n:06d}] "
+            f"virtio_net virtio{n} {nic.device}: renamed from ens{3 + n}"
+            for n, nic in enumerate(router.nics)
+        ],
+        f"{syslog_time(boot + timedelta(seconds=9))} {router.name} kernel: [    9.221004] nf_conntrack: "
+        "default automatic helper assignment has been turned off for security reasons and CT-based firewall rule "
+        "not found. Use the iptables CT target to attach helpers instead.",
+    ]
+    return {"/var/log/kern.log": _text(kernel), "/var/log/messages": _text(kernel)}
 
 
 def _cloud_log_history(router: Router, created: datetime) -> list[str]:
@@ -441,11 +513,14 @@ def router_files(
         "/etc/dnsmasq.conf": dnsmasq_conf(router),
         "/etc/dnsmasq.d/cloud.conf": _text(cloud_conf(router)),
         "/etc/dnsmasq-resolv.conf": _text(["nameserver 100.64.0.1"]),
-        "/etc/dhcphosts.txt": _text([f"{vm.macaddress},{vm.ipaddress},{vm.name},infinite" for vm in vms]),
+        "/etc/dhcphosts.txt": dhcphosts(router),
         "/etc/dhcpopts.txt": RouterFile(b""),
         "/etc/hosts": _text(
             [
                 "127.0.0.1\tlocalhost",
+                "::1\tlocalhost ip6-localhost ip6-loopback",
+                "ff02::1\tip6-allnodes",
+                "ff02::2\tip6-allrouters",
                 f"127.0.1.1\t{router.name}",
                 *[f"{vm.ipaddress}\t{vm.name}" for vm in vms],
                 f"{router.guest_nics()[0].ipaddress} {router.name} data-server",
@@ -495,6 +570,9 @@ def router_files(
             ]
         ),
         "/var/log/haproxy.log": RouterFile(b""),
+        "/opt/cloud/bin/passwd_server_ip.py": static("router/opt/cloud/bin/passwd_server_ip.py"),
+        **kernel_logs(router, created),
+        **apache_files(router),
     }
     if router.runs_haproxy:
         files["/etc/haproxy/haproxy.cfg"] = haproxy_cfg(router)

@@ -107,6 +107,8 @@ class Router:
     kind: str
     hypervisor: str
     redundant: bool
+    # 100 for a pair's first member, 90 for the second: names the members apart only, since the
+    # routers' keepalived.conf, like CloudStack's template, sets no priority.
     priority: int
     pair_name: str | None
     namespace: str

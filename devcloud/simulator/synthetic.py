@@ -29,7 +29,9 @@ ApiObject = dict[str, Any]
 # Synthetic router names start here so the lab can use lower numbers without a clash.
 FIRST_SYNTHETIC_ROUTER_NUMBER = 1000
 
-# Fields DomainRouterJoinDaoImpl fills only for root and resource-domain admins (§0.12).
+# Fields DomainRouterJoinDaoImpl fills only for root and resource-domain admins (§0.12): the host,
+# the pod, and the legacy per-traffic-type NIC fields (public, control and guest, with the public
+# NIC's gateway and the guest network's id, name and domain), and the nic list.
 ADMIN_ONLY_ROUTER_FIELDS = frozenset(
     {
         "hostid",
@@ -37,6 +39,11 @@ ADMIN_ONLY_ROUTER_FIELDS = frozenset(
         "hostcontrolstate",
         "podid",
         "podname",
+        "publicip",
+        "publicmacaddress",
+        "publicnetmask",
+        "gateway",
+        "publicnetworkid",
         "linklocalip",
         "linklocalmacaddress",
         "linklocalnetmask",
@@ -44,6 +51,9 @@ ADMIN_ONLY_ROUTER_FIELDS = frozenset(
         "guestipaddress",
         "guestmacaddress",
         "guestnetmask",
+        "guestnetworkid",
+        "guestnetworkname",
+        "networkdomain",
         "nic",
     }
 )
@@ -353,7 +363,17 @@ _FAILURE_PROFILES: list[tuple[str, Callable[[ApiObject], str]]] = [
         lambda r: f"Missing elements in dhcphosts.txt - \n02:00:3c:1f:00:2a {_vm_ip(r)} vm-{r['name'][2:-3]}-db",
     ),
     ("gateways_check.py", lambda r: f"Unreachable gateways found-\n['{r.get('gateway', '100.64.0.1')}']"),
-    ("iptables_check.py", lambda r: f"Missing port forwarding rules in Iptables-\n [['{r.get('publicip')}', '22']]"),
+    (
+        "iptables_check.py",
+        # One Python list per rule the script did not find (PREROUTING and OUTPUT), as it prints them.
+        lambda r: (
+            "Missing port forwarding rules in Iptables-\n "
+            + "".join(
+                f"['{chain}', '-d {r.get('publicip')}', '--dport 2222', '--to-destination {_vm_ip(r)}:22']\n"
+                for chain in ("PREROUTING", "OUTPUT")
+            )
+        ),
+    ),
     ("connectivity.test", lambda r: "Communication failed"),
     ("filesystem.writable.test", lambda r: "Failed to write: Read-only file system"),
     ("haproxy_check.py", lambda r: f"Missing load balancing for {r.get('publicip')}:80. "),
@@ -372,9 +392,10 @@ def health_checks(router: ApiObject, failing: tuple[str, ...], checked_at: datet
     passing: list[tuple[str, str, str]] = [
         ("connectivity.test", "basic", "Successfully connected to router"),
         ("filesystem.writable.test", "basic", "Successfully written to file system"),
-        ("ssh.service", "basic", ""),
-        ("dhcp.service", "basic", ""),
-        ("webserver.service", "basic", ""),
+        # monitorServices.py's words for a service it found running.
+        ("ssh.service", "basic", "service is running"),
+        ("dhcp.service", "basic", "service is running"),
+        ("webserver.service", "basic", "service is running"),
         ("cpu_usage_check.py", "basic", f"CPU Usage within limits with current at {1 + vms * 0.7:.1f}%"),
         ("memory_usage_check.py", "basic", f"Memory Usage within limits with current at {30 + vms * 2.3:.1f}%"),
         ("disk_space_check.py", "basic", f"Sufficient free space is {1400 + vms * 13} MB"),

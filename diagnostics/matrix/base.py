@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-# The fixed vocabulary of categories (issue 4).
+# The fixed vocabulary of categories (issue 4; password and userdata since issue 13).
 CATEGORIES = (
     "access",
     "api-state",
@@ -31,8 +31,10 @@ CATEGORIES = (
     "memory",
     "mtu",
     "nat",
+    "password",
     "softirq",
     "template",
+    "userdata",
     "vpn",
     "vrrp",
 )

@@ -21,6 +21,7 @@ from diagnostics.probes import (
     config,
     conntrack,
     cpu,
+    dhcp_intent,
     disk,
     dnsmasq,
     host_side,
@@ -31,6 +32,7 @@ from diagnostics.probes import (
     logs,
     processes,
     routes,
+    services,
     softirq,
     softnet,
     system,
@@ -56,7 +58,9 @@ ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("processes", processes.COMMAND, processes.parse, timeout=10.0),
     Probe("vrrp", vrrp.COMMAND, vrrp.parse, timeout=15.0),
     Probe("dnsmasq", dnsmasq.COMMAND, dnsmasq.parse, timeout=15.0),
+    Probe("dhcp_intent", dhcp_intent.COMMAND, dhcp_intent.parse, timeout=15.0),
     Probe("logs", logs.COMMAND, logs.parse, timeout=20.0),
+    Probe("services", services.COMMAND, services.parse, timeout=15.0),
     Probe("versions", versions.COMMAND, versions.parse, timeout=10.0),
     Probe("logfiles", logfiles.COMMAND, logfiles.parse, timeout=20.0),
     Probe("config", config.COMMAND, config.parse, timeout=15.0, redact_output=config.redact_output),
@@ -66,7 +70,7 @@ ROUTER_PROBES: tuple[Probe, ...] = (
 HOST_PROBES: tuple[Probe, ...] = (
     Probe(
         "host_cloud0",
-        "ip -j addr show dev cloud0; ip -j route get <link-local ip>",
+        "private.bridge.name from agent.properties (cloud0); ip -j addr show dev <bridge>; ip -j route get <link-local ip>",
         host_side.parse_cloud0,
         timeout=10.0,
         scope="host",
@@ -74,7 +78,7 @@ HOST_PROBES: tuple[Probe, ...] = (
     ),
     Probe(
         "host_tap",
-        "virsh domiflist <instance>; ip -j link show master cloud0",
+        "virsh domiflist <instance>; ip -j link show master <bridge>",
         host_side.parse_tap,
         timeout=15.0,
         scope="host",

@@ -204,7 +204,15 @@ def _from_plain(kind: Any, value: Any) -> Any:
     origin = typing.get_origin(kind)
     if dataclasses.is_dataclass(kind) and isinstance(kind, type):
         hints = _type_hints(kind)
-        return kind(**{f.name: _from_plain(hints[f.name], value[f.name]) for f in dataclasses.fields(kind) if f.init})
+        # A field added later with a default is absent from facts stored before it: it takes the default.
+        return kind(
+            **{
+                f.name: _from_plain(hints[f.name], value[f.name])
+                for f in dataclasses.fields(kind)
+                if f.init
+                and (f.name in value or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING))
+            }
+        )
     if origin in (types.UnionType, typing.Union):
         if value is None:
             return None

@@ -1,8 +1,9 @@
-"""Space and inode use of the filesystems holding /, /var and /var/log (`df -P`, `df -Pi`).
+"""Space and inode use of the filesystems holding /, /var, /var/log and /ramdisk (`df -P`, `df -Pi`).
 
 A full root from rotated-but-open haproxy logs and inode exhaustion from
 `/var/cache/cloud/processed` are both recurring VR failures (CLOUDSTACK.md §5.4–5.6);
-older templates have a separate small /var.
+older templates have a separate small /var. /ramdisk is the tmpfs a redundant router keeps
+keepalived's heartbeat scripts and state in (CsRedundant): missing or full, the heartbeat fails.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 
 from diagnostics.probes.base import Facts, ParseError, parse_int, split_sections
 
-PATHS = ("/", "/var", "/var/log")
+PATHS = ("/", "/var", "/var/log", "/ramdisk")
 COMMAND = (
-    'for p in / /var /var/log; do echo "==> $p <=="; '
+    'for p in / /var /var/log /ramdisk; do echo "==> $p <=="; '
     'df -P "$p" 2>/dev/null | tail -n +2; df -Pi "$p" 2>/dev/null | tail -n +2; done'
 )
 

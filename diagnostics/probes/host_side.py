@@ -7,6 +7,11 @@ cloud0 up with 169.254.0.1, does the route to the link-local address leave throu
 the domain's tap attached and up, is the domain running at all. These commands name the
 router, so they are built by `host_command` from a validated instance name and address,
 each passed through shlex.quote.
+
+The private bridge is `cloud0` by default but the agent's `private.bridge.name`
+(/etc/cloudstack/agent/agent.properties) can name another: the commands read it on the host,
+accept only a plain interface name (letters, digits, `.`, `_`, `-`; anything else falls back
+to cloud0) and say which bridge they looked at in a `bridge_name` section.
 """
 
 from __future__ import annotations
@@ -41,21 +46,43 @@ def qemu_log_path(instance_name: str) -> str:
     return f"/var/log/libvirt/qemu/{validate_instance_name(instance_name)}.log"
 
 
+AGENT_PROPERTIES = "/etc/cloudstack/agent/agent.properties"
+# Fixed shell text: sets $b to the agent's private bridge (cloud0 unless agent.properties names
+# a plain interface name) and prints it as the bridge_name section.
+_BRIDGE_NAME = (
+    "b=$(sed -n 's/^[[:space:]]*private[.]bridge[.]name[[:space:]]*=[[:space:]]*//p' "
+    f"{AGENT_PROPERTIES} 2>/dev/null | tail -n 1 | tr -d '[:space:]'); "
+    f'case "$b" in ""|*[!A-Za-z0-9_.-]*) b={BRIDGE};; esac; '
+    "echo '==> bridge_name <=='; echo \"$b\"; "
+)
+
+
 def cloud0_command(instance_name: str, link_local_ip: str) -> str:
-    """cloud0's addresses and the route the host would take to the router's control address."""
+    """The private bridge's addresses and the route the host would take to the router's control address."""
     validate_instance_name(instance_name)
     address = shlex.quote(validate_ip(link_local_ip))
-    return f"echo '==> bridge <=='; ip -j addr show dev {BRIDGE} 2>&1; echo '==> route <=='; ip -j route get {address} 2>&1"
+    return (
+        f"{_BRIDGE_NAME}echo '==> bridge <=='; ip -j addr show dev \"$b\" 2>&1; "
+        f"echo '==> route <=='; ip -j route get {address} 2>&1"
+    )
 
 
 def tap_command(instance_name: str, link_local_ip: str) -> str:
-    """The domain's interfaces as libvirt knows them and the ports enslaved to cloud0."""
+    """The domain's interfaces as libvirt knows them and the ports enslaved to the private bridge."""
     name = shlex.quote(validate_instance_name(instance_name))
     validate_ip(link_local_ip)
     return (
-        f"echo '==> domiflist <=='; virsh domiflist {name} 2>&1 | head -n 50; "
-        f"echo '==> ports <=='; ip -j link show master {BRIDGE} 2>&1"
+        f"{_BRIDGE_NAME}echo '==> domiflist <=='; virsh domiflist {name} 2>&1 | head -n 50; "
+        "echo '==> ports <=='; ip -j link show master \"$b\" 2>&1"
     )
+
+
+_BRIDGE_NAME_VALUE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+
+
+def _bridge_name(section: Section) -> str:
+    lines = [line.strip() for line in section.lines if line.strip()]
+    return lines[0] if lines and _BRIDGE_NAME_VALUE.match(lines[0]) else BRIDGE
 
 
 def domstate_command(instance_name: str, link_local_ip: str) -> str:
@@ -97,6 +124,7 @@ class Cloud0Facts(Facts):
     addresses: tuple[str, ...]
     route_device: str
     route_error: str
+    bridge: str = BRIDGE  # the private bridge looked at (private.bridge.name, cloud0 by default)
 
 
 @dataclass(frozen=True)
@@ -131,6 +159,7 @@ class TapFacts(Facts):
     control_tap: str
     control_tap_attached: bool
     control_tap_up: bool
+    bridge: str = BRIDGE
 
 
 @dataclass(frozen=True)
@@ -171,8 +200,9 @@ def _json_or_error(section: Section, what: str) -> tuple[list[dict[str, object]]
 
 def parse_cloud0(text: str) -> Cloud0Facts:
     """The bridge and route sections; ip's complaints ("Device does not exist") become facts, not errors."""
-    sections = split_sections(text, expected=("bridge", "route"), line_limit=MAX_JSON_CHARS)
-    bridges, _ = _json_or_error(sections["bridge"], "ip -j addr show dev cloud0")
+    sections = split_sections(text, expected=("bridge_name", "bridge", "route"), line_limit=MAX_JSON_CHARS)
+    name = _bridge_name(sections["bridge_name"])
+    bridges, _ = _json_or_error(sections["bridge"], f"ip -j addr show dev {name}")
     routes, route_error = _json_or_error(sections["route"], "ip -j route get")
     bridge = bridges[0] if bridges else {}
     flags = bridge.get("flags", [])
@@ -184,6 +214,7 @@ def parse_cloud0(text: str) -> Cloud0Facts:
         addresses=_ipv4(bridge),
         route_device=text_field(routes[0], "dev") if routes else "",
         route_error=route_error,
+        bridge=name,
     )
 
 
@@ -194,7 +225,8 @@ _DOMIFLIST_ROW = re.compile(
 
 def parse_tap(text: str) -> TapFacts:
     """The domiflist table (header, dashes, rows) and the ports JSON."""
-    sections = split_sections(text, expected=("domiflist", "ports"), line_limit=MAX_JSON_CHARS)
+    sections = split_sections(text, expected=("bridge_name", "domiflist", "ports"), line_limit=MAX_JSON_CHARS)
+    name = _bridge_name(sections["bridge_name"])
     interfaces, domain_error = [], ""
     for line in sections["domiflist"].lines:
         stripped = line.strip()
@@ -209,7 +241,7 @@ def parse_tap(text: str) -> TapFacts:
                 f"expected 'Interface Type Source Model MAC' rows from virsh domiflist, got {stripped[:80]!r}"
             )
         interfaces.append(DomainInterface(row["iface"], row["type"], row["source"], row["model"], row["mac"].lower()))
-    port_entries, _ = _json_or_error(sections["ports"], "ip -j link show master cloud0")
+    port_entries, _ = _json_or_error(sections["ports"], f"ip -j link show master {name}")
     ports = []
     for entry in port_entries:
         flags = entry.get("flags", [])
@@ -222,7 +254,7 @@ def parse_tap(text: str) -> TapFacts:
                 mac=text_field(entry, "address"),
             )
         )
-    control = next((i for i in interfaces if i.source == BRIDGE), None)
+    control = next((i for i in interfaces if i.source == name), None)
     port = next((p for p in ports if control and p.name == control.interface), None)
     return TapFacts(
         domain_error=domain_error,
@@ -231,6 +263,7 @@ def parse_tap(text: str) -> TapFacts:
         control_tap=control.interface if control else "",
         control_tap_attached=port is not None,
         control_tap_up=bool(port and port.admin_up and port.operstate in ("UP", "UNKNOWN")),
+        bridge=name,
     )
 
 

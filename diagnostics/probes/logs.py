@@ -1,10 +1,15 @@
 """Bounded tails of the VR's own logs, every line classified.
 
 cloud.log mixes three timestamp styles (Python logging, bash `date` from `log_it`, and
-`<date> : VR config: ...` from vr_cfg.sh; CLOUDSTACK.md §0.8); dnsmasq.log and daemon.log
-are syslog lines. Each line gets its timestamp, level, program, a `kind` naming what it
+`<date> : VR config: ...` from vr_cfg.sh; CLOUDSTACK.md §0.8); dnsmasq.log, daemon.log,
+kern.log and messages are syslog lines. The template's rsyslog.conf sends `kern.*` to
+kern.log and every facility's info/notice/warn (but daemon, cron, auth, mail, local0) to
+messages, so kernel messages (conntrack table full, OOM kills, NIC link changes, martian
+sources) are in those two and never in daemon.log, and the password server, which logs
+through syslog as user.info, is in messages. Each line gets its timestamp, level, program, a `kind` naming what it
 is evidence of (config apply failure, traceback, deleted rule, DHCP exhaustion, stale
-lease, conntrack table full, VRRP transition, IKE error, service alert) and whether it is
+lease, pool exhausted, DHCP request ignored, conntrack table full, OOM kill, link down,
+martian source, password-server failure, VRRP transition, IKE error, service alert) and whether it is
 an error, and if so whether it is one of the ERROR lines CloudStack logs on every healthy
 router (§5.23). Python tracebacks are grouped so one failure counts once.
 
@@ -19,7 +24,18 @@ from dataclasses import dataclass
 
 from diagnostics.probes.base import MAX_LINE_CHARS, Facts, ParseError, Section, split_sections
 
-FILES = ("/var/log/cloud.log", "/var/log/dnsmasq.log", "/var/log/routerServiceMonitor.log", "/var/log/daemon.log")
+CLOUD_LOG = "/var/log/cloud.log"
+DNSMASQ_LOG = "/var/log/dnsmasq.log"
+KERN_LOG = "/var/log/kern.log"
+MESSAGES = "/var/log/messages"
+FILES = (
+    CLOUD_LOG,
+    DNSMASQ_LOG,
+    "/var/log/routerServiceMonitor.log",
+    "/var/log/daemon.log",
+    KERN_LOG,
+    MESSAGES,
+)
 TAIL_LINES = 500
 MAX_BYTES_PER_FILE = 256 * 1024
 COMMAND = (
@@ -33,7 +49,12 @@ TRACEBACK = "traceback"
 DELETE_RULE = "delete-rule"
 DHCP_NO_ADDRESS = "dhcp-no-address"
 DHCP_ADDRESS_LEASED = "dhcp-address-leased"
+DHCP_IGNORED = "dhcp-ignored"
 CONNTRACK_TABLE_FULL = "conntrack-table-full"
+OOM_KILL = "oom-kill"
+LINK_DOWN = "link-down"
+MARTIAN_SOURCE = "martian-source"
+PASSWORD_SERVER_FAILED = "password-server-failed"
 VRRP_TRANSITION = "vrrp-transition"
 VRRP_MISMATCH = "vrrp-mismatch"
 IKE_ERROR = "ike-error"
@@ -49,6 +70,8 @@ _PROBLEM_KINDS = {
     CONNTRACK_TABLE_FULL,
     IKE_ERROR,
     VRRP_MISMATCH,
+    OOM_KILL,
+    PASSWORD_SERVER_FAILED,
 }
 
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1)}
@@ -74,9 +97,19 @@ _BENIGN = (
 _KINDS = (
     (CONFIG_APPLY_FAILED, re.compile(r"VR config: execut(?:ing|ion) failed")),
     (DELETE_RULE, re.compile(r"Delete rule .* from table")),
-    (DHCP_NO_ADDRESS, re.compile(r"no address available")),
+    # Both wordings of an exhausted pool: "no address available" (a static range whose hosts are
+    # all taken) and "no address range available for DHCP request via ethX" (no range serves it).
+    (DHCP_NO_ADDRESS, re.compile(r"no address (?:range )?available")),
+    # A request dnsmasq drops on purpose (`dhcp-ignore=tag:!known`: the MAC is not in dhcphosts.txt).
+    (DHCP_IGNORED, re.compile(r"^DHCP[A-Z]+\(\S+\) (?:\S+ ){1,2}ignored$")),
     (DHCP_ADDRESS_LEASED, re.compile(r"not using configured address \S+ because it is leased to \S+")),
     (CONNTRACK_TABLE_FULL, re.compile(r"nf_conntrack: table full")),
+    (OOM_KILL, re.compile(r"Out of memory: Kill(?:ed)? process|invoked oom-killer|oom-kill:")),
+    # A NIC losing carrier: virtio and veth say "Link is Down", e1000-style drivers "NIC Link is Down".
+    (LINK_DOWN, re.compile(r"\b(?:NIC )?Link is Down\b")),
+    (MARTIAN_SOURCE, re.compile(r"martian source")),
+    # passwd_server_ip.py's own syslog words when it dies or cannot keep a password.
+    (PASSWORD_SERVER_FAILED, re.compile(r"serve_password(?: hit exception|: Unable to save)")),
     (
         VRRP_TRANSITION,
         re.compile(

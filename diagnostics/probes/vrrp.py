@@ -46,6 +46,8 @@ class VrrpFacts(Facts):
     eth0_inet_count:  `inet` lines of `ip -4 addr show dev eth0`
     eth1_state:       the word after `state` for eth1 (`UP`, `DOWN`, ...; "" if absent)
     state, reason:    the decision and why
+    systemd_answered: systemctl printed a unit state; False when it could not reach systemd
+                      (then keepalived_active is unknown, not False)
     """
 
     router_type: str
@@ -59,14 +61,30 @@ class VrrpFacts(Facts):
     state: str
     reason: str
     keepalived_log: tuple[str, ...]
+    systemd_answered: bool = True
+
+
+# What `systemctl is-active` prints for a unit systemd answered about; anything else is
+# systemctl failing to reach systemd, and says nothing about keepalived.
+UNIT_STATES = frozenset(
+    {"active", "inactive", "failed", "activating", "deactivating", "reloading", "maintenance", "refreshing"}
+)
 
 
 def decide(
-    router_type: str, guest_nics: int | None, keepalived_active: bool, eth0_inet_count: int, eth1_state: str
+    router_type: str,
+    guest_nics: int | None,
+    keepalived_active: bool,
+    eth0_inet_count: int,
+    eth1_state: str,
+    systemd_answered: bool = True,
 ) -> tuple[str, str]:
     """checkrouter.sh's decision and a sentence saying which input made it."""
     if router_type == "vpcrouter" and not guest_nics:
         return "UNKNOWN", "VPC router with no guest NIC in ips.json"
+    if not systemd_answered:
+        # checkrouter.sh would print FAULT here, but only because systemctl failed: unknown, not a fact.
+        return "UNKNOWN", "systemctl could not talk to systemd, so keepalived's state is unknown"
     if not keepalived_active:
         return "FAULT", "keepalived is not active"
     if router_type == "router":
@@ -101,7 +119,8 @@ def parse(text: str) -> VrrpFacts:
     router_type = cmdline.get("type", "")
     guest_nics = _guest_nics(sections["guest_nics"])
     active = keepalived_status == "active"
-    state, reason = decide(router_type, guest_nics, active, eth0_inet, eth1_state)
+    answered = not keepalived_status or keepalived_status in UNIT_STATES
+    state, reason = decide(router_type, guest_nics, active, eth0_inet, eth1_state, answered)
     redundant = cmdline.get("redundant_router")
     log = sections["keepalived_log"]
     return VrrpFacts(
@@ -116,4 +135,5 @@ def parse(text: str) -> VrrpFacts:
         state=state,
         reason=reason,
         keepalived_log=() if log.missing else tuple(line for line in log.lines if line.strip()),
+        systemd_answered=answered,
     )

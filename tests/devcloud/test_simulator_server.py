@@ -436,3 +436,23 @@ def test_it_has_no_health_check_api_before_414() -> None:
         error = api_error(api.getRouterHealthCheckResults, routerid=router["id"])
     assert "healthcheckresults" not in router and "healthchecksfailed" not in router
     assert error["errorcode"] == 432
+
+
+def test_it_hides_the_public_and_guest_network_fields_from_a_domain_admin(cloudstack_sim: RunningSimulator) -> None:
+    api = CloudStack(
+        endpoint=cloudstack_sim.url,
+        key=cloudstack_sim.domain_admin_api_key,
+        secret=cloudstack_sim.domain_admin_secret_key,
+    )
+    hidden = {
+        "publicip",
+        "publicmacaddress",
+        "publicnetmask",
+        "gateway",
+        "publicnetworkid",
+        "guestnetworkid",
+        "guestnetworkname",
+        "networkdomain",
+    }
+    routers = api.listRouters(fetch_list=True, listall=True)
+    assert routers and not any(hidden & set(r) for r in routers)

@@ -143,6 +143,9 @@ def healthy_vpc_facts(state: str = "") -> dict[str, Any]:
         vrrp = changed(vrrp, eth1_state="UP", state="PRIMARY", recorded_state="PRIMARY", reason="eth1 (public) is UP")
     if not state:
         vrrp = changed(vrrp, redundant=False, keepalived_active=False, keepalived_status="inactive", state="FAULT")
+    if state:
+        # A redundant member keeps keepalived's state on its /ramdisk tmpfs.
+        facts["disk"] = parsed("disk", "captured_redundant")
     if state == "BACKUP":
         processes = facts["processes"]
         stopped = tuple(

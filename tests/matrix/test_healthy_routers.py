@@ -51,6 +51,7 @@ def test_it_finds_nothing_wrong_with_a_healthy_redundant_isolated_pair() -> None
         processes,
         services=tuple(changed(s, running=False, pids=()) if s.name == "dnsmasq" else s for s in processes.services),
     )
+    primary_facts["disk"] = backup_facts["disk"] = parsed("disk", "captured_redundant")
     primary = isolated_router(is_redundant=True, redundant_state="PRIMARY")
     backup = isolated_router(id=2, name="r-13-VM", is_redundant=True, redundant_state="BACKUP")
     assert _alarms(evaluate(context(primary, primary_facts, peers=(peer(backup, backup_facts),)))) == []

@@ -21,7 +21,7 @@ def test_it_reports_cloud0_without_its_address() -> None:
 
 def test_it_reports_a_host_without_cloud0() -> None:
     cloud0 = host_side.parse_cloud0(
-        '==> bridge <==\nDevice "cloud0" does not exist.\n==> route <==\n[{"dst":"169.254.3.93","dev":"eth0"}]\n'
+        '==> bridge_name <==\ncloud0\n==> bridge <==\nDevice "cloud0" does not exist.\n==> route <==\n[{"dst":"169.254.3.93","dev":"eth0"}]\n'
     )
     [verdict] = kvm_host.CLOUD0.check(context(facts={"host_cloud0": cloud0}))
     assert "kvm-1: ip addr show dev cloud0: no such device" in verdict.evidence
@@ -75,3 +75,9 @@ def test_it_reports_a_tap_failure_in_the_qemu_log() -> None:
 
 def test_it_ignores_the_lines_of_an_ordinary_stop() -> None:
     assert kvm_host.QEMU.check(context(facts={"host_qemu_log": parsed("host_qemu_log", "destroyed")})) == []
+
+
+def test_it_names_the_agents_private_bridge_in_the_verdict() -> None:
+    facts = changed(parsed("host_cloud0", "bridge_down"), bridge="cloudbr-ctl")
+    [verdict] = kvm_host.CLOUD0.check(context(isolated_router(), {"host_cloud0": facts}))
+    assert verdict.title.startswith("cloudbr-ctl bridge broken on")

@@ -93,3 +93,30 @@ def test_it_drops_a_port_forwarding_failure_the_nat_table_no_longer_shows() -> N
     details = "Missing port forwarding rules in Iptables-\n [{'sourceIp': '198.51.100.10', 'destIp': '10.1.1.13'}]"
     router = isolated_router(health_checks=(check("iptables_check.py", details, kind="advanced"),))
     assert nat_firewall.PF_MISSING.check(context(router, {"iptables_nat": parsed("iptables_nat", "isolated")})) == []
+
+
+def _real_failure(dport: str, vm: str) -> str:
+    """iptables_check.py's own output: one list per missing rule (PREROUTING and OUTPUT)."""
+    return (
+        "Missing port forwarding rules in Iptables-\n "
+        f"['PREROUTING', '-d 198.51.100.10', '--dport {dport}', '--to-destination {vm}']\n"
+        f"['OUTPUT', '-d 198.51.100.10', '--dport {dport}', '--to-destination {vm}']\n"
+    )
+
+
+def test_it_reads_iptables_check_lists_and_names_each_rule_the_nat_table_lacks() -> None:
+    router = isolated_router(
+        health_checks=(check("iptables_check.py", _real_failure("8080", "10.1.1.13:80"), kind="advanced"),)
+    )
+    [verdict] = nat_firewall.PF_MISSING.check(context(router, {"iptables_nat": parsed("iptables_nat", "isolated")}))
+    assert verdict.evidence[1:] == (
+        "nat table now lacks: -A PREROUTING ... -d 198.51.100.10 ... --dport 8080 ... --to-destination 10.1.1.13:80",
+        "nat table now lacks: -A OUTPUT ... -d 198.51.100.10 ... --dport 8080 ... --to-destination 10.1.1.13:80",
+    )
+
+
+def test_it_drops_an_iptables_check_failure_whose_rules_are_all_present_now() -> None:
+    router = isolated_router(
+        health_checks=(check("iptables_check.py", _real_failure("2222", "10.1.1.13:22"), kind="advanced"),)
+    )
+    assert nat_firewall.PF_MISSING.check(context(router, {"iptables_nat": parsed("iptables_nat", "isolated")})) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from diagnostics.matrix.rules import resources
 from diagnostics.probes import logfiles
-from tests.matrix.builders import changed, context, parsed
+from tests.matrix.builders import changed, context, isolated_router, parsed
 
 
 def test_it_reports_memory_near_full() -> None:
@@ -73,3 +73,18 @@ def test_it_leaves_sparse_and_binary_records_to_their_own_tools() -> None:
         "==> files <==\n292292000 1742334000 /var/log/lastlog\n52428800 1742334000 /var/log/journal/abc/system.journal\n==> deleted <==\n"
     )
     assert resources.NOT_ROTATING.check(context(facts={"logfiles": facts})) == []
+
+
+def test_it_reports_a_redundant_router_without_its_ramdisk() -> None:
+    router = isolated_router(is_redundant=True, redundant_state="PRIMARY")
+    [verdict] = resources.RAMDISK_MISSING.check(context(router, {"disk": parsed("disk", "captured")}))
+    assert (verdict.category, verdict.evidence) == ("vrrp", ("df /ramdisk: does not exist",))
+
+
+def test_it_expects_no_ramdisk_on_a_router_that_is_not_redundant() -> None:
+    assert resources.RAMDISK_MISSING.check(context(facts={"disk": parsed("disk", "captured")})) == []
+
+
+def test_it_accepts_the_ramdisk_tmpfs_of_a_redundant_router() -> None:
+    router = isolated_router(is_redundant=True, redundant_state="PRIMARY")
+    assert resources.RAMDISK_MISSING.check(context(router, {"disk": parsed("disk", "lab_isolated")})) == []

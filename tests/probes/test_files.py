@@ -44,6 +44,7 @@ def test_it_reads_inode_exhaustion_from_df() -> None:
         "==> / <==\n/dev/vda6  4123456 2000000 2123456 49% /\n/dev/vda6  262144 1000 261144 1% /\n"
         "==> /var <==\n/dev/vda6  4123456 2000000 2123456 49% /\n/dev/vda6  262144 1000 261144 1% /\n"
         "==> /var/log <==\n/dev/vda7  435000 400000 35000 92% /var\n/dev/vda7  110400 110400 0 100% /var\n"
+        "==> /ramdisk <==\n"
     )
     var_log = disk.parse(text).for_path("/var/log")
     assert var_log is not None and (var_log.mount, var_log.used_percent, var_log.inodes_used_percent) == (

@@ -512,12 +512,26 @@ TEMPLATE_NOT_READY = Rule(
 CHECKED_ELSEWHERE = ("dhcp_check.py", "dns_check.py", "iptables_check.py")
 
 
+# monitorServices.py's service checks and the process whose absence they report: when the
+# collection shows that process down, the rule about it carries the check as evidence.
+SERVICE_CHECK_PROCESS = {"dhcp.service": "dnsmasq", "webserver.service": "apache2"}
+
+
+def _explained_by_facts(ctx: RouterContext, name: str) -> bool:
+    """A failing service check whose cause (its process not running) the collection confirms."""
+    process = SERVICE_CHECK_PROCESS.get(name)
+    processes = ctx.collection.fact("processes") if ctx.collection is not None else None
+    if process is None or processes is None:
+        return False
+    return not processes.service(process).running
+
+
 def _health_checks(ctx: RouterContext) -> list[Verdict]:
     router = ctx.router
     verdicts = []
     for check in router.health_checks:
         name = str(check.get("checkname", ""))
-        if check.get("success") is not False or name in CHECKED_ELSEWHERE:
+        if check.get("success") is not False or name in CHECKED_ELSEWHERE or _explained_by_facts(ctx, name):
             continue
         details = str(check.get("details", ""))
         evidence = [

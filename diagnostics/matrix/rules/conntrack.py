@@ -96,7 +96,10 @@ def _table_full_logged(ctx: RouterContext) -> list[Verdict]:
     lines = []
     for tail in logs.files:
         recent = recent_lines(tail.lines, ctx, ctx.threshold("config_error_window_hours"))
-        lines += [line.text for line in recent if line.kind == log_kinds.CONNTRACK_TABLE_FULL]
+        # kern.log and messages both carry kernel warnings: each line counts once.
+        lines += [
+            line.text for line in recent if line.kind == log_kinds.CONNTRACK_TABLE_FULL and line.text not in lines
+        ]
     if not lines:
         return []
     facts = facts_of(ctx, "conntrack")

@@ -15,7 +15,9 @@ from diagnostics.matrix.base import RouterContext, Rule, Verdict
 from diagnostics.matrix.evidence import facts_of, quoted, recent_lines, verdict
 from diagnostics.matrix.layout import is_standby, own_redundant_state
 from diagnostics.matrix.rules.api_state import addresses_in, restart_action
+from diagnostics.matrix.rules.dhcp_intent import dhcphosts_gaps, hosts_gaps
 from diagnostics.probes import logs as log_kinds
+from diagnostics.probes.dnsmasq import DHCPHOSTS
 
 DNSMASQ_LOG = "/var/log/dnsmasq.log"
 
@@ -47,14 +49,24 @@ def _dnsmasq_not_running(ctx: RouterContext) -> list[Verdict]:
     alerts = monitor.file("/var/log/routerServiceMonitor.log") if monitor is not None else None
     if alerts is not None:
         evidence += quoted([line.text for line in alerts.lines if "dnsmasq" in line.text][-3:], 3)
+    # CloudStack's own service check failing for the same cause is evidence here, not a second alarm.
+    for check in ctx.router.health_checks:
+        if check.get("checkname") == "dhcp.service" and str(check.get("success")).lower() == "false":
+            evidence.append(f"CloudStack health check dhcp.service failed: {check.get('details', '')}")
     remediation = (
-        "VMs get no DHCP lease and no DNS from this router. 1. `systemctl restart dnsmasq` on the router and read "
+        "VMs get no DHCP lease and no DNS from this router (dnsmasq serves both). 1. `systemctl restart dnsmasq` on the router and read "
         "`journalctl -u dnsmasq` / /var/log/dnsmasq.log for why it stopped (a bad line in /etc/dnsmasq.d/cloud.conf "
         "or dhcphosts.txt stops it at start). 2. If it will not stay up, re-push the configuration: "
         f"{restart_action(ctx.router)}."
     )
     return [
-        verdict(DNSMASQ_NOT_RUNNING, "dnsmasq is not running", evidence, remediation, action="restart-service:dnsmasq")
+        verdict(
+            DNSMASQ_NOT_RUNNING,
+            "dnsmasq is not running: no DHCP and no DNS for the VMs",
+            evidence,
+            remediation,
+            action="restart-service:dnsmasq",
+        )
     ]
 
 
@@ -62,7 +74,8 @@ DNSMASQ_NOT_RUNNING = Rule(
     id="dnsmasq-not-running",
     category="dhcp",
     severity="critical",
-    summary="dnsmasq is not running on a router that must serve DHCP/DNS (a redundant BACKUP correctly runs none).",
+    summary="dnsmasq is not running on a router that must serve DHCP and DNS, so VMs get neither (a redundant BACKUP "
+    "correctly runs none).",
     remedy="Restart dnsmasq and read why it stopped; if it will not stay up, restart the network with cleanup.",
     reads=("facts:processes", "facts:vrrp", "api"),
     thresholds=(),
@@ -221,6 +234,10 @@ def _missing_from_dhcphosts(ctx: RouterContext) -> list[Verdict]:
     check = _failed_check(ctx, "dhcp_check.py")
     if check is None:
         return []
+    dnsmasq_facts = facts_of(ctx, "dnsmasq")
+    if dhcphosts_gaps(ctx) or (dnsmasq_facts is not None and DHCPHOSTS in dnsmasq_facts.missing):
+        # The databag comparison found the cause; the check is evidence on that finding.
+        return []
     details = str(check.get("details", ""))
     header = f"dhcp_check.py failed at {check.get('lastupdated', '?')}: {details}"
     if not _offers(ctx, "Dhcp"):
@@ -272,7 +289,7 @@ DHCP_MISSING = Rule(
 
 def _missing_from_hosts(ctx: RouterContext) -> list[Verdict]:
     check = _failed_check(ctx, "dns_check.py")
-    if check is None:
+    if check is None or hosts_gaps(ctx):
         return []
     details = str(check.get("details", ""))
     header = f"dns_check.py failed at {check.get('lastupdated', '?')}: {details}"

@@ -22,38 +22,41 @@ def _cloud0(ctx: RouterContext) -> list[Verdict]:
     if cloud0 is None:
         return []
     host = ctx.router.host_name or ctx.router.host_ip or "the host"
+    bridge = cloud0.bridge  # private.bridge.name from the agent's properties, cloud0 by default
     problems = []
     if not cloud0.present:
-        problems.append(f"{host}: ip addr show dev cloud0: no such device")
+        problems.append(f"{host}: ip addr show dev {bridge}: no such device")
     else:
         if not any(a.split("/")[0] == CLOUD0_ADDRESS for a in cloud0.addresses):
-            problems.append(f"{host}: cloud0 addresses {', '.join(cloud0.addresses) or 'none'} (no {CLOUD0_ADDRESS})")
+            problems.append(f"{host}: {bridge} addresses {', '.join(cloud0.addresses) or 'none'} (no {CLOUD0_ADDRESS})")
         if not cloud0.admin_up or cloud0.operstate == "DOWN":
             problems.append(
-                f"{host}: cloud0 state {cloud0.operstate or '?'}, admin {'up' if cloud0.admin_up else 'down'}"
+                f"{host}: {bridge} state {cloud0.operstate or '?'}, admin {'up' if cloud0.admin_up else 'down'}"
             )
     if cloud0.route_error:
         problems.append(f"{host}: ip route get {ctx.router.link_local_ip or '<link-local>'}: {cloud0.route_error}")
-    elif cloud0.route_device and cloud0.route_device != "cloud0":
+    elif cloud0.route_device and cloud0.route_device != bridge:
         problems.append(
-            f"{host}: the route to {ctx.router.link_local_ip or 'the router'} leaves via {cloud0.route_device}, not cloud0"
+            f"{host}: the route to {ctx.router.link_local_ip or 'the router'} leaves via {cloud0.route_device}, not {bridge}"
         )
     if not problems:
         return []
     remediation = (
         f"Every router on {host} is unreachable for CloudStack (router_proxy.sh) while this lasts. On the host: "
-        "`ip link set cloud0 up`; `ip addr add 169.254.0.1/16 dev cloud0` if the address is missing; remove any "
+        f"`ip link set {bridge} up`; `ip addr add 169.254.0.1/16 dev {bridge}` if the address is missing; remove any "
         "route that captures 169.254.0.0/16 elsewhere (`ip route show 169.254.0.0/16`). Then restart the agent "
-        "(`systemctl restart cloudstack-agent`), which re-creates cloud0 from its configuration."
+        f"(`systemctl restart cloudstack-agent`), which re-creates {bridge} from its configuration "
+        "(private.bridge.name in /etc/cloudstack/agent/agent.properties)."
     )
-    return [verdict(CLOUD0, f"cloud0 bridge broken on {host}", problems, remediation)]
+    return [verdict(CLOUD0, f"{bridge} bridge broken on {host}", problems, remediation)]
 
 
 CLOUD0 = Rule(
     id="cloud0-bridge-broken",
     category="access",
     severity="critical",
-    summary="The KVM host's cloud0 bridge is missing, down, without 169.254.0.1, or not the route to the router.",
+    summary="The KVM host's private bridge (cloud0, or the agent's private.bridge.name) is missing, down, without "
+    "169.254.0.1, or not the route to the router.",
     remedy="Bring cloud0 up with 169.254.0.1/16 (or restart cloudstack-agent); every router on the host depends on it.",
     reads=("facts:host_cloud0",),
     thresholds=(),
@@ -68,23 +71,24 @@ def _tap(ctx: RouterContext) -> list[Verdict]:
     if tap.domain_error:
         # libvirt-domain-not-running reports a missing domain.
         return []
+    bridge = tap.bridge
     problems = []
     if not tap.control_tap:
-        problems.append(f"virsh domiflist {ctx.router.name}: no interface on cloud0")
+        problems.append(f"virsh domiflist {ctx.router.name}: no interface on {bridge}")
     elif not tap.control_tap_attached:
-        problems.append(f"{tap.control_tap} (source cloud0 in the domain) is not a port of cloud0")
+        problems.append(f"{tap.control_tap} (source {bridge} in the domain) is not a port of {bridge}")
     elif not tap.control_tap_up:
         port = next((p for p in tap.ports if p.name == tap.control_tap), None)
-        problems.append(f"{tap.control_tap} on cloud0 is {port.operstate if port else 'down'}")
+        problems.append(f"{tap.control_tap} on {bridge} is {port.operstate if port else 'down'}")
     if not problems:
         return []
     evidence = problems + [f"domiflist: {i.interface} {i.type} {i.source} {i.mac}" for i in tap.interfaces]
     remediation = (
-        "The router's control NIC is not connected to cloud0, so nothing reaches its link-local address. On the "
-        f"host: `ip link set {tap.control_tap or '<vnet>'} master cloud0 up`; if the tap is gone, reboot the router "
+        f"The router's control NIC is not connected to {bridge}, so nothing reaches its link-local address. On the "
+        f"host: `ip link set {tap.control_tap or '<vnet>'} master {bridge} up`; if the tap is gone, reboot the router "
         f"(rebootRouter) so libvirt re-creates it; if it persists, {restart_action(ctx.router)}."
     )
-    return [verdict(TAP, "control tap of the router not on cloud0", evidence, remediation)]
+    return [verdict(TAP, f"control tap of the router not on {bridge}", evidence, remediation)]
 
 
 TAP = Rule(

@@ -9,6 +9,9 @@ iptables_check.py reported missing, confirmed against the nat table collected no
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from diagnostics.matrix.base import RouterContext, Rule, Verdict
 from diagnostics.matrix.evidence import facts_of, quoted, verdict
 from diagnostics.matrix.layout import control_device, public_device
@@ -168,6 +171,23 @@ EGRESS_ALLOW = Rule(
 )
 
 
+# iptables_check.py prints one Python list per rule it did not find:
+# ['PREROUTING', '-d <public ip>', '--dport <p[:p]>', '--to-destination <vm ip>:<p[-p]>'] (also
+# OUTPUT, and POSTROUTING with --to-source on a VPC router). A rule is present when one line of
+# the chain contains every part, which is how the script itself looks.
+_EXPECTED_RULE = re.compile(r"\[\s*'(?P<chain>[A-Z_]+)'(?P<rest>(?:\s*,\s*'[^'\[\]]*')+)\s*\]")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def expected_rules(details: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The (chain, parts) of each rule iptables_check.py reported missing, in its own list shape."""
+    return [(m["chain"], tuple(_QUOTED.findall(m["rest"]))) for m in _EXPECTED_RULE.finditer(details[:20_000])]
+
+
+def _present(nat: Any, chain: str, parts: tuple[str, ...]) -> bool:
+    return any(all(part in rule.text for part in parts) for rule in nat.rules_in(chain))
+
+
 def _port_forwarding_missing(ctx: RouterContext) -> list[Verdict]:
     check = next(
         (
@@ -182,7 +202,14 @@ def _port_forwarding_missing(ctx: RouterContext) -> list[Verdict]:
     details = str(check.get("details", ""))
     evidence = [f"iptables_check.py failed at {check.get('lastupdated', '?')}: {details}"]
     nat = facts_of(ctx, "iptables_nat")
-    if nat is not None and nat.complete:
+    expected = expected_rules(details)
+    if nat is not None and nat.complete and expected:
+        absent = [(chain, parts) for chain, parts in expected if not _present(nat, chain, parts)]
+        if not absent:
+            # Every rule CloudStack listed is in the nat table now: the result predates a later apply.
+            return []
+        evidence += [f"nat table now lacks: -A {chain} ... {' ... '.join(parts)}" for chain, parts in absent][:10]
+    elif nat is not None and nat.complete:
         named = addresses_in(details)
         present = {
             ip for r in nat.rules if r.target == "DNAT" for ip in addresses_in(f"{r.to_destination} {r.destination}")

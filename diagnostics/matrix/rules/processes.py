@@ -104,7 +104,16 @@ def _keepalived(ctx: RouterContext) -> list[Verdict]:
         return []
     vrrp, processes = facts_of(ctx, "vrrp"), facts_of(ctx, "processes")
     severity: Severity = "critical"
-    if vrrp is not None:
+    if vrrp is not None and not vrrp.systemd_answered:
+        # systemctl failed: that says nothing about keepalived. The process list decides, and
+        # systemd-not-answering reports the failed probe itself.
+        if processes is None or processes.service("keepalived").running:
+            return []
+        evidence = [
+            f"systemctl is-active keepalived could not answer: {vrrp.keepalived_status}",
+            "ps: no keepalived process",
+        ]
+    elif vrrp is not None:
         if vrrp.keepalived_active:
             return []
         if vrrp.router_type == "vpcrouter" and not vrrp.guest_nics:

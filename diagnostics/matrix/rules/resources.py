@@ -13,6 +13,8 @@ import re
 
 from diagnostics.matrix.base import RouterContext, Rule, Severity, Verdict
 from diagnostics.matrix.evidence import facts_of, number, quoted, size, verdict
+from diagnostics.matrix.layout import is_redundant
+from diagnostics.matrix.rules.api_state import restart_action
 
 
 def _memory(ctx: RouterContext) -> list[Verdict]:
@@ -82,6 +84,12 @@ def _space(ctx: RouterContext) -> list[Verdict]:
             "(`rm /var/log/*.gz /var/log/*.[2-9]`); deleted-but-open logs need `systemctl restart rsyslog`. "
             "3. /var/cache/cloud/processed is cleaned by `/root/cleanup_processed.sh 5`."
         )
+        if fs.mount == RAMDISK:
+            remediation = (
+                "/ramdisk holds keepalived's heartbeat script, its timestamp and strike files: full, the heartbeat "
+                "cannot be written, check_heartbeat.sh counts strikes and puts the router in FAULT. See what fills "
+                "it (`du -sh /ramdisk/*`, usually /ramdisk/rrouter/keepalived.log) and empty that file."
+            )
         severity: Severity = "critical" if fs.used_percent >= critical else "warning"
         verdicts.append(verdict(SPACE, f"{fs.mount} {fs.used_percent} % full", evidence, remediation, severity))
     return verdicts
@@ -91,7 +99,7 @@ SPACE = Rule(
     id="filesystem-near-full",
     category="disk",
     severity="critical",
-    summary="/, /var or /var/log above the warning/critical use threshold.",
+    summary="/, /var, /var/log or /ramdisk above the warning/critical use threshold.",
     remedy="Find what fills it (logs, processed files); delete rotated logs, restart rsyslog for deleted-open files.",
     reads=("facts:disk", "facts:logfiles"),
     thresholds=("disk_warning_pct", "disk_critical_pct"),
@@ -206,4 +214,36 @@ DELETED_OPEN = Rule(
     check=_deleted_open,
 )
 
-RULES = (MEMORY_HIGH, SPACE, INODES, NOT_ROTATING, DELETED_OPEN)
+RAMDISK = "/ramdisk"
+
+
+def _ramdisk(ctx: RouterContext) -> list[Verdict]:
+    disk = facts_of(ctx, "disk")
+    if disk is None or not is_redundant(ctx):
+        return []
+    fs = disk.for_path(RAMDISK)
+    if fs is not None and fs.mount == RAMDISK:
+        return []
+    seen = "does not exist" if fs is None else f"is a directory on {fs.mount} ({fs.filesystem}), not its own tmpfs"
+    evidence = [f"df {RAMDISK}: {seen}"]
+    remediation = (
+        "A redundant router keeps keepalived's heartbeat script and state on the /ramdisk tmpfs (CsRedundant "
+        "mounts it when the router is set up): without it the heartbeat fails and the router goes FAULT, or the "
+        "state does not survive as designed. Restart the network with cleanup so the router is set up again: "
+        f"{restart_action(ctx.router)}."
+    )
+    return [verdict(RAMDISK_MISSING, f"{RAMDISK} is not mounted on a redundant router", evidence, remediation)]
+
+
+RAMDISK_MISSING = Rule(
+    id="ramdisk-not-mounted",
+    category="vrrp",
+    severity="critical",
+    summary="A redundant router has no /ramdisk tmpfs, where keepalived's heartbeat and state live.",
+    remedy="Restart the network with cleanup so the router's redundancy is set up again.",
+    reads=("facts:disk", "facts:vrrp", "api"),
+    thresholds=(),
+    check=_ramdisk,
+)
+
+RULES = (MEMORY_HIGH, SPACE, INODES, NOT_ROTATING, DELETED_OPEN, RAMDISK_MISSING)

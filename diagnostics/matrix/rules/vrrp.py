@@ -109,7 +109,7 @@ def _fault(ctx: RouterContext) -> list[Verdict]:
     if not is_redundant(ctx):
         return []
     vrrp = facts_of(ctx, "vrrp")
-    if vrrp is not None and not vrrp.keepalived_active:
+    if vrrp is not None and not vrrp.keepalived_active and vrrp.systemd_answered:
         # keepalived-not-active says it with the cause.
         return []
     if ctx.router.redundant_state != "FAULT":

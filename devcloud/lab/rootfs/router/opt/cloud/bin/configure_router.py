@@ -27,6 +27,17 @@ def dnsmasq_pid():
         return None
 
 
+def password_units():
+    """cloud-password-server@<gateway VIP>,<guest ip> per guest NIC, as CsRedundant names them."""
+    with open("/etc/cloudstack/guestnetwork.json") as handle:
+        bag = json.load(handle)
+    return [
+        f"cloud-password-server@{nic['router_guest_gateway']},{nic['router_guest_ip']}"
+        for key, nic in sorted(bag.items())
+        if key != "id" and isinstance(nic, dict)
+    ]
+
+
 def set_state(state):
     path = "/etc/cloudstack/cmdline.json"
     with open(path) as handle:
@@ -47,6 +58,9 @@ def main():
         if dnsmasq_pid() is None:
             log("Executing: systemctl start dnsmasq")
             subprocess.call(["dnsmasq"])
+        for unit in password_units():
+            log(f"Executing: systemctl start {unit}")
+            subprocess.call(["/usr/local/bin/systemctl", "start", unit])
         set_state("PRIMARY")
         log("Router switched to primary mode")
     elif mode in ("--backup", "--fault"):
@@ -56,6 +70,9 @@ def main():
         if pid is not None:
             log("Executing: systemctl stop dnsmasq")
             os.kill(pid, signal.SIGTERM)
+        for unit in password_units():
+            log(f"Executing: systemctl stop {unit}")
+            subprocess.call(["/usr/local/bin/systemctl", "stop", unit])
         state = "BACKUP" if mode == "--backup" else "FAULT"
         set_state(state)
         log(f"Router switched to {state.lower()} mode")
