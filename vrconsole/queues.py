@@ -12,6 +12,8 @@ from __future__ import annotations
 SYNC = "sync"
 COLLECT = "collect"
 ACTIONS = "actions"
+# Notifications of findings: a dead webhook retries here and never holds a collection worker.
+NOTIFY = "notify"
 DEFAULT = "default"
 
 # name -> default job timeout in seconds
@@ -19,5 +21,6 @@ QUEUE_TIMEOUTS: dict[str, int] = {
     SYNC: 600,
     COLLECT: 300,
     ACTIONS: 900,
+    NOTIFY: 120,
     DEFAULT: 300,
 }
