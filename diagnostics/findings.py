@@ -267,3 +267,10 @@ def refresh_router_health(router: Router, collection: Collection | None, now: da
         previous_collection_status=previous_collection_status,
         previous_evaluated_at=previous_evaluated_at,
     )
+
+
+def refresh_acknowledged_count(router: Router | int, now: datetime) -> int:
+    """Rewrite the router's count of acknowledged open findings (the wall's mark); returns it."""
+    count = Finding.objects.open().for_router(router).acknowledged(now).count()
+    RouterHealth.objects.filter(router=router).update(acknowledged_findings=min(count, 32767))
+    return count

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -412,6 +413,15 @@ class Finding(models.Model):
     def acknowledgement_expired(self) -> bool:
         """Acknowledged once in this open period, but its time ran out: the finding is back to normal."""
         return self.acknowledged_at is not None and not self.acknowledgement_active()
+
+    def acknowledge(self, user: AbstractBaseUser, comment: str, until: datetime | None, now: datetime) -> None:
+        """Mark the current open period as in hand (replacing an earlier acknowledgement)."""
+        self.acknowledged_by = user if isinstance(user, models.Model) else None  # type: ignore[assignment]
+        self.acknowledged_by_name = user.get_username()
+        self.acknowledged_at = now
+        self.acknowledged_until = until
+        self.acknowledgement_comment = comment
+        self.save(update_fields=ACKNOWLEDGEMENT_FIELDS)
 
     def clear_acknowledgement(self) -> None:
         self.acknowledged_by = None

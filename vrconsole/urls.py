@@ -14,6 +14,7 @@ urlpatterns = [
     path("rq/", include("django_rq.urls")),
     path("", include("diagnostics.live_urls")),
     path("", include("diagnostics.action_urls")),
+    path("", include("diagnostics.oncall_urls")),
     path("", include("diagnostics.urls")),
     path("", include("vrconsole.dashboard.urls")),
 ]
