@@ -20,7 +20,7 @@ import functools
 import logging
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +39,14 @@ from diagnostics.matrix.base import (
     Verdict,
 )
 from diagnostics.matrix.thresholds import thresholds as configured_thresholds
-from diagnostics.models import Collection, CollectionStatus, FailureEvidence, Finding, ProbeResult
+from diagnostics.models import (
+    Collection,
+    CollectionStatus,
+    FailureEvidence,
+    Finding,
+    Notification,
+    ProbeResult,
+)
 from diagnostics.notify_jobs import enqueue_deliveries
 from diagnostics.probes import PROBES_BY_NAME
 from diagnostics.router_status import stale_before
@@ -271,6 +278,8 @@ class Evaluation:
     verdicts: list[Verdict]
     fold: findings.FoldOutcome
     status: findings.StatusChange
+    # The messages this evaluation recorded (sent or held), see diagnostics.notifications.
+    notifications: list[Notification] = field(default_factory=list)
 
 
 def _open_findings_message(router: Router) -> list[events.OpenFinding]:
@@ -327,11 +336,14 @@ def evaluate_router(
             "categories": status.health.category_list,
         }
         publish(events.FLEET_GROUP, changed)
+    told: list[Notification] = []
     try:
-        notifications.notify_after_evaluation(router, fold, now, send_notifications)
+        told = notifications.notify_after_evaluation(router, fold, now, send_notifications)
     except Exception:  # the evaluation is stored; a notification bug must not undo it or stop the worker
         logger.exception("deciding the notifications of router %s failed", router.pk)
-    return Evaluation(router=router, collection=collection, verdicts=verdicts, fold=fold, status=status)
+    return Evaluation(
+        router=router, collection=collection, verdicts=verdicts, fold=fold, status=status, notifications=told
+    )
 
 
 def evaluate_after_collection(collection: Collection, publish: events.Publisher = events.publish) -> Evaluation | None:

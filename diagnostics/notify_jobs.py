@@ -17,6 +17,7 @@ from datetime import timedelta
 
 import django_rq
 from django.conf import settings
+from django.db import transaction
 from rq import Retry
 
 from diagnostics.models import DeliveryStatus, NotificationDelivery
@@ -45,23 +46,31 @@ def _retry() -> Retry | None:
 
 
 def enqueue_deliveries(deliveries: Sequence[NotificationDelivery]) -> None:
-    """Queue one job per delivery on the notify queue; a delivery that cannot be queued is marked failed."""
+    """Queue one job per delivery on the notify queue once the rows are committed.
+
+    A delivery that cannot be queued (Redis away) is marked failed with why.
+    """
+    ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: _enqueue(ids))
+
+
+def _enqueue(delivery_ids: list[int]) -> None:
     queue = django_rq.get_queue(NOTIFY)
-    for delivery in deliveries:
+    for delivery_id in delivery_ids:
         try:
             queue.enqueue(
                 deliver_notification,
-                delivery.pk,
+                delivery_id,
                 retry=_retry(),
                 job_timeout=QUEUE_TIMEOUTS[NOTIFY],
                 result_ttl=3600,
                 failure_ttl=7 * 86400,
             )
         except Exception as exc:  # Redis unreachable: say so on the row instead of leaving it queued forever
-            NotificationDelivery.objects.filter(pk=delivery.pk).update(
+            NotificationDelivery.objects.filter(pk=delivery_id).update(
                 status=DeliveryStatus.FAILED, error=f"could not be queued: {type(exc).__name__}"
             )
-            logger.error("notification delivery %s could not be queued: %s", delivery.pk, exc)
+            logger.error("notification delivery %s could not be queued: %s", delivery_id, exc)
 
 
 def enqueue_retry(delivery: NotificationDelivery) -> None:
