@@ -174,6 +174,11 @@ def _fence(lines: list[str]) -> str:
     return "\n".join([fence, *lines, fence])
 
 
+def _link(url: str) -> str:
+    """An absolute URL as a Markdown autolink; a bare path (CONSOLE_URL unset) as code."""
+    return f"<{url}>" if url.startswith(("http://", "https://")) else f"`{url}`"
+
+
 def to_markdown(report: TicketReport) -> str:
     """The report as Markdown (a ticket system, a chat, a wiki)."""
     router = report.router
@@ -198,9 +203,9 @@ def to_markdown(report: TicketReport) -> str:
             out += ["", f"**Fix:** {_md(finding.remediation)}"]
     else:
         out.append("No open finding.")
-    out += ["", f"Router page: <{report.router_url}>"]
+    out += ["", f"Router page: {_link(report.router_url)}"]
     if report.collection_url:
-        out.append(f"Collection: <{report.collection_url}>")
+        out.append(f"Collection: {_link(report.collection_url)}")
     out.append(f"_Report of {utc(report.generated_at)}, VR Console._")
     return "\n".join(out) + "\n"
 
