@@ -106,7 +106,8 @@
         (current.duration_s != null ? ", in " + seconds(current.duration_s) : "") +
         (current.finished ? ", " + ago(current.finished) : "") +
         (current.status !== "succeeded" ? ": " + current.status : "") + " · collection #" + current.collection_id;
-      if (details && !openedByHand) { details.open = false; }
+      // A run that failed keeps its table open: which probe went unanswered is the answer then.
+      if (details && !openedByHand) { details.open = current.status !== "succeeded"; }
       return;
     }
     if (details) { details.open = true; }
