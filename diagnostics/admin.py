@@ -1,4 +1,5 @@
-"""Admin pages for collections, health samples, config snapshots, host key pins, action runs and failure evidence (read-mostly)."""
+"""Admin pages for collections, health samples, config snapshots, host key pins, action runs, failure evidence
+and notifications (read-mostly)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from diagnostics.models import (
     FailureEvidence,
     HealthSample,
     HostKeyPin,
+    Notification,
+    NotificationDelivery,
     ProbeResult,
 )
 
@@ -116,6 +119,42 @@ class FailureEvidenceAdmin(admin.ModelAdmin):
     list_filter = ("status", "trigger")
     search_fields = ("router__name", "router__uuid")
     raw_id_fields = ("router", "requested_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class NotificationDeliveryInline(admin.TabularInline):
+    model = NotificationDelivery
+    extra = 0
+    fields = ("label", "status", "attempts", "error", "sent_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """What was told (or held, and why) about which finding; read-only: it is a record."""
+
+    list_display = ("created", "router", "rule", "severity", "kind", "suppressed_because")
+    list_filter = ("kind", "severity")
+    search_fields = ("router__name", "router__uuid", "rule")
+    raw_id_fields = ("router", "finding")
+    readonly_fields = (
+        "finding",
+        "router",
+        "rule",
+        "severity",
+        "kind",
+        "subject",
+        "message",
+        "suppressed_because",
+        "created",
+    )
+    inlines = [NotificationDeliveryInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

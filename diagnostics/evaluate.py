@@ -20,14 +20,14 @@ import functools
 import logging
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from diagnostics import findings, matrix
+from diagnostics import findings, matrix, notifications
 from diagnostics.matrix.base import (
     CollectionView,
     FailureView,
@@ -39,7 +39,15 @@ from diagnostics.matrix.base import (
     Verdict,
 )
 from diagnostics.matrix.thresholds import thresholds as configured_thresholds
-from diagnostics.models import Collection, CollectionStatus, FailureEvidence, Finding, ProbeResult
+from diagnostics.models import (
+    Collection,
+    CollectionStatus,
+    FailureEvidence,
+    Finding,
+    Notification,
+    ProbeResult,
+)
+from diagnostics.notify_jobs import enqueue_deliveries
 from diagnostics.probes import PROBES_BY_NAME
 from diagnostics.router_status import stale_before
 from vrconsole import events
@@ -270,6 +278,8 @@ class Evaluation:
     verdicts: list[Verdict]
     fold: findings.FoldOutcome
     status: findings.StatusChange
+    # The messages this evaluation recorded (sent or held), see diagnostics.notifications.
+    notifications: list[Notification] = field(default_factory=list)
 
 
 def _open_findings_message(router: Router) -> list[events.OpenFinding]:
@@ -287,10 +297,13 @@ def evaluate_router(
     rules: Sequence[Rule] = matrix.RULES,
     thresholds: Mapping[str, float] | None = None,
     publish: events.Publisher = events.publish,
+    send_notifications: notifications.Sender = enqueue_deliveries,
 ) -> Evaluation:
     """Judge the router's latest finished collection (or the one given) with `rules` and store the result.
 
     `thresholds` default to the configured ones (settings.MATRIX_THRESHOLDS over the defaults).
+    The messages the result calls for (diagnostics.notifications) go to `send_notifications`:
+    the notify queue by default.
     """
     now = now or timezone.now()
     router, collection, context = build_context(router, collection, now=now, thresholds=thresholds)
@@ -323,7 +336,14 @@ def evaluate_router(
             "categories": status.health.category_list,
         }
         publish(events.FLEET_GROUP, changed)
-    return Evaluation(router=router, collection=collection, verdicts=verdicts, fold=fold, status=status)
+    told: list[Notification] = []
+    try:
+        told = notifications.notify_after_evaluation(router, fold, now, send_notifications)
+    except Exception:  # the evaluation is stored; a notification bug must not undo it or stop the worker
+        logger.exception("deciding the notifications of router %s failed", router.pk)
+    return Evaluation(
+        router=router, collection=collection, verdicts=verdicts, fold=fold, status=status, notifications=told
+    )
 
 
 def evaluate_after_collection(collection: Collection, publish: events.Publisher = events.publish) -> Evaluation | None:

@@ -65,6 +65,8 @@ class FoldOutcome:
     opened: list[str] = field(default_factory=list)
     reopened: list[str] = field(default_factory=list)
     still_open: list[str] = field(default_factory=list)
+    # Still open, and its severity rose (info to warning, warning to critical).
+    escalated: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     unjudged: list[str] = field(default_factory=list)
 
@@ -149,9 +151,13 @@ def fold_verdicts(
             finding.resolved_at = None
             finding.opened_at = now
             finding.times_opened += 1
+            # An acknowledgement is of one open period: a problem that came back is news again.
+            finding.clear_acknowledgement()
             outcome.reopened.append(rule)
         else:
             outcome.still_open.append(rule)
+            if SEVERITY_RANK.get(verdict.severity, 0) > SEVERITY_RANK.get(finding.severity, 0):
+                outcome.escalated.append(rule)
         _apply_verdict(finding, verdict, collection, now)
         finding.save()
         if rule in outcome.opened or rule in outcome.reopened:
@@ -249,6 +255,7 @@ def refresh_router_health(router: Router, collection: Collection | None, now: da
     health.rank = STATUS_RANKS[status]
     health.categories = categories
     health.open_findings = min(len(findings), 32767)
+    health.acknowledged_findings = min(sum(1 for f in findings if f.acknowledgement_active(now)), 32767)
     health.collection = collection
     health.collection_status = collection.status if collection is not None else ""
     health.evaluated_at = now
@@ -260,3 +267,10 @@ def refresh_router_health(router: Router, collection: Collection | None, now: da
         previous_collection_status=previous_collection_status,
         previous_evaluated_at=previous_evaluated_at,
     )
+
+
+def refresh_acknowledged_count(router: Router | int, now: datetime) -> int:
+    """Rewrite the router's count of acknowledged open findings (the wall's mark); returns it."""
+    count = Finding.objects.open().for_router(router).acknowledged(now).count()
+    RouterHealth.objects.filter(router=router).update(acknowledged_findings=min(count, 32767))
+    return count

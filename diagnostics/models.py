@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from diagnostics.series import METRICS, ROLLUP_STATS
 from diagnostics.ssh import AccessReason
-from vrconsole.models import AuditEntry, Router
+from vrconsole.models import AuditEntry, Router, Zone
 
 
 class CollectionTrigger(models.TextChoices):
@@ -377,6 +378,13 @@ class FindingQuerySet(models.QuerySet["Finding"]):
         """Critical before warning before info; within a severity the longest-failing first."""
         return self.annotate(worst_rank=_severity_rank_expression()).order_by("-worst_rank", "opened_at", "rule")
 
+    def acknowledged(self, now: datetime | None = None) -> FindingQuerySet:
+        """Findings whose acknowledgement is in force."""
+        moment = now or timezone.now()
+        return self.filter(acknowledged_at__isnull=False).filter(
+            Q(acknowledged_until__isnull=True) | Q(acknowledged_until__gt=moment)
+        )
+
 
 class Finding(models.Model):
     """What one rule says about one router over time: open while it fires, resolved when it stops.
@@ -403,6 +411,15 @@ class Finding(models.Model):
     times_opened = models.PositiveIntegerField(default=1)
     first_collection = models.ForeignKey(Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     last_collection = models.ForeignKey(Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # "I'm on it": who acknowledged the current open period, when, why, and until when (none:
+    # until it resolves). Cleared when the finding resolves; an expired one simply stops counting.
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_by_name = models.CharField(max_length=150, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_until = models.DateTimeField(null=True, blank=True)
+    acknowledgement_comment = models.TextField(blank=True)
 
     objects = FindingQuerySet.as_manager()
 
@@ -426,6 +443,46 @@ class Finding(models.Model):
     @property
     def severity_rank(self) -> int:
         return SEVERITY_RANKS.get(self.severity, 0)
+
+    def acknowledgement_active(self, now: datetime | None = None) -> bool:
+        """Acknowledged, and the acknowledgement has not expired."""
+        if self.acknowledged_at is None:
+            return False
+        return self.acknowledged_until is None or self.acknowledged_until > (now or timezone.now())
+
+    @property
+    def is_acknowledged(self) -> bool:
+        return self.acknowledgement_active()
+
+    @property
+    def acknowledgement_expired(self) -> bool:
+        """Acknowledged once in this open period, but its time ran out: the finding is back to normal."""
+        return self.acknowledged_at is not None and not self.acknowledgement_active()
+
+    def acknowledge(self, user: AbstractBaseUser, comment: str, until: datetime | None, now: datetime) -> None:
+        """Mark the current open period as in hand (replacing an earlier acknowledgement)."""
+        self.acknowledged_by = user if isinstance(user, models.Model) else None  # type: ignore[assignment]
+        self.acknowledged_by_name = user.get_username()
+        self.acknowledged_at = now
+        self.acknowledged_until = until
+        self.acknowledgement_comment = comment
+        self.save(update_fields=ACKNOWLEDGEMENT_FIELDS)
+
+    def clear_acknowledgement(self) -> None:
+        self.acknowledged_by = None
+        self.acknowledged_by_name = ""
+        self.acknowledged_at = None
+        self.acknowledged_until = None
+        self.acknowledgement_comment = ""
+
+
+ACKNOWLEDGEMENT_FIELDS = [
+    "acknowledged_by",
+    "acknowledged_by_name",
+    "acknowledged_at",
+    "acknowledged_until",
+    "acknowledgement_comment",
+]
 
 
 class FindingEventKind(models.TextChoices):
@@ -517,6 +574,9 @@ class RouterHealth(models.Model):
     # Categories of the open findings, worst first, comma-separated ("dhcp,disk").
     categories = models.CharField(max_length=400, blank=True)
     open_findings = models.PositiveSmallIntegerField(default=0)
+    # Open findings someone acknowledged (as of the last evaluation or acknowledgement): the wall
+    # marks a router whose every open finding is in hand.
+    acknowledged_findings = models.PositiveSmallIntegerField(default=0)
     collection = models.ForeignKey(Collection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     collection_status = models.CharField(max_length=16, blank=True)
     evaluated_at = models.DateTimeField(default=timezone.now)
@@ -712,3 +772,166 @@ class ActionRun(models.Model):
         if self.started is None or self.finished is None:
             return None
         return round((self.finished - self.started).total_seconds(), 1)
+
+
+# --- On call: silences and notifications ---------------------------------------------------
+
+
+class SilenceQuerySet(models.QuerySet["Silence"]):
+    def active(self, now: datetime | None = None) -> SilenceQuerySet:
+        """Silences in force at `now` (started, not ended, not lifted)."""
+        moment = now or timezone.now()
+        return self.filter(starts__lte=moment, ends__gt=moment, lifted_at__isnull=True)
+
+    def current_or_upcoming(self, now: datetime | None = None) -> SilenceQuerySet:
+        moment = now or timezone.now()
+        return self.filter(ends__gt=moment, lifted_at__isnull=True)
+
+
+class Silence(models.Model):
+    """A maintenance window: while it lasts, findings it matches notify nobody.
+
+    It matches by router, rule, category and zone; every criterion given must match (a
+    silence of zone Z and category dhcp is the DHCP findings of zone Z's routers). Findings
+    still open and show on every page; only notifications are held.
+    """
+
+    router = models.ForeignKey(Router, null=True, blank=True, on_delete=models.CASCADE, related_name="silences")
+    rule = models.CharField(max_length=64, blank=True)
+    category = models.CharField(max_length=32, blank=True)
+    zone = models.ForeignKey(Zone, null=True, blank=True, on_delete=models.CASCADE, related_name="silences")
+    starts = models.DateTimeField(default=timezone.now)
+    ends = models.DateTimeField()
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    # Ended early by an operator.
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by_name = models.CharField(max_length=150, blank=True)
+
+    objects = SilenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts", "-id"]
+        indexes = [models.Index(fields=["ends"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends__gt=models.F("starts")), name="silence_ends_after_start"),
+            models.CheckConstraint(condition=~Q(reason=""), name="silence_reason_required"),
+            models.CheckConstraint(
+                condition=Q(router__isnull=False) | ~Q(rule="") | ~Q(category="") | Q(zone__isnull=False),
+                name="silence_matches_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"silence of {self.scope_text} from {self.starts:%Y-%m-%d %H:%M} to {self.ends:%Y-%m-%d %H:%M}"
+
+    @property
+    def scope_text(self) -> str:
+        """What it silences, in words: "router r-1-VM, category dhcp"."""
+        parts = []
+        if self.router is not None:
+            parts.append(f"router {self.router.name or self.router.uuid}")
+        if self.zone is not None:
+            parts.append(f"zone {self.zone.name}")
+        if self.rule:
+            parts.append(f"rule {self.rule}")
+        if self.category:
+            parts.append(f"category {self.category}")
+        return ", ".join(parts)
+
+    def matches(self, finding: Finding, router: Router) -> bool:
+        """Every criterion the silence names holds for the finding on its router."""
+        return (
+            (self.router_id is None or self.router_id == router.pk)
+            and (self.zone_id is None or self.zone_id == router.zone_id)
+            and (not self.rule or self.rule == finding.rule)
+            and (not self.category or self.category == finding.category)
+        )
+
+    def in_force(self, now: datetime | None = None) -> bool:
+        moment = now or timezone.now()
+        return self.lifted_at is None and self.starts <= moment < self.ends
+
+
+class NotificationKind(models.TextChoices):
+    OPENED = "opened", "opened"
+    ESCALATED = "escalated", "escalated"
+    REMINDER = "reminder", "still open"
+    FLAPPING = "flapping", "flapping"
+    RESOLVED = "resolved", "resolved"
+    TEST = "test", "test"
+
+
+class Notification(models.Model):
+    """One message about one finding (or a test): what it says, and why it was held if it was.
+
+    The message is built when the evaluation decides to send it, so it says what was true
+    then; each destination's delivery is a NotificationDelivery row worked by the notify queue.
+    A held message (acknowledged or silenced finding) keeps `suppressed_because` and has no
+    deliveries: the console can say why nobody was paged.
+    """
+
+    finding = models.ForeignKey(Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
+    router = models.ForeignKey(Router, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    rule = models.CharField(max_length=64, blank=True)
+    severity = models.CharField(max_length=16, blank=True)
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    subject = models.CharField(max_length=300)
+    # The message as sent: the JSON webhook body (text included).
+    message = models.JSONField(default=dict, blank=True)
+    suppressed_because = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["finding", "-created"]), models.Index(fields=["router", "-created"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.rule} on {self.router_id} at {self.created:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def was_sent(self) -> bool:
+        return not self.suppressed_because
+
+
+class DeliveryChannel(models.TextChoices):
+    WEBHOOK = "webhook", "webhook"
+    EMAIL = "email", "e-mail"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "queued"
+    # Failed at least once, another attempt is queued with backoff.
+    RETRYING = "retrying", "retrying"
+    SENT = "sent", "sent"
+    FAILED = "failed", "failed"
+
+
+class NotificationDelivery(models.Model):
+    """One notification to one destination: its attempts and how it ended.
+
+    A webhook is named by its host and a hash of its URL, never the URL itself: a Slack or
+    Mattermost webhook URL is a secret. The job finds the URL again in NOTIFY_WEBHOOKS by the hash.
+    """
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=16, choices=DeliveryChannel.choices)
+    # webhook: "<sha256 of the URL, 16 hex>"; email: the address.
+    destination = models.CharField(max_length=254)
+    label = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["notification", "id"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.status}"

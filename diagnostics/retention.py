@@ -12,7 +12,8 @@ Kept whatever their age:
   collections an open finding points to (its evidence);
 - the collections that opened or resolved a finding, for COLLECTION_EVIDENCE_RETENTION_DAYS;
 - the latest config snapshot of each kind of each router;
-- the latest sync run of each region.
+- the latest sync run of each region;
+- the notifications about a finding still open (its reminders and resolution depend on them).
 The hourly rollups are brought up to date first, so no raw sample is deleted before it is
 aggregated.
 """
@@ -29,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import connection, models, transaction
-from django.db.models import Exists, Max, Min, Model, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, Max, Min, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from diagnostics.models import (
@@ -42,8 +43,10 @@ from diagnostics.models import (
     FleetCountDimension,
     HealthRollup,
     HealthSample,
+    Notification,
     RollupSpan,
     RouterHealth,
+    Silence,
 )
 from diagnostics.rollup import roll_up
 from vrconsole.models import AuditEntry, Router, RouterStateChange, SyncRun
@@ -229,6 +232,13 @@ def _older(model: type[Model], column: str, cutoff: datetime, **match: Any) -> Q
     return model._default_manager.filter(**{f"{column}__lt": cutoff}, **match)
 
 
+def _told_about_the_past(cutoff: datetime) -> QuerySet:
+    """Notifications (with their deliveries) older than the cutoff, except those about a finding still
+    open: what was told in its current open period decides its reminders and its resolution message."""
+    still_open = Q(finding__isnull=False, finding__resolved_at__isnull=True)
+    return Notification.objects.filter(created__lt=cutoff).exclude(still_open)
+
+
 def _replaced_sync_runs(cutoff: datetime) -> QuerySet:
     """Sync runs older than the cutoff, except the latest of each region (its fleet page chip)."""
     newer = SyncRun.objects.filter(region_id=OuterRef("region_id"), pk__gt=OuterRef("pk"))
@@ -257,6 +267,8 @@ def apply_retention(now: datetime | None = None, *, batch: int | None = None, dr
     prune("config snapshots", partial(deletable_snapshots, cutoffs))
     prune("state changes", partial(_older, RouterStateChange, "at", cutoffs.rollups))
     prune("finding events", partial(_older, FindingEvent, "at", cutoffs.rollups))
+    prune("notifications", partial(_told_about_the_past, cutoffs.rollups))
+    prune("silences", partial(_older, Silence, "ends", cutoffs.rollups))
     for dimension in FleetCountDimension.values:
         prune("fleet counts", partial(_older, FleetCount, "at", cutoffs.rollups, dimension=dimension))
     prune("sync runs", partial(_replaced_sync_runs, cutoffs.sync_runs))

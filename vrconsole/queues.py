@@ -15,6 +15,8 @@ COLLECT = "collect"
 # An operator's "Collect now": workers of its own, so it never waits behind a sweep's batches.
 COLLECT_NOW = "collect_now"
 ACTIONS = "actions"
+# Notifications of findings: a dead webhook retries here and never holds a collection worker.
+NOTIFY = "notify"
 DEFAULT = "default"
 
 # name -> default job timeout in seconds
@@ -23,5 +25,6 @@ QUEUE_TIMEOUTS: dict[str, int] = {
     COLLECT: 300,
     COLLECT_NOW: 300,
     ACTIONS: 900,
+    NOTIFY: 120,
     DEFAULT: 300,
 }

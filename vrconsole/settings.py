@@ -483,6 +483,67 @@ if COLLECTION_EVIDENCE_RETENTION_DAYS < COLLECTION_RETENTION_DAYS:
         "(collections that opened or resolved a finding are kept longer, never shorter)"
     )
 
+# --- On call: notifications ----------------------------------------------------------------
+# When a finding opens at warning or critical, escalates, stays open past the reminder
+# interval or resolves, the notify queue's worker tells every destination: webhooks
+# (comma-separated http(s) URLs get a JSON body; prefix one with `slack+` — e.g.
+# slack+https://hooks.slack.com/services/… — for the Slack/Mattermost `{"text": …}` form) and
+# e-mail addresses (through EMAIL_URL). Webhook URLs often carry a token: they are never
+# stored, logged or shown, only their host and a hash.
+NOTIFY_WEBHOOKS = [part.strip() for part in os.environ.get("NOTIFY_WEBHOOKS", "").split(",") if part.strip()]
+for _position, _hook in enumerate(NOTIFY_WEBHOOKS, start=1):
+    _parsed_hook = urlparse(_hook.removeprefix("slack+"))
+    if _parsed_hook.scheme not in {"http", "https"} or not _parsed_hook.hostname:
+        # The URL itself is not repeated: it may carry a token.
+        raise ImproperlyConfigured(f"NOTIFY_WEBHOOKS: entry {_position} is not an http(s) URL (optionally slack+)")
+NOTIFY_EMAILS = [part.strip() for part in os.environ.get("NOTIFY_EMAILS", "").split(",") if part.strip()]
+for _address in NOTIFY_EMAILS:
+    if "@" not in _address or any(ch.isspace() or ch in "<>,;" for ch in _address) or _address.startswith("@"):
+        raise ImproperlyConfigured(f"NOTIFY_EMAILS: {_address!r} is not an e-mail address")
+# Mail server for NOTIFY_EMAILS, as a URL: smtp://user:password@host:25, smtp+tls://…:587,
+# smtp+ssl://…:465, or consolemail:// (printed by the worker: a trial run).
+EMAIL_URL = os.environ.get("EMAIL_URL") or "smtp://127.0.0.1:25"
+_email_scheme = urlparse(EMAIL_URL).scheme
+if _email_scheme not in {"smtp", "smtps", "smtp+tls", "smtp+ssl", "consolemail"}:
+    raise ImproperlyConfigured(f"EMAIL_URL: scheme {_email_scheme!r}: expected smtp, smtp+tls, smtp+ssl or consolemail")
+if _email_scheme != "consolemail" and not urlparse(EMAIL_URL).hostname:
+    raise ImproperlyConfigured("EMAIL_URL: the URL has no host")
+_email = env.email_url_config(EMAIL_URL)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("NOTIFY_FROM", "vrconsole@localhost")
+# The console's address as the paged person reaches it (https://vrconsole.example.org): the
+# messages' and the ticket reports' links start with it. Empty: links are paths only.
+CONSOLE_URL = os.environ.get("CONSOLE_URL", "").rstrip("/")
+if CONSOLE_URL:
+    _url("CONSOLE_URL", CONSOLE_URL, {"http", "https"})
+# A finding still open (not acknowledged, not silenced) notifies again this often; 0: never.
+NOTIFY_REMINDER_SECONDS = _int("NOTIFY_REMINDER_SECONDS", 4 * 3600, minimum=0)
+# Flap damping: a finding that opened this many times within the window notifies once, as
+# flapping, and then not again for its openings and resolutions until the window has passed.
+NOTIFY_FLAP_COUNT = _int("NOTIFY_FLAP_COUNT", 3, minimum=2)
+NOTIFY_FLAP_WINDOW_SECONDS = _int("NOTIFY_FLAP_WINDOW_SECONDS", 3600, minimum=60)
+# Retries of a failed delivery, as the waits before each (seconds, comma-separated): RQ
+# re-queues it after each wait (the notify worker runs --with-scheduler). A dead destination
+# costs nothing but its own retries: collections never wait on a notification.
+_retry_raw = os.environ.get("NOTIFY_RETRY_SECONDS", "30,120,600")
+try:
+    NOTIFY_RETRY_SECONDS = [int(part) for part in _retry_raw.split(",") if part.strip()]
+except ValueError:
+    raise ImproperlyConfigured(
+        f"NOTIFY_RETRY_SECONDS={_retry_raw!r}: expected whole seconds, comma-separated"
+    ) from None
+if any(wait < 0 for wait in NOTIFY_RETRY_SECONDS) or len(NOTIFY_RETRY_SECONDS) > 20:
+    raise ImproperlyConfigured(f"NOTIFY_RETRY_SECONDS={_retry_raw!r}: at most 20 waits, none negative")
+# Every webhook request gives up after this many seconds.
+NOTIFY_TIMEOUT_SECONDS = _float("NOTIFY_TIMEOUT_SECONDS", 10.0, minimum=1.0, maximum=120.0)
+
 # --- Prometheus ---------------------------------------------------------------------------
 # /metrics answers only a request bearing `Authorization: Bearer <METRICS_TOKEN>`; with no
 # token set the endpoint does not exist (404). At least 24 characters: it is a password.

@@ -25,6 +25,7 @@ urlpatterns = [
     path("rq/", include((_superusers_only(rq_urls.urlpatterns), "django_rq"))),
     path("", include("diagnostics.live_urls")),
     path("", include("diagnostics.action_urls")),
+    path("", include("diagnostics.oncall_urls")),
     path("", include("diagnostics.urls")),
     path("", include("vrconsole.dashboard.urls")),
 ]

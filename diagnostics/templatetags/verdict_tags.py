@@ -9,17 +9,17 @@ sequence or a NUL in a log line can neither vanish nor disturb the page.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from diagnostics.models import Collection, ConfigSnapshot, Finding, ProbeResult, RouterHealth
+from diagnostics.models import Collection, ConfigSnapshot, Finding, ProbeResult, RouterHealth, Silence
 from diagnostics.router_status import effective_status, health_of, stale_before, unknown_reason
 from vrconsole.models import Router
 from vrconsole.templatetags.console_tags import reltime
@@ -125,10 +125,42 @@ class RouterDiagnostics:
     resolved_days: int
     collections: list[CollectionRow]
     snapshots: list[ConfigSnapshot]
+    silences: list[Silence] = field(default_factory=list)
+    latest_probes: int = 0
+    stale_before: datetime | None = None
 
     @property
     def status(self) -> str:
         return self.health.status if self.health is not None else "unknown"
+
+    @property
+    def latest(self) -> Collection | None:
+        """The newest collection, running or done (the triage line's subject)."""
+        return self.collections[0].collection if self.collections else None
+
+    @property
+    def latest_failed(self) -> int:
+        return len(self.collections[0].failed_probes) if self.collections else 0
+
+    @property
+    def last_done(self) -> Collection | None:
+        """The newest finished collection: "last collected"."""
+        return next((row.collection for row in self.collections if row.collection.is_done), None)
+
+    @property
+    def last_collected_at(self) -> datetime | None:
+        done = self.last_done
+        return (done.finished or done.created) if done is not None else None
+
+    @property
+    def collection_stale(self) -> bool:
+        """Last collected longer ago than two sweep intervals (or never)."""
+        moment = self.last_collected_at
+        return moment is None or (self.stale_before is not None and moment < self.stale_before)
+
+    @property
+    def acknowledged_count(self) -> int:
+        return sum(1 for finding in self.open_findings if finding.is_acknowledged)
 
 
 @register.simple_tag
@@ -155,9 +187,21 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
         .order_by("-pk")
         .values("pk")[:1]
     )
+    now = timezone.now()
+    open_findings = list(findings.open().worst_first())
+    silences = list(
+        Silence.objects.active(now)
+        .filter(Q(router=router) | Q(router__isnull=True))
+        .filter(Q(zone_id=router.zone_id) | Q(zone__isnull=True))
+        .select_related("router", "zone")
+        .order_by("ends")
+    )
+    for finding in open_findings:
+        # The silence holding the finding's notifications, if any (the page says so beside it).
+        finding.silenced_by = next((s for s in silences if s.matches(finding, router)), None)  # type: ignore[attr-defined]
     diagnostics = RouterDiagnostics(
         health=RouterHealth.objects.filter(router=router).first(),
-        open_findings=list(findings.open().worst_first()),
+        open_findings=open_findings,
         resolved_findings=list(findings.resolved_since(since).order_by("-resolved_at")),
         resolved_days=RESOLVED_FINDINGS_DAYS,
         # `failed_probes` is the prefetch's to_attr list.
@@ -167,6 +211,9 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
                 :RECENT_SNAPSHOTS
             ]
         ),
+        silences=silences,
+        latest_probes=ProbeResult.objects.filter(collection=collections[0]).count() if collections else 0,
+        stale_before=stale_before(now),
     )
     # Two blocks of the page ask for it; the router object lives for one request.
     setattr(router, "_diagnostics_for_page", diagnostics)  # noqa: B010 - a per-request memo, not a field
@@ -177,3 +224,10 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
 def sample_value(sample: Any, name: str) -> Any:
     """One series of a health sample, by name (templates cannot index attributes by variable)."""
     return getattr(sample, name, None)
+
+
+@register.filter
+def router_acknowledged(router: Any) -> int:
+    """How many of the router's open findings are acknowledged (as of its last evaluation or acknowledgement)."""
+    health = health_of(router)
+    return health.acknowledged_findings if health is not None else 0

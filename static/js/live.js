@@ -16,6 +16,8 @@
   var outcome = panel.querySelector("[data-live-outcome]");
   var findingsNote = panel.querySelector("[data-live-findings]");
   var form = panel.querySelector("[data-collect-form]");
+  var details = panel.querySelector("[data-live-details]");
+  var openedByHand = false;
   var reasonsNode = document.getElementById("live-reasons");
   var reasons = reasonsNode ? JSON.parse(reasonsNode.textContent) : {};
 
@@ -80,12 +82,35 @@
     return { done: done, failed: failed };
   }
 
+  function ago(iso) {
+    var then = Date.parse(iso);
+    if (isNaN(then)) { return ""; }
+    var s = Math.max(0, Math.round((Date.now() - then) / 1000));
+    if (s < 60) { return s + " s ago"; }
+    if (s < 3600) { return Math.round(s / 60) + " min ago"; }
+    if (s < 172800) { return Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " min ago"; }
+    return Math.floor(s / 86400) + " d ago";
+  }
+
   function showSummary() {
     if (!current) {
       summary.textContent = "No collection of this router yet.";
       return;
     }
     var c = counts();
+    var finished = current.status && current.status !== "pending" && current.status !== "running";
+    if (finished) {
+      // The panel answers in one line once the run is over; the table stays one click away.
+      var total = rows.querySelectorAll("tr[data-probe]").length;
+      summary.textContent = total + " probe" + (total === 1 ? "" : "s") + ", " + c.failed + " failed" +
+        (current.duration_s != null ? ", in " + seconds(current.duration_s) : "") +
+        (current.finished ? ", " + ago(current.finished) : "") +
+        (current.status !== "succeeded" ? ": " + current.status : "") + " · collection #" + current.collection_id;
+      // A run that failed keeps its table open: which probe went unanswered is the answer then.
+      if (details && !openedByHand) { details.open = current.status !== "succeeded"; }
+      return;
+    }
+    if (details) { details.open = true; }
     var who = current.trigger ? " (" + current.trigger + (current.requested_by ? " by " + current.requested_by : "") + ")" : "";
     summary.textContent = "Collection #" + current.collection_id + who + ": " + c.done + " probe" +
       (c.done === 1 ? "" : "s") + " done, " + c.failed + " failed.";
@@ -178,6 +203,7 @@
     ["status", "reason", "error", "duration_s", "probe_errors"].forEach(function (key) {
       current[key] = event[key];
     });
+    if (!current.finished) { current.finished = new Date().toISOString(); }
     markUnfinishedProbes();
     if (collectMessage) { collectMessage.textContent = ""; }
     showSummary();
@@ -280,6 +306,13 @@
         collectMessage.textContent = "✖ The console did not answer; check your connection and try again.";
         setCollectBusy(false);
       });
+    });
+  }
+
+  if (details) {
+    details.querySelector("summary").addEventListener("click", function () {
+      // Someone opened the table to read it: a finishing run must not fold it under them.
+      openedByHand = !details.open;
     });
   }
 

@@ -327,5 +327,7 @@ def test_it_says_it_is_reconnecting_and_catches_up_after_a_server_restart(own_se
     ProbeResult.objects.create(collection=collection, name="routes", ok=True, duration_s=0.2)
     own_server.start()
     tab.wait_for_selector('#live-panel[data-live-status="connected"]', timeout=4 * WAIT_MS)
-    tab.wait_for_selector('tr[data-probe="routes"][data-status="ok"]')
+    # A finished run folds its table under the summary line (one click away).
+    tab.wait_for_selector('tr[data-probe="routes"][data-status="ok"]', state="attached")
     assert "● Succeeded in 2.00 s" in tab.inner_text("[data-live-outcome]")
+    assert tab.inner_text("[data-live-summary]").startswith("1 probe, 0 failed, in 2.00 s")

@@ -16,8 +16,11 @@ from diagnostics.models import (
     FindingEvent,
     HealthRollup,
     HealthSample,
+    Notification,
+    NotificationDelivery,
     ProbeResult,
     RouterHealth,
+    Silence,
     VerdictRecord,
 )
 from diagnostics.retention import apply_retention
@@ -209,3 +212,22 @@ def test_rolling_up_twice_gives_the_same_rows(retention, router) -> None:
     first = sorted(HealthRollup.objects.values_list("span", "start", "samples", "cpu_percent_sum"))
     roll_up(NOW)
     assert sorted(HealthRollup.objects.values_list("span", "start", "samples", "cpu_percent_sum")) == first
+
+
+def test_it_prunes_old_notifications_and_silences_but_not_those_of_open_findings(retention, router):
+    old = NOW - timedelta(days=500)
+    still_open = Finding.objects.create(router=router, rule="a", category="dhcp", severity="critical", title="t")
+    resolved = Finding.objects.create(
+        router=router, rule="b", category="disk", severity="warning", title="t", resolved_at=old
+    )
+    kept = Notification.objects.create(finding=still_open, router=router, kind="opened", subject="s", created=old)
+    gone = Notification.objects.create(finding=resolved, router=router, kind="opened", subject="s", created=old)
+    NotificationDelivery.objects.create(notification=gone, channel="email", destination="a@b.c", label="e-mail")
+    recent = Notification.objects.create(finding=resolved, router=router, kind="resolved", subject="s")
+    Silence.objects.create(router=router, starts=old, ends=old + timedelta(hours=1), reason="long ago")
+    current = Silence.objects.create(router=router, ends=NOW + timedelta(hours=1), reason="now")
+    report = apply_retention(NOW)
+    assert set(Notification.objects.values_list("pk", flat=True)) == {kept.pk, recent.pk}
+    assert not NotificationDelivery.objects.exists()
+    assert list(Silence.objects.values_list("pk", flat=True)) == [current.pk]
+    assert (report.deleted["notifications"], report.deleted["silences"]) == (1, 1)

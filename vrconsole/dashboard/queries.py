@@ -93,6 +93,7 @@ LIST_FIELDS = (
     # The verdict status row (diagnostics.RouterHealth), joined rather than aggregated per row.
     "health__status",
     "health__categories",
+    "health__acknowledged_findings",
     "health__status_since",
     "health__evaluated_at",
     "health__collection_status",

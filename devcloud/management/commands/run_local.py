@@ -142,6 +142,7 @@ class Command(BaseCommand):
         self._spawn("worker-actions", manage + ["rqworker", "actions"], env, var)
         self._spawn("worker-collect", manage + ["rqworker", "collect"], env, var)
         self._spawn("worker-collect-now", manage + ["rqworker", "collect_now"], env, var)
+        self._spawn("worker-notify", manage + ["rqworker", "notify", "--with-scheduler"], env, var)
         self._spawn("tail-worker", manage + ["tail_worker"], env, var)
         self._spawn("scheduler", manage + ["rqcron", "vrconsole.schedules"], env, var)
         daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"

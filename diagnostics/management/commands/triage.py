@@ -1,4 +1,4 @@
-"""`python manage.py triage ROUTER [--json]`: sync, collect and judge one router now, and print the verdicts.
+"""`python manage.py triage ROUTER [--json | --format markdown]`: sync, collect and judge one router now, and print the verdicts.
 
 ROUTER is a router name (`r-123-VM`) or uuid. The router's row is first refreshed from its
 region's API (when the API cannot answer, the stored inventory is used and the output says
@@ -8,7 +8,12 @@ already belong to another router). It is then collected in this process (trigger
 the troubleshooting matrix judges the collection. With --json the last line of output is
 one JSON object: router, sync, collection outcome, status and verdicts. The exit status is
 0 whenever the triage ran, whatever it found; non-zero only for an unknown router or when
-the triage itself could not run.
+the triage itself could not run. With --format markdown the output is the router's ticket
+report (diagnostics.reports, what the router page's "Copy for ticket" copies).
+
+The notifications of the findings it opens or resolves are decided as after any collection
+(diagnostics.notifications) and delivered from this process before it exits; a delivery that
+fails goes to the notify queue for its retries. What was sent is said on stderr.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from diagnostics import reports
 from diagnostics.collect import run_collection
 from diagnostics.evaluate import evaluate_router
 from diagnostics.failure_evidence import failure_conditions, gather_failure_evidence
@@ -29,9 +35,12 @@ from diagnostics.models import (
     Collection,
     CollectionTrigger,
     FailureEvidence,
+    Notification,
+    NotificationDelivery,
     RouterHealth,
     VerdictRecord,
 )
+from diagnostics.notify_jobs import deliver_now
 from diagnostics.templatetags.verdict_tags import SEVERITY_LOOK, STATUS_LOOK, visible_controls
 from vrconsole import events, sync
 from vrconsole.cloudstack.client import ApiFailure
@@ -90,6 +99,20 @@ def evidence_summary(evidence: FailureEvidence | None) -> dict[str, Any] | None:
     }
 
 
+def notification_summary(notification: Notification) -> dict[str, Any]:
+    """A notification the triage decided, with how each delivery went, as --json reports it."""
+    return {
+        "kind": notification.kind,
+        "rule": notification.rule,
+        "severity": notification.severity,
+        "held": notification.suppressed_because,
+        "deliveries": [
+            {"to": delivery.label, "status": delivery.status, "attempts": delivery.attempts, "error": delivery.error}
+            for delivery in NotificationDelivery.objects.filter(notification=notification).order_by("pk")
+        ],
+    }
+
+
 def verdicts_of(collection: Collection) -> list[dict[str, Any]]:
     """The verdicts stored on the collection, worst first."""
     records = sorted(
@@ -116,6 +139,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("router", help="router name (r-123-VM) or uuid")
         parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+        parser.add_argument(
+            "--format",
+            choices=["text", "markdown"],
+            default="text",
+            help="markdown: print the router's ticket report (as the router page's Copy for ticket)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         router = find_router(options["router"])
@@ -125,8 +154,9 @@ class Command(BaseCommand):
         evidence = self._failure_evidence(router) if sync_report["listed"] else None
         if sync_report["listed"]:
             collection = self._collect(router, quiet=options["json"])
-        verdicts = self._evaluate(router, collection)
+        verdicts, told = self._evaluate(router, collection)
         status = RouterHealth.status_of(router)
+        told_summaries = [notification_summary(notification) for notification in told]
         payload = {
             "router": router_summary(router, status),
             "sync": sync_report,
@@ -134,9 +164,14 @@ class Command(BaseCommand):
             "failure_evidence": evidence_summary(evidence),
             "status": status,
             "verdicts": verdicts,
+            "notifications": told_summaries,
         }
         if options["json"]:
             self.stdout.write(json.dumps(payload, default=str, ensure_ascii=False))
+            return
+        self._print_notifications(told_summaries)
+        if options["format"] == "markdown":
+            self.stdout.write(reports.to_markdown(reports.build_report(router)), ending="")
         else:
             self._print_readably(payload)
 
@@ -179,16 +214,32 @@ class Command(BaseCommand):
         collection.refresh_from_db()
         return collection
 
-    def _evaluate(self, router: Router, collection: Collection | None) -> list[dict[str, Any]]:
+    def _evaluate(
+        self, router: Router, collection: Collection | None
+    ) -> tuple[list[dict[str, Any]], list[Notification]]:
         # Unlike the jobs' evaluation after a collection, which logs and swallows its failures,
-        # a triage whose matrix cannot run must say so.
+        # a triage whose matrix cannot run must say so. Its notifications leave before it exits.
         try:
-            evaluation = evaluate_router(router, collection)
+            evaluation = evaluate_router(router, collection, send_notifications=deliver_now)
         except Exception as exc:
             raise CommandError(f"the troubleshooting matrix could not run: {type(exc).__name__}: {exc}") from exc
         if collection is None:
-            return [verdict.as_json() for verdict in evaluation.verdicts]
-        return verdicts_of(collection)
+            return [verdict.as_json() for verdict in evaluation.verdicts], evaluation.notifications
+        return verdicts_of(collection), evaluation.notifications
+
+    def _print_notifications(self, summaries: list[dict[str, Any]]) -> None:
+        for summary in summaries:
+            line = f"notification {summary['kind']} {summary['rule']}: "
+            if summary["held"]:
+                line += f"held ({summary['held']})"
+            elif not summary["deliveries"]:
+                line += "no destination configured (NOTIFY_WEBHOOKS, NOTIFY_EMAILS)"
+            else:
+                line += "; ".join(
+                    f"{d['to']} {d['status']}" + (f" ({d['error']})" if d["error"] else "")
+                    for d in summary["deliveries"]
+                )
+            self.stderr.write(visible_controls(line))
 
     def _print_readably(self, payload: dict[str, Any]) -> None:
         router = payload["router"]
