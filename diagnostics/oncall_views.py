@@ -80,8 +80,8 @@ def _finding_url(router: Router, finding: Finding) -> str:
     return reverse("router-detail", args=[router.uuid]) + f"#finding-{finding.rule}"
 
 
-@require_http_methods(["GET", "POST"])
 @requires(Capability.VIEW, post=Capability.OPERATE, message=NOT_OPERATOR, audit="finding.acknowledge")
+@require_http_methods(["GET", "POST"])
 def acknowledge_finding(request: HttpRequest, uuid: str, rule: str) -> HttpResponse:
     """The acknowledgement form of one open finding; a valid post records it and returns to the router."""
     router = _router_or_404(uuid)
@@ -128,8 +128,8 @@ def _ack_context(router: Router, finding: Finding, form: AcknowledgeForm) -> dic
     return {"router": router, "finding": finding, "form": form, "not_operator": NOT_OPERATOR}
 
 
-@require_POST
 @requires(Capability.OPERATE, message=NOT_OPERATOR, audit="finding.unacknowledge")
+@require_POST
 def unacknowledge_finding(request: HttpRequest, uuid: str, rule: str) -> HttpResponse:
     """Take an acknowledgement back: the finding notifies again as if never acknowledged."""
     router = _router_or_404(uuid)
@@ -220,8 +220,8 @@ class SilenceForm(forms.Form):
         return data
 
 
-@require_http_methods(["GET", "POST"])
 @requires(Capability.VIEW, post=Capability.OPERATE, message=NOT_OPERATOR, audit="silence.create")
+@require_http_methods(["GET", "POST"])
 def silences_page(request: HttpRequest) -> HttpResponse:
     """Silences in force and to come, recently ended ones, and (for operators) the form for a new one."""
     status = 200
@@ -277,8 +277,8 @@ def silences_page(request: HttpRequest) -> HttpResponse:
     return render(request, "diagnostics/silences.html", context, status=status)
 
 
-@require_POST
 @requires(Capability.OPERATE, message=NOT_OPERATOR, audit="silence.lift")
+@require_POST
 def lift_silence(request: HttpRequest, pk: int) -> HttpResponse:
     """End a silence now."""
     silence = get_object_or_404(Silence.objects.select_related("router", "zone"), pk=pk)

@@ -15,7 +15,7 @@ from vrconsole.models import Router
 pytestmark = pytest.mark.django_db
 
 # Same bound as tests/vrconsole/test_fleet_views.py: the status and findings columns are joined, not queried per row.
-FLEET_QUERY_BOUND = 15
+FLEET_QUERY_BOUND = 17
 
 
 @pytest.fixture
