@@ -35,7 +35,7 @@ from diagnostics.models import Collection, ProbeResult
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
 from vrconsole.events import router_group as group_name
 from vrconsole.models import Router
-from vrconsole.queues import COLLECT
+from vrconsole.queues import COLLECT_NOW
 from vrconsole.roles import OPERATOR
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -172,7 +172,7 @@ def _wait_for_server_sessions_to_end() -> None:
 
 @pytest.fixture
 def collect_queue() -> Iterator[Any]:
-    queue = django_rq.get_queue(COLLECT)
+    queue = django_rq.get_queue(COLLECT_NOW)
     queue.empty()
     yield queue
     queue.empty()
@@ -293,7 +293,7 @@ def test_it_names_the_reason_when_a_collection_fails_and_marks_the_unanswered_pr
     )
     tab.wait_for_selector('[data-live-outcome][data-outcome="failed"]')
     outcome = tab.inner_text("[data-live-outcome]")
-    assert "▲ Failed: the queued job was lost (Redis restarted?) — could not enqueue." in outcome
+    assert "▲ Failed: the job was lost (worker killed or Redis restarted) — could not enqueue." in outcome
     assert "■ no answer" in tab.inner_text('tr[data-probe="routes"]')
 
 

@@ -10,10 +10,8 @@ whole registry, as diagnostics.evaluate does.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,15 +19,12 @@ import pytest
 from devcloud import lab
 from devcloud.lab.topology import LabPlan
 from diagnostics import evaluate as evaluation
-from diagnostics.collect import run_collection
 from diagnostics.matrix import evaluate
-from diagnostics.matrix.base import CollectionView, PeerView, RouterContext, Verdict
+from diagnostics.matrix.base import PeerView, RouterContext, Verdict
 from diagnostics.matrix.thresholds import DEFAULTS
-from diagnostics.models import Collection, CollectionStatus
 from tests.diagnostics.lab_inventory import fresh_lab
 from tests.lab_slots import lab_block, lab_name
-from vrconsole.cloudstack import mapping
-from vrconsole.models import Host, Region, Router, RouterNic, Zone
+from tests.matrix.lab_judging import collected, inventory
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -43,53 +38,11 @@ def fidelity_lab() -> Iterator[LabPlan]:
         yield plan
 
 
-@pytest.fixture
-def lab_settings(settings: Any, tmp_path: Path) -> Any:
-    settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
-    settings.SSH_OVERRIDES = {}
-    return settings
-
-
-def _inventory(plan: LabPlan, kind: str, member: int = 0) -> Router:
-    """The router's rows as the sync would write them from the lab's listRouters item."""
-    planned = [router for router in plan.routers if router.kind == kind][member]
-    document = json.loads(lab.registration_path(LAB_NAME).read_text())
-    item = next(r for r in document["routers"] if r["name"] == planned.name)
-    region, _ = Region.objects.get_or_create(name=f"lab-{LAB_NAME}")
-    zone, _ = Zone.objects.get_or_create(region=region, uuid=plan.zone_id, defaults={"name": f"{plan.name}-zone1"})
-    host = None
-    if planned.hypervisor == "KVM":
-        host, _ = Host.objects.get_or_create(
-            region=region,
-            uuid=plan.host_id,
-            defaults={
-                "zone": zone,
-                "name": plan.host_name,
-                "ipaddress": plan.host_ip,
-                "hypervisor": "KVM",
-                "state": "Up",
-            },
-        )
-    fields = mapping.router_fields(item)
-    fields["router_type"] = "vpc" if item.get("vpcid") else "isolated"
-    Router.objects.filter(region=region, uuid=planned.id).delete()
-    router = Router.objects.create(region=region, zone=zone, host=host, uuid=planned.id, **fields)
-    for nic in mapping.router_nics(item):
-        RouterNic.objects.create(router=router, **nic)
-    return router
-
-
-def _collected(router: Router) -> CollectionView:
-    collection = run_collection(Collection.objects.create(router=router), publish=lambda *_: None)
-    assert collection.status == CollectionStatus.SUCCEEDED, collection.error
-    return evaluation.collection_view(collection)
-
-
 def _judge(plan: LabPlan, kind: str, member: int = 0, peers: tuple[PeerView, ...] = ()) -> list[Verdict]:
-    router = _inventory(plan, kind, member)
+    router = inventory(plan, kind, member)
     ctx = RouterContext(
         router=evaluation.router_view(router),
-        collection=_collected(router),
+        collection=collected(router),
         previous=None,
         peers=peers,
         thresholds={name: float(default) for name, (default, _, _) in DEFAULTS.items()},
@@ -120,8 +73,8 @@ def test_it_accepts_a_backup_without_the_password_server_but_with_apache2(
 ) -> None:
     verdicts = {}
     for member in (0, 1):
-        router = _inventory(fidelity_lab, "redundant", member)
-        seen = _collected(router)
+        router = inventory(fidelity_lab, "redundant", member)
+        seen = collected(router)
         services, processes = seen.fact("services"), seen.fact("processes")
         state = seen.fact("vrrp").state
         verdicts[state] = (
@@ -170,8 +123,8 @@ def test_it_calls_keepalived_unknown_not_inactive_when_systemctl_cannot_reach_sy
     name = _name(fidelity_lab, "redundant")
     lab.inject_fault(name, "systemd-unreachable", lab=LAB_NAME)
     try:
-        router = _inventory(fidelity_lab, "redundant")
-        seen = _collected(router)
+        router = inventory(fidelity_lab, "redundant")
+        seen = collected(router)
         verdicts = _judge(fidelity_lab, "redundant")
     finally:
         lab.clear_fault(name, "systemd-unreachable", lab=LAB_NAME)

@@ -9,10 +9,8 @@ builds the context the way diagnostics.evaluate does, and runs the whole registr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +25,8 @@ from diagnostics.matrix.thresholds import DEFAULTS
 from diagnostics.models import Collection, CollectionStatus
 from tests.diagnostics.lab_inventory import fresh_lab
 from tests.lab_slots import lab_block, lab_name
-from vrconsole.cloudstack import mapping
-from vrconsole.models import Host, Region, Router, RouterNic, Zone
+from tests.matrix.lab_judging import collected, inventory
+from vrconsole.models import Router
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -40,48 +38,6 @@ LAB_BLOCK = lab_block(71)
 def rules_lab() -> Iterator[LabPlan]:
     with fresh_lab(LAB_NAME, LAB_BLOCK) as plan:
         yield plan
-
-
-@pytest.fixture
-def lab_settings(settings: Any, tmp_path: Path) -> Any:
-    settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
-    settings.SSH_OVERRIDES = {}
-    return settings
-
-
-def _inventory(plan: LabPlan, kind: str, member: int = 0) -> Router:
-    """The router's rows as the sync would write them from the lab's listRouters item."""
-    planned = [router for router in plan.routers if router.kind == kind][member]
-    document = json.loads(lab.registration_path(LAB_NAME).read_text())
-    item = next(r for r in document["routers"] if r["name"] == planned.name)
-    region, _ = Region.objects.get_or_create(name=f"lab-{LAB_NAME}")
-    zone, _ = Zone.objects.get_or_create(region=region, uuid=plan.zone_id, defaults={"name": f"{plan.name}-zone1"})
-    host = None
-    if planned.hypervisor == "KVM":
-        host, _ = Host.objects.get_or_create(
-            region=region,
-            uuid=plan.host_id,
-            defaults={
-                "zone": zone,
-                "name": plan.host_name,
-                "ipaddress": plan.host_ip,
-                "hypervisor": "KVM",
-                "state": "Up",
-            },
-        )
-    fields = mapping.router_fields(item)
-    fields["router_type"] = "vpc" if item.get("vpcid") else "isolated"
-    Router.objects.filter(region=region, uuid=planned.id).delete()
-    router = Router.objects.create(region=region, zone=zone, host=host, uuid=planned.id, **fields)
-    for nic in mapping.router_nics(item):
-        RouterNic.objects.create(router=router, **nic)
-    return router
-
-
-def _collected(router: Router) -> CollectionView:
-    collection = run_collection(Collection.objects.create(router=router), publish=lambda *_: None)
-    assert collection.status == CollectionStatus.SUCCEEDED, collection.error
-    return evaluation.collection_view(collection)
 
 
 def _context(router: Router, collection: CollectionView, peers: tuple[PeerView, ...] = ()) -> RouterContext:
@@ -96,8 +52,8 @@ def _context(router: Router, collection: CollectionView, peers: tuple[PeerView, 
 
 
 def _judge(plan: LabPlan, kind: str, member: int = 0, peers: tuple[PeerView, ...] = ()) -> list[Verdict]:
-    router = _inventory(plan, kind, member)
-    return evaluate(_context(router, _collected(router), peers))
+    router = inventory(plan, kind, member)
+    return evaluate(_context(router, collected(router), peers))
 
 
 def _router_name(plan: LabPlan, kind: str) -> str:
@@ -116,11 +72,11 @@ def test_it_finds_nothing_wrong_with_healthy_lab_routers(rules_lab: LabPlan, lab
 
 @pytest.mark.django_db
 def test_it_finds_nothing_wrong_with_a_healthy_lab_redundant_pair(rules_lab: LabPlan, lab_settings: Any) -> None:
-    first = _inventory(rules_lab, "redundant", 0)
-    first_peer = PeerView(evaluation.router_view(first), _collected(first))
+    first = inventory(rules_lab, "redundant", 0)
+    first_peer = PeerView(evaluation.router_view(first), collected(first))
     second_verdicts = _judge(rules_lab, "redundant", 1, peers=(first_peer,))
-    second = _inventory(rules_lab, "redundant", 1)
-    second_peer = PeerView(evaluation.router_view(second), _collected(second))
+    second = inventory(rules_lab, "redundant", 1)
+    second_peer = PeerView(evaluation.router_view(second), collected(second))
     first_verdicts = _judge(rules_lab, "redundant", 0, peers=(second_peer,))
     assert {first_peer.router.redundant_state, second_peer.router.redundant_state} == {"PRIMARY", "BACKUP"}
     assert (_alarms(first_verdicts), _alarms(second_verdicts)) == ([], [])
@@ -160,7 +116,7 @@ def test_it_calls_a_running_router_without_sshd_unmanageable(rules_lab: LabPlan,
     name = _router_name(rules_lab, "isolated")
     lab.inject_fault(name, "sshd-down", lab=LAB_NAME)
     try:
-        router = _inventory(rules_lab, "isolated")
+        router = inventory(rules_lab, "isolated")
         collection = run_collection(Collection.objects.create(router=router), publish=lambda *_: None)
     finally:
         lab.clear_fault(name, "sshd-down", lab=LAB_NAME)
@@ -174,8 +130,8 @@ def test_it_sees_split_brain_when_both_members_of_a_lab_pair_are_primary(rules_l
     name = [router.name for router in rules_lab.routers if router.kind == "redundant"][0]
     lab.inject_fault(name, "split-brain", lab=LAB_NAME)
     try:
-        first, second = _inventory(rules_lab, "redundant", 0), _inventory(rules_lab, "redundant", 1)
-        first_seen, second_seen = _collected(first), _collected(second)
+        first, second = inventory(rules_lab, "redundant", 0), inventory(rules_lab, "redundant", 1)
+        first_seen, second_seen = collected(first), collected(second)
     finally:
         lab.clear_fault(name, "split-brain", lab=LAB_NAME)
     verdicts = evaluate(_context(first, first_seen, peers=(PeerView(evaluation.router_view(second), second_seen),)))

@@ -107,10 +107,25 @@ def test_dnsmasq_is_refused_on_the_backup_and_when_the_router_itself_says_backup
 
 
 @pytest.mark.django_db
-def test_a_service_the_router_does_not_have_fails_with_systemds_words(lab_region: Any) -> None:
-    done = act(lab_router("r-11-VM"), "restart-service", "apache2")
+def test_a_stopped_apache2_is_started_again_and_checked_active(lab_region: Any) -> None:
+    lab.inject_fault("r-11-VM", "apache2-down", lab=LAB_NAME)
+    try:
+        done = act(lab_router("r-11-VM"), "restart-service", "apache2")
+        assert done.status == ActionStatus.SUCCEEDED, done.error
+        assert done.result["job_result"]["output"].strip().endswith("active")
+    finally:
+        lab.clear_fault("r-11-VM", "apache2-down", lab=LAB_NAME)
+
+
+@pytest.mark.django_db
+def test_a_restart_systemd_cannot_carry_out_fails_with_systemctls_words(lab_region: Any) -> None:
+    lab.inject_fault("r-11-VM", "systemd-unreachable", lab=LAB_NAME)
+    try:
+        done = act(lab_router("r-11-VM"), "restart-service", "apache2")
+    finally:
+        lab.clear_fault("r-11-VM", "systemd-unreachable", lab=LAB_NAME)
     assert done.status == ActionStatus.FAILED
-    assert "Unit apache2.service not found" in done.error
+    assert "Failed to connect to bus" in done.error
 
 
 @pytest.mark.django_db
