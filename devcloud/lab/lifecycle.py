@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from devcloud.lab import daemons, kvm_host, registration
 from devcloud.lab.iptables_rules import build_ruleset
@@ -34,6 +34,7 @@ from devcloud.lab.state import (
     all_lab_names,
     delete_state,
     lab_dir,
+    labs_root,
     load_state,
     save_state,
 )
@@ -157,8 +158,19 @@ def _staging_path(base: Path, real_path: str) -> Path:
     raise LabError(f"{real_path} is outside the directories a lab namespace owns")
 
 
-def _mount_steps(base: Path, tmpfs_extra: list[str]) -> list[dict[str, str]]:
-    steps: list[dict[str, str]] = []
+def _kept_under_tmp() -> list[str]:
+    """The lab's own directories that lie under /tmp (the checkout, the labs' var dir), outermost only."""
+    tmp = Path("/tmp")  # noqa: S108
+    candidates = sorted({Path(__file__).resolve().parents[2], labs_root().resolve()}, key=lambda path: len(path.parts))
+    kept: list[Path] = []
+    for path in candidates:
+        if path.is_relative_to(tmp) and path != tmp and not any(path.is_relative_to(outer) for outer in kept):
+            kept.append(path)
+    return [str(path) for path in kept]
+
+
+def _mount_steps(base: Path, tmpfs_extra: list[str]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
     for target, name in OVERLAID_DIRS.items():
         upper = base / "upper" / name
         work = base / "work" / name
@@ -174,7 +186,10 @@ def _mount_steps(base: Path, tmpfs_extra: list[str]) -> list[dict[str, str]]:
         steps.append({"kind": "seed", "source": str(seed), "target": target})
     steps.append({"kind": "tmpfs", "target": "/run", "size": "8m"})
     # A private /tmp: the password server keeps its token in /tmp/passwdsrvrtoken, one per router.
-    steps.append({"kind": "tmpfs", "target": "/tmp", "size": "8m", "mode": "1777"})  # noqa: S108
+    # A checkout (or its var/) under /tmp stays visible: the lab's own scripts and files live there.
+    steps.append(
+        {"kind": "tmpfs", "target": "/tmp", "size": "8m", "mode": "1777", "keep": _kept_under_tmp()}  # noqa: S108
+    )
     for directory in ("/run/sshd", "/run/dnsmasq", "/run/apache2", "/run/lock/apache2", *tmpfs_extra):
         steps.append({"kind": "mkdir", "target": directory})
     return steps

@@ -34,7 +34,19 @@ def apply_mount(step: dict[str, str]) -> None:
         options = f"size={step['size']},mode={step.get('mode', '0755')}"
         # /ramdisk is a shared, empty mount point that another checkout's `lab down` may remove.
         os.makedirs(step["target"], exist_ok=True)
+        # Directories to keep visible under the new tmpfs are held aside by a bind mount (in
+        # /run, mounted before) and moved back on top of it.
+        held = []
+        for index, kept in enumerate(step.get("keep", [])):
+            holder = f"/run/.lab-keep-{index}"
+            os.makedirs(holder, exist_ok=True)
+            subprocess.run(["mount", "--bind", kept, holder], check=True)
+            held.append((holder, kept))
         subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", step["target"]], check=True)
+        for holder, kept in held:
+            os.makedirs(kept, exist_ok=True)
+            subprocess.run(["mount", "--move", holder, kept], check=True)
+            os.rmdir(holder)
     elif kind == "proc":
         # procfs shows the PID namespace of the process that mounts it: this one, PID 1.
         subprocess.run(["mount", "-t", "proc", "-o", "nosuid,nodev,noexec", "proc", step["target"]], check=True)
