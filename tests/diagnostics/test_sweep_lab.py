@@ -66,6 +66,22 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.kill()
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (children of each of its threads)."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(child) for child in children.read_text().split()]
+            except OSError:
+                continue  # the thread or the process ended meanwhile
+            found.extend(kids)
+            stack.extend(kids)
+    return found
+
+
 class Workers:
     """Real `rqworker` processes of this test, each in a process group of its own."""
 
@@ -88,9 +104,23 @@ class Workers:
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGKILL the worker and its work horse at once, as an OOM kill or a lost machine does."""
+        """SIGKILL the worker and its work horse at once, as an OOM kill or a lost machine does.
+
+        RQ's work horse puts itself in a process group of its own (os.setpgrp), so killing the
+        worker's group would leave it running: every descendant is found and killed too.
+        """
+        family = _descendants(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
+        for pid in family:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # already gone with the group
         process.wait(timeout=30)
+        for pid in family:
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     def stop_all(self) -> None:
         for process in self.processes:
