@@ -23,16 +23,14 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from devcloud import lab
-from devcloud.lab.lifecycle import mount_file
-from devcloud.lab.system_commands import run_inside
-from devcloud.simulator.server import RunningSimulator, start_simulator
+from devcloud.simulator.server import RunningSimulator
 from diagnostics.action_runner import execute_action
 from diagnostics.actions import request_action
 from diagnostics.jobs import collect_router
 from diagnostics.models import Collection, ConfigSnapshot, ProbeResult
 from tests.diagnostics.actions.support import REGION, Published, operator
-from tests.diagnostics.lab_inventory import fresh_lab
+from tests.diagnostics.lab_inventory import inside as inside_lab_router
+from tests.diagnostics.lab_inventory import lab_simulator
 from tests.lab_slots import lab_block, lab_name
 from vrconsole.cloudstack.regions import RegionConfig
 from vrconsole.models import AuditEntry, Router, SyncStatus
@@ -46,17 +44,12 @@ LAB_BLOCK = lab_block(66)
 
 @pytest.fixture(scope="module")
 def lab_cloud() -> Iterator[RunningSimulator]:
-    with fresh_lab(LAB_NAME, LAB_BLOCK):
-        simulator = start_simulator(routers=0, lab_file=lab.registration_path(LAB_NAME), prewarm=False, job_delay=0.2)
-        try:
-            yield simulator
-        finally:
-            simulator.stop()
+    with lab_simulator(LAB_NAME, LAB_BLOCK) as simulator:
+        yield simulator
 
 
 def inside(router: str, command: str) -> str:
-    namespace = f"{LAB_NAME}-r{int(router.split('-')[1]) - 10}"
-    return run_inside(namespace, mount_file(LAB_NAME, namespace), ["/bin/sh", "-c", command], check=False, timeout=30)
+    return inside_lab_router(LAB_NAME, router, command)
 
 
 def key_material(path: str | None) -> list[str]:

@@ -102,23 +102,18 @@ def last_sync_and_sweep(now: datetime) -> dict[str, dict[str, Any]]:
 def readiness() -> tuple[int, dict[str, Any]]:
     """The readiness report and its HTTP status: 503 without the database or Redis, else 200."""
     now = timezone.now()
-    report: dict[str, Any] = {"database": {"ok": database_ok()}, "redis": {"ok": redis_ok()}}
+    report: dict[str, Any] = {"database": {"ok": database_ok()}, "redis": {"ok": redis_ok()}, "workers": {}}
     if report["redis"]["ok"]:
         try:
             report["workers"] = queue_workers(now)
         except Exception as exc:
             logger.warning("readiness: cannot read the RQ workers: %s", type(exc).__name__)
-            report["workers"] = {}
-    else:
-        report["workers"] = {}
+    report.update({"sync": {"age_s": None, "ok": False}, "sweep": {"age_s": None, "ok": False}})
     if report["database"]["ok"]:
         try:
             report.update(last_sync_and_sweep(now))
         except Exception as exc:
             logger.warning("readiness: cannot read the last sync and sweep: %s", type(exc).__name__)
-            report.update({"sync": {"age_s": None, "ok": False}, "sweep": {"age_s": None, "ok": False}})
-    else:
-        report.update({"sync": {"age_s": None, "ok": False}, "sweep": {"age_s": None, "ok": False}})
     essential = report["database"]["ok"] and report["redis"]["ok"]
     workers_ok = bool(report["workers"]) and all(q["ok"] for q in report["workers"].values())
     everything = essential and workers_ok and report["sync"]["ok"] and report["sweep"]["ok"]

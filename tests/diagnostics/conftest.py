@@ -21,6 +21,7 @@ from asgiref.sync import async_to_sync
 from django.conf import LazySettings
 
 from diagnostics.tails.store import TailStore, redis_client
+from tests.diagnostics.rq_support import redis_server  # noqa: F401 (a fixture of the tests that run RQ workers)
 from vrconsole.models import Host, Region, Router, Zone
 
 SSHD = "/usr/sbin/sshd"

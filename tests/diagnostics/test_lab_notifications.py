@@ -18,10 +18,10 @@ from django.core.management import call_command
 
 from devcloud import lab
 from devcloud.lab.topology import LabPlan
-from tests.diagnostics.lab_inventory import fresh_lab
+from tests.diagnostics.lab_inventory import fresh_lab, isolated_router_rows
 from tests.diagnostics.webhook_receiver import Receiver, webhook_receiver
 from tests.lab_slots import lab_block, lab_name
-from vrconsole.models import Host, Network, Region, Router, Zone
+from vrconsole.models import Router
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -50,38 +50,7 @@ def lab_router(notify_lab: LabPlan, settings: Any, tmp_path: Path, monkeypatch: 
     settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
     settings.SSH_OVERRIDES = {}
     monkeypatch.setattr("vrconsole.sync.sync_router", lambda router: router)
-    region = Region.objects.create(name="lab-notify")
-    zone = Zone.objects.create(region=region, uuid=notify_lab.zone_id, name=f"{notify_lab.name}-zone1")
-    planned = next(router for router in notify_lab.routers if router.kind == "isolated")
-    host = Host.objects.create(
-        region=region,
-        zone=zone,
-        uuid=notify_lab.host_id,
-        name=notify_lab.host_name,
-        ipaddress=notify_lab.host_ip,
-        hypervisor="KVM",
-        state="Up",
-    )
-    network = Network.objects.create(
-        region=region,
-        zone=zone,
-        uuid=f"{planned.id}-network",
-        name="lab-guest",
-        services=["Dhcp", "Dns", "SourceNat", "Firewall", "PortForwarding", "StaticNat", "UserData"],
-        egress_default_policy=False,
-    )
-    return Router.objects.create(
-        region=region,
-        zone=zone,
-        host=host,
-        network=network,
-        uuid=planned.id,
-        name=planned.name,
-        account="acme",
-        state="Running",
-        hypervisor=planned.hypervisor,
-        link_local_ip=planned.control.ipaddress,
-    )
+    return isolated_router_rows(notify_lab, "lab-notify", account="acme")
 
 
 def triage(router: Router) -> str:

@@ -19,9 +19,9 @@ from django.core.management import call_command
 from devcloud import lab
 from devcloud.lab.topology import LabPlan
 from diagnostics.models import Finding
-from tests.diagnostics.lab_inventory import fresh_lab
+from tests.diagnostics.lab_inventory import fresh_lab, isolated_router_rows
 from tests.lab_slots import lab_block, lab_name
-from vrconsole.models import Host, Network, Region, Router, Zone
+from vrconsole.models import Router
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -40,38 +40,7 @@ def lab_router(triage_lab: LabPlan, settings: Any, tmp_path: Path, monkeypatch: 
     settings.SSH_KNOWN_HOSTS_FILE = str(tmp_path / "known_hosts")
     settings.SSH_OVERRIDES = {}
     monkeypatch.setattr("vrconsole.sync.sync_router", lambda router: router)
-    region = Region.objects.create(name="lab-triage")
-    zone = Zone.objects.create(region=region, uuid=triage_lab.zone_id, name=f"{triage_lab.name}-zone1")
-    planned = next(router for router in triage_lab.routers if router.kind == "isolated")
-    host = Host.objects.create(
-        region=region,
-        zone=zone,
-        uuid=triage_lab.host_id,
-        name=triage_lab.host_name,
-        ipaddress=triage_lab.host_ip,
-        hypervisor="KVM",
-        state="Up",
-    )
-    # The services decide which rules apply: an isolated network with the VR's usual ones.
-    network = Network.objects.create(
-        region=region,
-        zone=zone,
-        uuid=f"{planned.id}-network",
-        name="lab-guest",
-        services=["Dhcp", "Dns", "SourceNat", "Firewall", "PortForwarding", "StaticNat", "UserData"],
-        egress_default_policy=False,
-    )
-    return Router.objects.create(
-        region=region,
-        zone=zone,
-        host=host,
-        network=network,
-        uuid=planned.id,
-        name=planned.name,
-        state="Running",
-        hypervisor=planned.hypervisor,
-        link_local_ip=planned.control.ipaddress,
-    )
+    return isolated_router_rows(triage_lab, "lab-triage")
 
 
 def triage_json(router: Router) -> dict[str, Any]:

@@ -25,12 +25,11 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from devcloud import lab
 from diagnostics.jobs import enqueue_collect_router, sweep_fleet
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, CollectionTrigger, Sweep
 from diagnostics.sweep import mark_lost_collections
-from tests.diagnostics.lab_inventory import require_lab, sync_lab_inventory
-from tests.diagnostics.test_sweep_redis_restart import RedisServer, free_port, wait_until
+from tests.diagnostics.lab_inventory import fresh_lab, sync_lab_inventory
+from tests.diagnostics.rq_support import RedisServer, wait_until, work_horses
 from tests.lab_slots import lab_block, lab_name
 from vrconsole.models import Router
 from vrconsole.queues import QUEUE_TIMEOUTS
@@ -46,40 +45,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def running_lab() -> Iterator[None]:
-    require_lab()
-    if lab.status(LAB_NAME).get("status") is not None:
-        lab.down(LAB_NAME)
-    lab.up(name=LAB_NAME, block=LAB_BLOCK, router_count=ROUTERS)
-    try:
+    with fresh_lab(LAB_NAME, LAB_BLOCK, router_count=ROUTERS):
         yield
-    finally:
-        lab.down(LAB_NAME)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid`, read from /proc (children of each of its threads)."""
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        parent = stack.pop()
-        for children in Path(f"/proc/{parent}/task").glob("*/children"):
-            try:
-                kids = [int(child) for child in children.read_text().split()]
-            except OSError:
-                continue  # the thread or the process ended meanwhile
-            found.extend(kids)
-            stack.extend(kids)
-    return found
 
 
 class Workers:
@@ -107,9 +74,9 @@ class Workers:
         """SIGKILL the worker and its work horse at once, as an OOM kill or a lost machine does.
 
         RQ's work horse puts itself in a process group of its own (os.setpgrp), so killing the
-        worker's group would leave it running: every descendant is found and killed too.
+        worker's group would leave it running: the horse is killed too.
         """
-        family = _descendants(process.pid)
+        family = work_horses(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
         for pid in family:
             try:

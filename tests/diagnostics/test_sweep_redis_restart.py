@@ -13,10 +13,8 @@ back).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,10 +24,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from devcloud import lab
 from diagnostics.jobs import sweep_fleet
 from diagnostics.models import Collection, CollectionReason, CollectionStatus, HealthSample
-from tests.diagnostics.lab_inventory import require_lab, sync_lab_inventory
+from tests.diagnostics.lab_inventory import fresh_lab, sync_lab_inventory
+from tests.diagnostics.rq_support import WAIT_SECONDS, RedisServer, wait_until, work_horses
 from tests.lab_slots import lab_block, lab_name
 from vrconsole.queues import QUEUE_TIMEOUTS
 
@@ -38,86 +36,12 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.django_db(transacti
 LAB_NAME = lab_name("vrcr")
 LAB_BLOCK = lab_block(75)
 ROOT = Path(__file__).resolve().parents[2]
-WAIT_SECONDS = 180
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A Redis server of this test only: no persistence, so a restart comes back empty."""
-
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.directory,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self._answers, "redis-server to listen")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-
-def work_horses(worker_pid: int) -> list[int]:
-    """The processes an RQ worker forked to run its current job."""
-    try:
-        return [int(pid) for pid in Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def wait_until(condition: Any, what: str, timeout: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
 def running_lab() -> Iterator[None]:
-    require_lab()
-    if lab.status(LAB_NAME).get("status") is not None:
-        lab.down(LAB_NAME)
-    lab.up(name=LAB_NAME, block=LAB_BLOCK)
-    try:
+    with fresh_lab(LAB_NAME, LAB_BLOCK):
         yield
-    finally:
-        lab.down(LAB_NAME)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from diagnostics.hostkeys import PinnedHostKeys
 from diagnostics.tails.store import TailKey, TailStore
 from diagnostics.tails.worker import RENEW_EVERY, TailWorker
 from tests.diagnostics.lab_inventory import fresh_lab
-from tests.diagnostics.test_sweep_redis_restart import RedisServer, free_port
+from tests.diagnostics.rq_support import RedisServer, free_port
 from tests.lab_slots import lab_block, lab_name
 from vrconsole.models import AuditEntry, Host, Region, Router, Zone
 
