@@ -1,6 +1,6 @@
 """Benchmark: collecting lab routers over SSH against OpenSSH running the same commands.
 
-Sets up its own lab (name `vrcb`, block 198.19.76.0/24, 100 routers), its own PostgreSQL
+Sets up its own lab (name `vrcb`, block 198.19.40.0/24, 100 routers), its own PostgreSQL
 database (synced from a simulator loaded with the lab's registration file) and its own
 Redis server on a free loopback port, then measures in the same run:
 
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from bench.support import admin_sql, base_database_url, free_port, with_db  # noqa: E402
 
 LAB_NAME = "vrcb"
-LAB_BLOCK = 76
+LAB_BLOCK = 40  # below the test suite's lab blocks (61-252, tests/lab_slots.py)
 # Processes of the old baseline (one OpenSSH session at a time each): today's figures.
 BASELINE_PROCESSES = 2
 TARGET_RATIO = 1.5

@@ -48,7 +48,7 @@ from bench.websocket import WebSocket, WebSocketClosed  # noqa: E402
 
 SLOT = int(os.environ.get("VRCONSOLE_TEST_SLOT", "0"))
 LAB_NAME = f"vrtb{SLOT}"
-LAB_BLOCK = 200 + SLOT
+LAB_BLOCK = 50 + SLOT  # below the test suite's lab blocks (61-252, tests/lab_slots.py)
 ROUTERS = 10
 LATENCY_LINES = 200
 VIEWER_LINES = 100

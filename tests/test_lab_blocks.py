@@ -1,7 +1,7 @@
 """Every test module that builds a lab takes its own base block and lab name.
 
 Two modules on one base block would build their labs on the same addresses whenever they run at
-once (two xdist workers, or two checkouts on one slot shift apart by whole strides only).
+once (two checkouts shift apart by whole strides only).
 """
 
 from __future__ import annotations

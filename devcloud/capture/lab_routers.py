@@ -1,8 +1,8 @@
 """Capture probe fixtures from real lab routers, through the real collection code.
 
 Run as root from the repository: `.venv/bin/python -m devcloud.capture.lab_routers`.
-It brings up a lab (name `vrcx`, block 198.19.73.0/24, shared with
-the fault tests: do not run both at once) with faults on one router, syncs it
+It brings up a lab (name `vrcp`, block 198.19.42.0/24, below the test suite's blocks 61-252)
+with faults on one router, syncs it
 from the simulator into a scratch database, collects a healthy, a faulty and a redundant
 router with `run_collection`, and writes the stdout each probe returned over SSH as
 tests/fixtures/<probe>/lab_<case>.txt with the parser's facts beside it as .json. The lab,
@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent
-LAB_NAME = "vrcx"
-LAB_BLOCK = 73
+LAB_NAME = "vrcp"
+LAB_BLOCK = 42
 FAULTY, HEALTHY, REDUNDANT = "r-10-VM", "r-11-VM", "r-13-VM"
 FAULTS = ("snat-missing", "mtu-mismatch", "outdated-template", "stale-lease", "qemu-tap-failure", "var-log-full")
 # (router, probe) -> case name of the fixture written from that router's output.

@@ -23,6 +23,7 @@ from devcloud.lab.topology import LabPlan, plan_lab
 from devcloud.simulator.server import RunningSimulator, start_simulator
 from diagnostics.collect import run_collection
 from diagnostics.models import Collection
+from tests.lab_slots import require_serial
 from vrconsole.cloudstack.regions import RegionConfig
 from vrconsole.models import Host, Network, Region, Router, SyncStatus, Zone
 from vrconsole.sync import sync_region
@@ -45,9 +46,10 @@ class SyncedLab:
 
 
 def require_lab() -> None:
-    """Skip unless this machine can run the lab (Linux, root)."""
+    """Skip unless this machine can run the lab (Linux, root); refuse a second xdist worker."""
     if not (sys.platform.startswith("linux") and os.geteuid() == 0):
         pytest.skip("the lab needs Linux and root")
+    require_serial()
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Integration: how the lab's routers are reached, and every way of not reaching one, over real SSH.
 
-One lab for the module (name `vrca`, block 198.19.74.0/24), synced from the simulator. A
+One lab for the module (name `vrca`, base block 74 (tests/lab_slots.py)), synced from the simulator. A
 KVM router is collected through the lab host, the VMware one directly; then real failures
 are set up and each must end as a failed Collection with the right reason, returned within
 the collection's time bound: a host port nobody listens on, a key the router does not know,

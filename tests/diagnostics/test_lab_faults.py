@@ -1,6 +1,6 @@
 """Integration: every lab fault is visible in the collected facts of its router, absent on a healthy one.
 
-One lab for the module (name `vrcf`, block 198.19.73.0/24, the default six routers), synced
+One lab for the module (name `vrcf`, base block 73 (tests/lab_slots.py), the default six routers), synced
 from the simulator. Healthy routers are collected first; then the faults are injected for
 real and the faulty routers collected with the real probes over real SSH:
 

@@ -1,6 +1,6 @@
 """Integration: `manage.py triage` on a real lab router, with a real fault injected and then cleared.
 
-A lab of its own (name `vrcv`, block 198.19.72.0/24) so it can run beside the other lab
+A lab of its own (name `vrcv`, base block 72 (tests/lab_slots.py)) so it can run beside the other lab
 tests. The API sync is replaced (the lab's routers are not in a simulator here); the SSH
 collection, the probes and the real rule registry all run for real.
 """

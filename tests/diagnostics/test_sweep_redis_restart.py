@@ -1,6 +1,6 @@
 """Integration: Redis dies and comes back during a fleet sweep; no finished collection is lost.
 
-A lab of its own (name `vrcr`, block 198.19.75.0/24), synced from the simulator, a Redis
+A lab of its own (name `vrcr`, base block 75 (tests/lab_slots.py)), synced from the simulator, a Redis
 server started on a free loopback port for this test only (the machine's Redis is never
 touched), and a real `rqworker collect` process. The sweep is queued, Redis is killed as soon
 as the first collection has finished and started again empty. Every collection that had

@@ -1,6 +1,6 @@
 """The rules on facts collected from real lab routers: quiet on healthy ones, firing on injected faults.
 
-A lab of its own (name `vrcm`, block 198.19.71.0/24) so it can run beside the other lab
+A lab of its own (name `vrcm`, base block 71 (tests/lab_slots.py)) so it can run beside the other lab
 tests. (dnsmasq-down is left out: lab routers share the machine's PID namespace, so `ps`
 in one sees every lab's dnsmasq.) Each test builds the router's inventory rows from the lab's registration (what the
 API simulator would list) through the sync's own mapping, collects it with the real probes,

@@ -18,7 +18,7 @@ from devcloud import lab
 from devcloud.lab.lifecycle import mount_file
 from devcloud.lab.system_commands import inside
 from devcloud.lab.topology import LabPlan, Router, plan_lab
-from tests.lab_slots import lab_block, lab_name
+from tests.lab_slots import lab_block, lab_name, require_serial
 
 # Overridable so that two test runs on one machine do not fight over one lab.
 LAB_NAME = os.environ.get("VRCONSOLE_TEST_LAB_NAME", lab_name("vrct"))
@@ -35,6 +35,7 @@ def running_lab() -> Iterator[LabPlan]:
     """A default lab (one router of each kind), up for the whole session."""
     if not lab_available():
         pytest.skip("the lab needs Linux and root")
+    require_serial()
     if lab.status(LAB_NAME).get("status") is not None:
         lab.down(LAB_NAME)
     lab.up(name=LAB_NAME, block=LAB_BLOCK)
