@@ -81,20 +81,28 @@ def queue_workers(now: datetime) -> dict[str, dict[str, Any]]:
 
 
 def last_sync_and_sweep(now: datetime) -> dict[str, dict[str, Any]]:
-    """Age of the last successful sync of each region and of the last scheduled collection."""
-    from diagnostics.models import Collection, CollectionTrigger
+    """Age of the last successful sync of any region, and of the last sweep and how it ended.
+
+    The sweep is judged from its Sweep row, not from collections: an operator's "Collect now"
+    is not a sweep, and a sweep that overran its interval means the fleet needs more workers
+    even though routers are still being collected.
+    """
+    from diagnostics.models import Sweep
     from vrconsole.models import SyncRun, SyncStatus
 
     sync = SyncRun.objects.filter(status=SyncStatus.OK).order_by("-started").first()
-    sweep = Collection.objects.filter(trigger=CollectionTrigger.SCHEDULE).order_by("-created").first()
+    sweep = Sweep.objects.order_by("-started", "-id").first()
     sync_age = _age_seconds((sync.finished or sync.started) if sync else None, now)
-    sweep_age = _age_seconds(sweep.created if sweep else None, now)
+    sweep_age = _age_seconds(sweep.started if sweep else None, now)
+    overran = bool(sweep and (sweep.overran or sweep.skipped_sweeps))
     # Stale once two intervals went by without one (a single slow run is not an alarm).
     return {
         "sync": {"age_s": sync_age, "ok": sync_age is not None and sync_age <= 2 * settings.SYNC_INTERVAL_SECONDS},
         "sweep": {
             "age_s": sweep_age,
-            "ok": sweep_age is not None and sweep_age <= 2 * settings.SWEEP_INTERVAL_SECONDS,
+            "in_flight": bool(sweep and sweep.finished is None),
+            "overran": overran,
+            "ok": sweep_age is not None and sweep_age <= 2 * settings.SWEEP_INTERVAL_SECONDS and not overran,
         },
     }
 

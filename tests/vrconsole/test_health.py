@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from rq import Worker
 
-from diagnostics.models import Collection, CollectionTrigger
+from diagnostics.models import Collection, CollectionTrigger, Sweep
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
 from vrconsole.models import SyncRun, SyncStatus
 from vrconsole.queues import QUEUE_TIMEOUTS
@@ -54,10 +54,29 @@ def test_readyz_is_degraded_without_workers_or_a_recent_sync() -> None:
 def test_readyz_is_ok_with_live_workers_and_fresh_sync_and_sweep(workers: Any) -> None:
     router = make_router(make_zone(make_region()), name="r-4-VM")
     SyncRun.objects.create(region=router.region, status=SyncStatus.OK, finished=timezone.now())
-    Collection.objects.create(router=router, trigger=CollectionTrigger.SCHEDULE)
+    Sweep.objects.create(total=1, finished=timezone.now())
     body = Client().get("/readyz").json()
     assert all(queue["ok"] and queue["workers"] >= 1 for queue in body["workers"].values()), body
     assert body["sync"]["ok"] and body["sweep"]["ok"] and body["status"] == "ok"
+
+
+def test_readyz_does_not_take_an_operators_collection_for_a_sweep(workers: Any) -> None:
+    router = make_router(make_zone(make_region()), name="r-4-VM")
+    SyncRun.objects.create(region=router.region, status=SyncStatus.OK, finished=timezone.now())
+    Collection.objects.create(router=router, trigger=CollectionTrigger.OPERATOR)
+    Collection.objects.create(router=router, trigger=CollectionTrigger.SCHEDULE)
+    body = Client().get("/readyz").json()
+    assert body["sweep"] == {"age_s": None, "in_flight": False, "overran": False, "ok": False}
+    assert body["status"] == "degraded"
+
+
+def test_readyz_is_degraded_while_the_last_sweep_overran_its_interval(workers: Any) -> None:
+    router = make_router(make_zone(make_region()), name="r-4-VM")
+    SyncRun.objects.create(region=router.region, status=SyncStatus.OK, finished=timezone.now())
+    Sweep.objects.create(total=10_000, overran=True, skipped_sweeps=1)
+    body = Client().get("/readyz").json()
+    assert body["sweep"]["in_flight"] and body["sweep"]["overran"] and not body["sweep"]["ok"]
+    assert body["status"] == "degraded"
 
 
 def test_readyz_says_a_stale_sync_is_stale(workers: Any) -> None:
