@@ -123,6 +123,7 @@ def verdicts_of(collection: Collection) -> list[dict[str, Any]]:
         {
             "rule": record.rule,
             "category": record.category,
+            "categories": record.category_list,
             "severity": record.severity,
             "title": record.title,
             "evidence": record.evidence,
@@ -270,7 +271,7 @@ class Command(BaseCommand):
         for verdict in payload["verdicts"]:
             mark, _ = SEVERITY_LOOK.get(verdict["severity"], ("?", ""))
             self.stdout.write(
-                f"\n{mark} {verdict['severity']} {verdict['rule']} [{verdict['category']}] "
+                f"\n{mark} {verdict['severity']} {verdict['rule']} [{', '.join(verdict.get('categories') or [verdict['category']])}] "
                 + visible_controls(verdict["title"])
             )
             # Evidence is router output: an escape sequence must not drive the operator's terminal.
