@@ -84,6 +84,7 @@ LINK_DOWN = Rule(
     check=_link_down,
 )
 
+
 def _martians(ctx: RouterContext) -> list[Verdict]:
     lines = [line.text for line in kernel_lines(ctx, log_kinds.MARTIAN_SOURCE)]
     if len(lines) < ctx.threshold("martian_storm_lines"):
