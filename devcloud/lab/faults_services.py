@@ -21,15 +21,27 @@ import ipaddress
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from devcloud.lab import registration
 from devcloud.lab.lifecycle import LabError, router_dir, wait_for_election
 from devcloud.lab.router_files import apache_vhost, password_instances, syslog_time
 from devcloud.lab.system_commands import write_inside
+from devcloud.lab.topology import LabPlan, Router
 
-if TYPE_CHECKING:
-    from devcloud.lab.faults import Target
+
+class Target(Protocol):
+    """What a fault acts on: a router of a running lab (devcloud.lab.faults.Target)."""
+
+    lab: str
+    plan: LabPlan
+    router: Router
+    namespace: str
+    mount_file: Path
+
+    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str: ...
+
 
 SYSTEMCTL = "/usr/local/bin/systemctl"
 PASSWORD_SERVER = "/opt/cloud/bin/passwd_server_ip.py"

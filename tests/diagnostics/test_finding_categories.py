@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.utils import timezone
 
 from diagnostics.models import Finding, RouterHealth, Silence, VerdictRecord
+from diagnostics.notifications import build_message
+from diagnostics.reports import build_report, to_markdown, to_text
 from diagnostics.rollup import record_fleet_counts
 from diagnostics.rulebook import rulebook
 from tests.diagnostics.matrix_doubles import FakeMatrix, finished_collection, stored_facts
@@ -115,3 +119,28 @@ def test_it_lists_a_rule_under_each_further_category_on_the_matrix_page() -> Non
     assert "dnsmasq-not-running" in [entry.rule.id for entry in sections["dhcp"].entries]
     assert "dnsmasq-not-running" in [one.id for one in sections["dns"].also]
     assert "dnsmasq-not-running" not in [entry.rule.id for entry in sections["dns"].entries]
+
+
+def test_it_backfills_the_categories_of_existing_findings_from_the_registry(zone):
+    migration = importlib.import_module("diagnostics.migrations.0009_finding_categories")
+    router = make_router(zone, name="r-1-VM")
+    Finding.objects.create(router=router, rule="dnsmasq-not-running", category="dhcp", severity="critical")
+    Finding.objects.create(router=router, rule="filesystem-near-full", category="disk", severity="warning")
+    RouterHealth.objects.create(router=router, status="critical", categories="dhcp,disk")
+    migration.backfill_categories(django_apps, None)
+    assert Finding.objects.get(rule="dnsmasq-not-running").categories == "dhcp,dns"
+    assert Finding.objects.get(rule="filesystem-near-full").categories == ""
+    assert RouterHealth.objects.get(router=router).category_list == ["dhcp", "dns", "disk"]
+
+
+def test_it_tells_every_category_in_notifications_and_the_ticket_report(fake_matrix, zone):
+    router = make_router(zone, name="r-1-VM")
+    fake_matrix.fire("no-primary-router")
+    _evaluate(fake_matrix, router)
+    finding = Finding.objects.get(router=router)
+    message = build_message("opened", finding, router, timezone.now())
+    assert message["finding"]["categories"] == ["vrrp", "nat", "dhcp", "dns"]
+    assert "Takes down: vrrp, nat, dhcp, dns." in message["text"]
+    report = build_report(router)
+    assert "`no-primary-router` (vrrp, nat, dhcp, dns)" in to_markdown(report)
+    assert "no-primary-router (vrrp, nat, dhcp, dns)" in to_text(report)
