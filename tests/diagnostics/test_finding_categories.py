@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps as django_apps
+from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils import timezone
 
 from diagnostics.models import Finding, RouterHealth, Silence, VerdictRecord
@@ -144,3 +146,19 @@ def test_it_tells_every_category_in_notifications_and_the_ticket_report(fake_mat
     report = build_report(router)
     assert "`no-primary-router` (vrrp, nat, dhcp, dns)" in to_markdown(report)
     assert "no-primary-router (vrrp, nat, dhcp, dns)" in to_text(report)
+
+
+def test_it_shows_the_further_categories_on_the_matrix_page(client):
+    client.force_login(get_user_model().objects.create_user("viewer", password="not-used-here-123"))
+    html = client.get(reverse("matrix")).content.decode()
+    assert '<a class="badge tone-quiet" href="#category-dns">dns</a>' in html
+    assert 'Also taken down by: <a class="mono" href="#rule-dnsmasq-not-running">dnsmasq-not-running</a>' in html
+
+
+def test_it_shows_every_category_of_an_open_finding_on_the_router_page(client, fake_matrix, zone):
+    client.force_login(get_user_model().objects.create_user("viewer", password="not-used-here-123"))
+    router = make_router(zone, name="r-1-VM")
+    fake_matrix.fire("no-primary-router")
+    _evaluate(fake_matrix, router)
+    html = client.get(reverse("router-detail", args=[router.uuid])).content.decode()
+    assert '<span class="badge tone-quiet" title="also takes down">dns</span>' in html
