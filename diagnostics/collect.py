@@ -95,6 +95,8 @@ class ProbeOutcome:
     stderr: str = ""
     truncated: bool = False
     facts: Any = None
+    # Why the probe was not run because it does not apply to the router ("" when it ran).
+    not_applicable: str = ""
 
 
 def _bounded(text: str, limit: int) -> tuple[str, bool]:
@@ -118,7 +120,14 @@ def _command_for(probe: Probe, router: Router) -> str:
 
 
 def run_probe(connection: RouterConnection, probe: Probe, router: Router) -> ProbeOutcome:
-    """Run and parse one probe; every failure becomes the outcome's error, except a lost session."""
+    """Run and parse one probe; every failure becomes the outcome's error, except a lost session.
+
+    A probe that does not apply to the router (a KVM host probe on a XenServer dom0) is not
+    run: its outcome says why, and it is neither ok nor an error.
+    """
+    reason = probe.not_applicable_on(router.hypervisor)
+    if reason:
+        return ProbeOutcome(probe=probe, command="", not_applicable=reason)
     session = connection.host if probe.scope == "host" else connection.router
     try:
         command = _command_for(probe, router)
@@ -218,6 +227,7 @@ def _save_probe_result(collection: Collection, outcome: ProbeOutcome) -> None:
         stdout=stdout,
         stderr=stderr,
         truncated=outcome.truncated or cut_out or cut_err,
+        not_applicable=outcome.not_applicable[:200],
     )
 
 
@@ -338,7 +348,7 @@ def run_collection(
                     outcome = future.result()
                     outcomes.append(outcome)
                     _save_probe_result(collection, outcome)
-                    publish(group, _progress(collection, probe.name, "ok" if outcome.ok else "error", outcome))
+                    publish(group, _progress(collection, probe.name, _progress_status(outcome), outcome))
             finally:
                 probe_pool.shutdown(wait=True, cancel_futures=True)
         _store_facts(collection, outcomes)
@@ -373,7 +383,13 @@ def run_collection(
 
 def _store_facts(collection: Collection, outcomes: Sequence[ProbeOutcome]) -> None:
     collection.facts = {o.probe.name: o.facts for o in outcomes if o.ok}
-    collection.probe_errors = sum(1 for o in outcomes if not o.ok)
+    collection.probe_errors = sum(1 for o in outcomes if not o.ok and not o.not_applicable)
+
+
+def _progress_status(outcome: ProbeOutcome) -> str:
+    if outcome.ok:
+        return "ok"
+    return "not-applicable" if outcome.not_applicable else "error"
 
 
 def _progress(
@@ -388,5 +404,5 @@ def _progress(
     }
     if outcome is not None:
         message["duration_s"] = round(outcome.duration, 3)
-        message["error"] = outcome.error
+        message["error"] = outcome.error or outcome.not_applicable
     return message

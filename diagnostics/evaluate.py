@@ -183,7 +183,9 @@ def collection_view(collection: Collection) -> CollectionView:
     """A finished collection as the rules see it, facts as dataclasses, failed probes by name."""
     facts, unreadable = restore_facts(collection.facts if isinstance(collection.facts, dict) else {})
     probe_errors = dict(
-        ProbeResult.objects.filter(collection=collection, ok=False).order_by("id").values_list("name", "error")
+        ProbeResult.objects.filter(collection=collection, ok=False, not_applicable="")
+        .order_by("id")
+        .values_list("name", "error")
     )
     probe_errors.update(unreadable)
     return CollectionView(

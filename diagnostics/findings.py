@@ -34,6 +34,17 @@ from vrconsole.models import Router
 # Verdict titles and categories are written by rules; the columns bound them.
 TITLE_MAX = 500
 CATEGORY_MAX = 32
+CATEGORIES_MAX = 200
+
+
+def stored_categories(categories: Iterable[str]) -> str:
+    """Categories as a finding stores them: comma-separated, primary first, each bounded, the whole bounded."""
+    names = list(dict.fromkeys(name[:CATEGORY_MAX] for name in categories if name))
+    text = ",".join(names)
+    while len(text) > CATEGORIES_MAX and len(names) > 1:
+        names.pop()
+        text = ",".join(names)
+    return text
 
 
 def storable(text: str) -> str:
@@ -56,6 +67,8 @@ class RuleVerdict:
     evidence: tuple[str, ...]
     remediation: str
     action: str = ""
+    # Every category the fault takes down, comma-separated, the primary first.
+    categories: str = ""
 
 
 @dataclass
@@ -81,9 +94,11 @@ def merge_by_rule(verdicts: Iterable[Verdict]) -> dict[str, RuleVerdict]:
         worst = max(group, key=lambda v: SEVERITY_RANK.get(v.severity, 0))
         title = worst.title if len(group) == 1 else f"{worst.title} (and {len(group) - 1} more)"
         evidence = tuple(storable_evidence(line for verdict in group for line in verdict.evidence))
+        categories = [name for verdict in (worst, *group) for name in verdict.categories]
         merged[rule] = RuleVerdict(
             rule=rule,
             category=worst.category[:CATEGORY_MAX],
+            categories=stored_categories(categories),
             severity=worst.severity,
             title=storable(title)[:TITLE_MAX],
             evidence=evidence,
@@ -103,6 +118,7 @@ def record_verdicts(router: Router, collection: Collection | None, verdicts: Seq
             router=router,
             rule=verdict.rule,
             category=verdict.category[:CATEGORY_MAX],
+            categories=stored_categories(verdict.categories),
             severity=verdict.severity,
             title=storable(verdict.title)[:TITLE_MAX],
             evidence=storable_evidence(verdict.evidence),
@@ -115,6 +131,7 @@ def record_verdicts(router: Router, collection: Collection | None, verdicts: Seq
 
 def _apply_verdict(finding: Finding, verdict: RuleVerdict, collection: Collection | None, now: datetime) -> None:
     finding.category = verdict.category
+    finding.categories = verdict.categories
     finding.severity = verdict.severity
     finding.title = verdict.title
     finding.evidence = list(verdict.evidence)
@@ -204,12 +221,13 @@ def status_for(collection_status: str | None, open_severities: Iterable[str]) ->
 
 
 def open_categories(findings: Iterable[Finding]) -> list[str]:
-    """Categories of open findings, each once, the worst finding's category first."""
+    """Every category the open findings take down, each once: the worst finding's first, its primary leading."""
     ordered = sorted(findings, key=lambda f: (-f.severity_rank, f.category))
     categories: list[str] = []
     for finding in ordered:
-        if finding.category not in categories:
-            categories.append(finding.category)
+        for name in finding.category_list:
+            if name not in categories:
+                categories.append(name)
     return categories
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from diagnostics.series import METRICS, ROLLUP_STATS
@@ -151,13 +152,23 @@ class ProbeResult(models.Model):
     stderr = models.TextField(blank=True)
     # The command's output hit SSH_MAX_OUTPUT_BYTES, or the stored copy hit RAW_OUTPUT_MAX_BYTES.
     truncated = models.BooleanField(default=False)
+    # Why the probe was not run because it does not apply to this router ("does not apply on
+    # XenServer: ..."): neither ok nor failed, and never a fact about the router.
+    not_applicable = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["collection", "id"]
         constraints = [models.UniqueConstraint(fields=["collection", "name"], name="probe_result_collection_name")]
 
     def __str__(self) -> str:
-        return f"{self.name} {'ok' if self.ok else 'error'}"
+        return f"{self.name} {'ok' if self.ok else 'not applicable' if self.not_applicable else 'error'}"
+
+    @property
+    def state(self) -> str:
+        """ok, failed, or not-applicable (a host probe on a hypervisor it does not exist on)."""
+        if self.ok:
+            return "ok"
+        return "not-applicable" if self.not_applicable else "failed"
 
 
 class HealthSample(models.Model):
@@ -341,7 +352,11 @@ class VerdictRecord(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="verdicts")
     router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="verdict_records")
     rule = models.CharField(max_length=64)
+    # The primary category (the one the rule is filed under) ...
     category = models.CharField(max_length=32)
+    # ... and every category the fault takes down, primary first, comma-separated ("dhcp,dns");
+    # blank on rows written before they were kept: the primary alone.
+    categories = models.CharField(max_length=200, blank=True)
     severity = models.CharField(max_length=16, choices=Severity.choices)
     title = models.CharField(max_length=500)
     evidence = models.JSONField(default=list, blank=True)
@@ -357,6 +372,22 @@ class VerdictRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.rule} {self.severity} on {self.router}"
 
+    @property
+    def category_list(self) -> list[str]:
+        """Every category the fault takes down, the primary first."""
+        return [name for name in self.categories.split(",") if name] or [self.category]
+
+
+def in_category(name: str) -> Q:
+    """Findings that take `name` down: their primary category, or one of their further ones."""
+    return (
+        Q(category=name)
+        | Q(categories=name)
+        | Q(categories__startswith=f"{name},")
+        | Q(categories__endswith=f",{name}")
+        | Q(categories__contains=f",{name},")
+    )
+
 
 class FindingQuerySet(models.QuerySet["Finding"]):
     def open(self) -> FindingQuerySet:
@@ -370,6 +401,17 @@ class FindingQuerySet(models.QuerySet["Finding"]):
 
     def for_router(self, router: Router | int) -> FindingQuerySet:
         return self.filter(router=router)
+
+    def in_category(self, name: str) -> FindingQuerySet:
+        """Findings whose fault takes `name` down, as primary or further category."""
+        return self.filter(in_category(name))
+
+    def count_by_category(self, names: Sequence[str]) -> dict[str, int]:
+        """How many of these findings take each named category down (a dhcp+dns finding counts under both), one query."""
+        counts = self.aggregate(
+            **{f"category_{index}": Count("id", filter=in_category(name)) for index, name in enumerate(names)}
+        )
+        return {name: counts[f"category_{index}"] or 0 for index, name in enumerate(names)}
 
     def of_present_routers(self) -> FindingQuerySet:
         return self.filter(router__removed_at__isnull=True)
@@ -396,7 +438,11 @@ class Finding(models.Model):
 
     router = models.ForeignKey(Router, on_delete=models.CASCADE, related_name="findings")
     rule = models.CharField(max_length=64)
+    # The primary category (the one the rule is filed under) ...
     category = models.CharField(max_length=32)
+    # ... and every category the fault takes down, primary first, comma-separated ("dhcp,dns");
+    # blank on rows written before they were kept: the primary alone.
+    categories = models.CharField(max_length=200, blank=True)
     severity = models.CharField(max_length=16, choices=Severity.choices)
     title = models.CharField(max_length=500)
     evidence = models.JSONField(default=list, blank=True)
@@ -434,6 +480,11 @@ class Finding(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def category_list(self) -> list[str]:
+        """Every category the fault takes down, the primary first."""
+        return [name for name in self.categories.split(",") if name] or [self.category]
 
     @property
     def reopened(self) -> int:
@@ -792,7 +843,8 @@ class Silence(models.Model):
     """A maintenance window: while it lasts, findings it matches notify nobody.
 
     It matches by router, rule, category and zone; every criterion given must match (a
-    silence of zone Z and category dhcp is the DHCP findings of zone Z's routers). Findings
+    silence of zone Z and category dhcp is the DHCP findings of zone Z's routers; a finding
+    matches a category it takes down beside its primary one). Findings
     still open and show on every page; only notifications are held.
     """
 
@@ -849,7 +901,7 @@ class Silence(models.Model):
             (self.router_id is None or self.router_id == router.pk)
             and (self.zone_id is None or self.zone_id == router.zone_id)
             and (not self.rule or self.rule == finding.rule)
-            and (not self.category or self.category == finding.category)
+            and (not self.category or self.category in finding.category_list)
         )
 
     def in_force(self, now: datetime | None = None) -> bool:

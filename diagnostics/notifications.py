@@ -171,6 +171,8 @@ def build_message(kind: str, finding: Finding, router: Router, now: datetime, no
     )
     evidence = bounded_evidence(list(finding.evidence))
     lines = [subject, visible(finding.title), f"Router {name} ({facts['uuid']}), {facts['state']}; {where}"]
+    if len(finding.category_list) > 1:
+        lines.append(f"Takes down: {', '.join(finding.category_list)}.")
     if note:
         lines.append(note)
     if kind == NotificationKind.RESOLVED:
@@ -190,6 +192,7 @@ def build_message(kind: str, finding: Finding, router: Router, now: datetime, no
         "finding": {
             "rule": finding.rule,
             "category": finding.category,
+            "categories": finding.category_list,
             "severity": severity,
             "title": visible(finding.title),
             "evidence": evidence,

@@ -190,7 +190,7 @@ def to_markdown(report: TicketReport) -> str:
         for finding in report.findings:
             out += [
                 "",
-                f"**{finding.severity.upper()}** `{finding.rule}` ({_md(finding.category)}): {_md(finding.title)}",
+                f"**{finding.severity.upper()}** `{finding.rule}` ({_md(', '.join(finding.category_list))}): {_md(finding.title)}",
             ]
             out.append(f"- failing since {utc(finding.opened_at)}, last seen {utc(finding.last_seen)}")
             if finding.reopened:
@@ -221,7 +221,10 @@ def to_text(report: TicketReport) -> str:
     if report.findings:
         out.append("Open findings (worst first)")
         for finding in report.findings:
-            out += ["", f"[{finding.severity.upper()}] {finding.rule} ({finding.category}): {visible(finding.title)}"]
+            out += [
+                "",
+                f"[{finding.severity.upper()}] {finding.rule} ({', '.join(finding.category_list)}): {visible(finding.title)}",
+            ]
             out.append(f"  failing since {utc(finding.opened_at)}, last seen {utc(finding.last_seen)}")
             if finding.reopened:
                 out.append(f"  flapping: reopened {finding.reopened} time(s)")

@@ -24,6 +24,7 @@ from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from diagnostics.history import bucketed, keyed_aggregate_sql, raw_aggregates, rollup_aggregates
+from diagnostics.matrix.base import CATEGORIES
 from diagnostics.models import (
     Finding,
     FleetCount,
@@ -206,7 +207,10 @@ def record_fleet_counts(now: datetime | None = None) -> list[FleetCount]:
         for status in RouterStatus.values
     ]
     open_findings = Finding.objects.open().of_present_routers()
-    for dimension, column in ((FleetCountDimension.CATEGORY, "category"), (FleetCountDimension.SEVERITY, "severity")):
-        for key, value in open_findings.values_list(column).annotate(n=Count("id")).values_list(column, "n"):
-            rows.append(FleetCount(at=now, dimension=dimension, key=str(key)[:32], value=value))
+    # A finding counts under every category its fault takes down (dnsmasq down: dhcp and dns).
+    for key, value in open_findings.count_by_category(CATEGORIES).items():
+        if value:
+            rows.append(FleetCount(at=now, dimension=FleetCountDimension.CATEGORY, key=key, value=value))
+    for key, value in open_findings.values_list("severity").annotate(n=Count("id")).values_list("severity", "n"):
+        rows.append(FleetCount(at=now, dimension=FleetCountDimension.SEVERITY, key=str(key)[:32], value=value))
     return FleetCount.objects.bulk_create(rows)

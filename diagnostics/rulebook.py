@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from diagnostics.matrix import RULES
@@ -51,10 +51,11 @@ class RuleEntry:
 
 @dataclass(frozen=True)
 class CategorySection:
-    """The rules of one category, worst severity first."""
+    """The rules of one category, worst severity first, and the rules filed elsewhere whose fault also takes it down."""
 
     category: str
     entries: list[RuleEntry]
+    also: list[Rule] = field(default_factory=list)
 
 
 def threshold_rows(names: Sequence[str]) -> list[ThresholdRow]:
@@ -69,19 +70,33 @@ def threshold_rows(names: Sequence[str]) -> list[ThresholdRow]:
     return rows
 
 
+def _worst_first(rules: Sequence[Rule]) -> list[Rule]:
+    return sorted(rules, key=lambda rule: (-SEVERITY_RANK.get(rule.severity, 0), rule.id))
+
+
 def rulebook(rules: Sequence[Rule] = RULES) -> list[CategorySection]:
-    """Every rule (of the registry, by default) grouped by category, categories in the vocabulary's order."""
+    """Every rule (of the registry, by default) grouped by category, categories in the vocabulary's order.
+
+    A rule is filed once, under its primary category; each further category its fault takes
+    down lists it as well, as a reference to that entry.
+    """
     by_category: dict[str, list[Rule]] = {}
+    also: dict[str, list[Rule]] = {}
     for rule in rules:
         by_category.setdefault(rule.category, []).append(rule)
+        for name in rule.categories[1:]:
+            also.setdefault(name, []).append(rule)
     order = {name: index for index, name in enumerate(CATEGORIES)}
     sections = []
-    for category in sorted(by_category, key=lambda name: (order.get(name, len(order)), name)):
-        rules = sorted(by_category[category], key=lambda rule: (-SEVERITY_RANK.get(rule.severity, 0), rule.id))
+    for category in sorted({*by_category, *also}, key=lambda name: (order.get(name, len(order)), name)):
         sections.append(
             CategorySection(
                 category=category,
-                entries=[RuleEntry(rule=rule, thresholds=threshold_rows(rule.thresholds)) for rule in rules],
+                entries=[
+                    RuleEntry(rule=rule, thresholds=threshold_rows(rule.thresholds))
+                    for rule in _worst_first(by_category.get(category, []))
+                ],
+                also=_worst_first(also.get(category, [])),
             )
         )
     return sections

@@ -49,6 +49,7 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
     return {
         "rule": finding.rule,
         "category": finding.category,
+        "categories": finding.category_list,
         "severity": finding.severity,
         "title": finding.title,
         "evidence": finding.evidence,

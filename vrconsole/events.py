@@ -58,7 +58,7 @@ def router_actions_group(router_id: int) -> str:
 
 
 class CollectionProgress(TypedDict):
-    """A probe of a running collection started (`running`) or ended (`ok` / `error`)."""
+    """A probe of a running collection started (`running`) or ended (`ok`, `error`, or `not-applicable`: not run)."""
 
     type: Literal["collection.progress"]
     collection_id: int

@@ -458,11 +458,10 @@ def down(name: str = "vrc") -> list[str]:
             removed.append(f"link {link}")
     for mount in reversed(state.private_mounts):
         run(["umount", mount], check=False)
-    if state.created_ramdisk_dir and not [other for other in all_lab_names() if other != name]:
-        try:
-            Path("/ramdisk").rmdir()
-        except OSError:
-            pass
+    # /ramdisk stays: removing a directory that is a mount point in other mount namespaces
+    # detaches those mounts (Linux >= 3.18), so a lab going down would unmount /ramdisk in the
+    # routers of every other lab on the machine, including those of other checkouts, which
+    # all_lab_names() does not see. An empty directory left at / is harmless.
     delete_state(name)
     shutil.rmtree(lab_dir(name), ignore_errors=True)
     return removed

@@ -40,6 +40,13 @@ CATEGORIES = (
 )
 
 Severity = Literal["critical", "warning", "info"]
+
+
+def categories_of(primary: str, also: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The primary category first, then each further one once (a fault that takes DHCP and DNS down: dhcp, dns)."""
+    return tuple(dict.fromkeys([primary, *also]))
+
+
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 SEVERITY_RANK = {"critical": 3, "warning": 2, "info": 1}
 
@@ -192,11 +199,19 @@ class Verdict:
     remediation: str  # the steps, and the CloudStack action where one applies
     # The console action that carries the remedy out (diagnostics.actions key), "" when none fits.
     action: str = ""
+    # Further categories the fault takes down for the tenant, beside the primary `category`.
+    also: tuple[str, ...] = ()
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Every category the fault takes down, the primary first."""
+        return categories_of(self.category, self.also)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "category": self.category,
+            "categories": list(self.categories),
             "severity": self.severity,
             "title": self.title,
             "evidence": list(self.evidence),
@@ -217,3 +232,11 @@ class Rule:
     reads: tuple[str, ...]  # what it reads: "api", "facts:<probe>", "peer", "history"
     thresholds: tuple[str, ...]  # names of the thresholds it uses
     check: Callable[[RouterContext], list[Verdict]]
+    # Further categories its fault takes down for the tenant (dnsmasq down: DHCP and DNS), beside
+    # the primary `category` that files the rule on the /matrix/ page.
+    also: tuple[str, ...] = ()
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Every category the rule's fault takes down, the primary first."""
+        return categories_of(self.category, self.also)

@@ -56,11 +56,14 @@ def verdict(
     remediation: str | None = None,
     severity: Severity | None = None,
     action: str = "",
+    also: tuple[str, ...] | None = None,
 ) -> Verdict:
-    """A verdict of `rule`: its category, its worst severity unless told, its remedy unless told.
+    """A verdict of `rule`: its categories, its worst severity unless told, its remedy unless told.
 
     `action` names the console action the remedy points to (a key of diagnostics.actions),
-    so the page can offer it next to the words; "" when no action fits.
+    so the page can offer it next to the words; "" when no action fits. `also` names the
+    further categories this fault takes down when they depend on the case (a guest NIC down
+    takes DHCP and DNS with it, a public one NAT); the rule's own by default.
     """
     return Verdict(
         rule=rule.id,
@@ -70,6 +73,7 @@ def verdict(
         evidence=tuple(bounded(item) for item in evidence),
         remediation=remediation or rule.remedy,
         action=action,
+        also=rule.also if also is None else also,
     )
 
 

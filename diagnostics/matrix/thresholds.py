@@ -38,6 +38,11 @@ DEFAULTS: dict[str, tuple[float, str, str]] = {
         "a live log above this with no rotated sibling is not rotating (logrotate maxsize 10M)",
     ),
     "deleted_open_mb": (50, "MB", "deleted files still held open above this hold disk space"),
+    "martian_storm_lines": (
+        20,
+        "lines",
+        "this many 'martian source' kernel lines or more in the window is a storm (one or two are noise)",
+    ),
 }
 
 

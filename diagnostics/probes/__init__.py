@@ -66,7 +66,11 @@ ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("config", config.COMMAND, config.parse, timeout=15.0, redact_output=config.redact_output),
 )
 
-# Host probes have no constant command: `command` says what they run, for reading only.
+# Host probes have no constant command: `command` says what they run, for reading only. They
+# read libvirt (virsh, the qemu log) and the KVM agent's private bridge: a XenServer/XCP-ng
+# dom0 has neither (the router is still reached through it, on its link-local address), so
+# there they do not apply.
+KVM_ONLY = frozenset({"kvm"})
 HOST_PROBES: tuple[Probe, ...] = (
     Probe(
         "host_cloud0",
@@ -74,6 +78,7 @@ HOST_PROBES: tuple[Probe, ...] = (
         host_side.parse_cloud0,
         timeout=10.0,
         scope="host",
+        hypervisors=KVM_ONLY,
         host_command=host_side.cloud0_command,
     ),
     Probe(
@@ -82,6 +87,7 @@ HOST_PROBES: tuple[Probe, ...] = (
         host_side.parse_tap,
         timeout=15.0,
         scope="host",
+        hypervisors=KVM_ONLY,
         host_command=host_side.tap_command,
     ),
     Probe(
@@ -90,6 +96,7 @@ HOST_PROBES: tuple[Probe, ...] = (
         host_side.parse_domstate,
         timeout=15.0,
         scope="host",
+        hypervisors=KVM_ONLY,
         host_command=host_side.domstate_command,
     ),
     Probe(
@@ -98,6 +105,7 @@ HOST_PROBES: tuple[Probe, ...] = (
         host_side.parse_qemu_log,
         timeout=10.0,
         scope="host",
+        hypervisors=KVM_ONLY,
         host_command=host_side.qemu_log_command,
     ),
     Probe(
@@ -106,6 +114,7 @@ HOST_PROBES: tuple[Probe, ...] = (
         logfiles.parse,
         timeout=10.0,
         scope="host",
+        hypervisors=KVM_ONLY,
         host_command=host_side.logfiles_command,
     ),
 )

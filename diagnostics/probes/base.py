@@ -35,6 +35,9 @@ class Probe:
     scope:    "router" (run inside the VR) or "host" (run on the KVM host, see `host_command`)
     host_command: for host probes, builds the command from validated router identity
     redact_output: for probes reading files that hold secrets, the raw output as it may be stored
+    hypervisors: for host probes, the hypervisors (lower case) whose hosts have what they read;
+              empty means every one. Elsewhere the probe does not apply: it is not run, and
+              that is neither a failure nor a fact (`not_applicable_on`).
     """
 
     name: str
@@ -44,6 +47,15 @@ class Probe:
     scope: Literal["router", "host"] = "router"
     host_command: Callable[[str, str], str] | None = None  # (instance_name, link_local_ip) -> command
     redact_output: Callable[[str], str] | None = None
+    hypervisors: frozenset[str] = frozenset()
+
+    def not_applicable_on(self, hypervisor: str) -> str:
+        """Why the probe does not apply to a router on this hypervisor, or "" when it does."""
+        name = hypervisor.strip()
+        if not self.hypervisors or name.lower() in self.hypervisors:
+            return ""
+        only = ", ".join(sorted(h.upper() if h == "kvm" else h for h in self.hypervisors))
+        return f"does not apply on {name or 'an unknown hypervisor'}: only {only} hosts have what it reads"
 
     def command_line(self, instance_name: str = "", link_local_ip: str = "") -> str:
         """The command to run: the constant for router probes, built from validated identity for host probes."""

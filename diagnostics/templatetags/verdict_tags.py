@@ -109,10 +109,11 @@ def visible_controls(text: Any) -> str:
 
 @dataclass(frozen=True)
 class CollectionRow:
-    """One recent collection on the router page, with the probes that failed in it."""
+    """One recent collection on the router page, with the probes that failed in it and those that do not apply."""
 
     collection: Collection
     failed_probes: list[ProbeResult]
+    not_applicable_probes: list[ProbeResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,17 @@ class RouterDiagnostics:
         return sum(1 for finding in self.open_findings if finding.is_acknowledged)
 
 
+def _collection_row(collection: Collection) -> CollectionRow:
+    # `failed_probes` is the prefetch's to_attr list: every probe that is not ok, split here
+    # into the ones that failed and the ones that do not apply (host probes on XenServer).
+    not_ok = getattr(collection, "failed_probes", [])
+    return CollectionRow(
+        collection=collection,
+        failed_probes=[p for p in not_ok if not p.not_applicable],
+        not_applicable_probes=[p for p in not_ok if p.not_applicable],
+    )
+
+
 @register.simple_tag
 def router_diagnostics(router: Router) -> RouterDiagnostics:
     """The router page's diagnostics, in a fixed handful of queries, computed once per page."""
@@ -173,7 +185,7 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
     findings = Finding.objects.for_router(router).select_related("first_collection", "last_collection")
     failed = Prefetch(
         "probe_results",
-        queryset=ProbeResult.objects.filter(ok=False).only("collection_id", "name", "error"),
+        queryset=ProbeResult.objects.filter(ok=False).only("collection_id", "name", "error", "not_applicable"),
         to_attr="failed_probes",
     )
     collections = list(
@@ -204,8 +216,7 @@ def router_diagnostics(router: Router) -> RouterDiagnostics:
         open_findings=open_findings,
         resolved_findings=list(findings.resolved_since(since).order_by("-resolved_at")),
         resolved_days=RESOLVED_FINDINGS_DAYS,
-        # `failed_probes` is the prefetch's to_attr list.
-        collections=[CollectionRow(collection=c, failed_probes=getattr(c, "failed_probes", [])) for c in collections],
+        collections=[_collection_row(c) for c in collections],
         snapshots=list(
             ConfigSnapshot.objects.filter(router=router).annotate(previous_pk=Subquery(previous_snapshot))[
                 :RECENT_SNAPSHOTS

@@ -33,6 +33,7 @@
     running: ["◷ running", "tone-info"],
     ok: ["● ok", "tone-ok"],
     error: ["▲ failed", "tone-crit"],
+    "not-applicable": ["– does not apply", "tone-quiet"],
     unfinished: ["■ no answer", "tone-unknown"]
   };
 
@@ -77,7 +78,9 @@
   }
 
   function counts() {
-    var done = rows.querySelectorAll('tr[data-status="ok"], tr[data-status="error"]').length;
+    var done = rows.querySelectorAll(
+      'tr[data-status="ok"], tr[data-status="error"], tr[data-status="not-applicable"]'
+    ).length;
     var failed = rows.querySelectorAll('tr[data-status="error"]').length;
     return { done: done, failed: failed };
   }

@@ -45,7 +45,7 @@ class FakeMatrix:
     def quiet(self, rule: str) -> None:
         self.firing.pop(rule, None)
 
-    def rule(self, rule_id: str, category: str, severity: str, reads: tuple[str, ...], thresholds=()) -> Rule:
+    def rule(self, rule_id: str, category: str, severity: str, reads: tuple[str, ...], thresholds=(), also=()) -> Rule:
         def check(context: RouterContext) -> list[Verdict]:
             if not self.seen or self.seen[-1] is not context:
                 self.seen.append(context)
@@ -59,6 +59,7 @@ class FakeMatrix:
                     title=f"{rule_id} on {context.router.name}",
                     evidence=self.firing[rule_id],
                     remediation=f"Fix {rule_id}: restart it, then check /var/log/cloud.log.",
+                    also=tuple(also),
                 )
             ]
 
@@ -71,6 +72,7 @@ class FakeMatrix:
             reads=reads,
             thresholds=tuple(thresholds),
             check=check,
+            also=tuple(also),
         )
 
     def evaluate(self, router: Router, collection: Collection | None = None, **options: Any) -> Evaluation:

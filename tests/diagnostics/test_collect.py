@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,32 @@ def test_it_fails_with_host_key_changed_when_the_routers_key_changed(
     own_router_sshd.replace_host_key()
     collection = collect(kvm_router, probes)
     assert (collection.status, collection.reason) == (CollectionStatus.FAILED, "host_key_changed")
+
+
+def _kvm_only(probes: list[Probe]) -> list[Probe]:
+    return [replace(p, hypervisors=frozenset({"kvm"})) if p.scope == "host" else p for p in probes]
+
+
+def test_it_records_kvm_host_probes_as_not_applicable_on_a_xenserver_router(
+    ssh_settings: object, kvm_router: Router, probes: list[Probe]
+) -> None:
+    # XenServer routers are reached through dom0 like KVM ones, but dom0 has no virsh or cloud0.
+    kvm_router.hypervisor = "XenServer"
+    kvm_router.save()
+    recorder = EventRecorder()
+    collection = collect(kvm_router, _kvm_only(probes), publish=recorder)
+    result = ProbeResult.objects.get(collection=collection, name="host_view")
+    assert (result.ok, result.error, result.state) == (False, "", "not-applicable")
+    assert result.not_applicable == "does not apply on XenServer: only KVM hosts have what it reads"
+    assert collection.status == CollectionStatus.SUCCEEDED
+    assert collection.probe_errors == 2  # garbage and missing_file only
+    assert "host_view" not in collection.facts
+    progress = [m for _, m in recorder.events if m.get("probe") == "host_view" and m["status"] != "running"]
+    assert [m["status"] for m in progress] == ["not-applicable"]
+
+
+def test_it_still_runs_kvm_host_probes_on_a_kvm_router(
+    ssh_settings: object, kvm_router: Router, probes: list[Probe]
+) -> None:
+    collection = collect(kvm_router, _kvm_only(probes))
+    assert ProbeResult.objects.get(collection=collection, name="host_view").state == "ok"

@@ -45,7 +45,7 @@ def test_triage_prints_the_ticket_report_as_markdown(monkeypatch, router, api_li
     assert output.startswith("### Router r-231-VM: ")
     assert f"- **UUID:** {router.uuid}" in output
     assert "- **Zone:** zone-a" in output
-    assert "**CRITICAL** `dnsmasq-not-running` (dhcp)" in output
+    assert "**CRITICAL** `dnsmasq-not-running` (dhcp, dns)" in output
     assert "**Fix:**" in output
     assert f"Router page: `/routers/{router.uuid}/`" in output
     assert "Collection: `/collections/" in output

@@ -96,8 +96,10 @@ def test_it_ends_json_output_with_the_router_collection_and_verdicts(monkeypatch
     assert data["collection"]["error"] == ""
     assert data["collection"]["probe_errors"] == {"conntrack": "exit status 1"}
     dnsmasq = next(v for v in data["verdicts"] if v["rule"] == "dnsmasq-not-running")
-    assert set(dnsmasq) == {"rule", "category", "severity", "title", "evidence", "remediation", "action"}
+    assert set(dnsmasq) == {"rule", "category", "categories", "severity", "title", "evidence", "remediation", "action"}
     assert dnsmasq["action"] == "restart-service:dnsmasq"
+    # dnsmasq serves DHCP and DNS: the primary category, then every category it takes down.
+    assert (dnsmasq["category"], dnsmasq["categories"]) == ("dhcp", ["dhcp", "dns"])
     assert (dnsmasq["category"], dnsmasq["severity"]) == ("dhcp", "critical")
     assert dnsmasq["evidence"] and dnsmasq["remediation"]
     assert data["status"] == "critical"
@@ -161,7 +163,7 @@ def test_it_fails_when_the_matrix_cannot_run(monkeypatch, router, api_lists_rout
 def test_it_prints_verdicts_readably_with_terminal_controls_made_visible(monkeypatch, router, api_lists_router):
     canned_collection(monkeypatch)
     output, _ = triage("r-231-VM")
-    assert "▲ critical dnsmasq-not-running [dhcp]" in output
+    assert "▲ critical dnsmasq-not-running [dhcp, dns]" in output
     assert "Fix: " in output
     assert "status: ▲ critical" in output
 

@@ -47,3 +47,22 @@ def test_it_says_nothing_of_a_stopped_router_that_cannot_be_reached() -> None:
 
 def test_it_says_nothing_of_a_router_never_collected() -> None:
     assert access.UNMANAGEABLE.check(context(isolated_router())) == []
+
+
+def test_it_points_a_xenserver_router_at_dom0_not_cloud0_or_virsh() -> None:
+    ctx = context(
+        isolated_router(hypervisor="XenServer"),
+        current=collection({}, status="failed", reason="router_unreachable", error="no route"),
+    )
+    [verdict] = access.UNMANAGEABLE.check(ctx)
+    assert "router_proxy.sh on dom0" in verdict.remediation
+    assert "cloud0" not in verdict.remediation and "virsh" not in verdict.remediation
+
+
+def test_it_names_the_hosts_hypervisor_when_the_host_cannot_be_reached() -> None:
+    ctx = context(
+        isolated_router(hypervisor="XenServer"),
+        current=collection({}, status="failed", reason="host_unreachable", error="no route"),
+    )
+    [verdict] = access.UNMANAGEABLE.check(ctx)
+    assert "its XenServer host" in verdict.title

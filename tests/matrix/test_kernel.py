@@ -27,6 +27,15 @@ def test_it_waits_for_a_storm_before_reporting_martian_sources() -> None:
     assert kernel.MARTIANS.check(_ctx()) == []
 
 
+def test_it_takes_the_martian_storm_size_from_the_thresholds() -> None:
+    ctx = context(
+        facts={"logs": parsed("logs", "kernel_and_syslog_problems")}, thresholds={**WIDE, "martian_storm_lines": 1}
+    )
+    [verdict] = kernel.MARTIANS.check(ctx)
+    assert verdict.title == "1 martian-source packets logged"
+    assert "martian_storm_lines" in kernel.MARTIANS.thresholds
+
+
 def test_it_sees_conntrack_table_full_in_kern_log_once_though_messages_has_it_too() -> None:
     [verdict] = conntrack.TABLE_FULL_LOGGED.check(_ctx())
     assert verdict.evidence[0] == "1 'nf_conntrack: table full' line(s)"

@@ -102,6 +102,13 @@ def test_it_accepts_a_backup_without_the_password_server_but_with_apache2(
         ("isolated", "dhcphosts-missing", "dhcphosts-file-missing"),
         ("vpc", "dhcphosts-vm-missing", "dhcphosts-differ-from-databag"),
         ("redundant", "ramdisk-full", "filesystem-near-full"),
+        ("isolated", "password-server-wrong-address", "password-server-not-listening"),
+        ("isolated", "userdata-vhost-missing", "userdata-vhost-missing"),
+        ("vpc", "password-server-port-taken", "password-server-errors-logged"),
+        ("isolated", "hosts-vm-missing", "hosts-differ-from-databag"),
+        ("direct", "nic-link-flap-logged", "nic-link-down-logged"),
+        ("isolated", "martian-source-storm", "martian-source-storm"),
+        ("redundant", "ramdisk-unmounted", "ramdisk-not-mounted"),
     ],
 )
 def test_it_fires_on_a_fault_injected_into_a_lab_router(
@@ -133,3 +140,15 @@ def test_it_calls_keepalived_unknown_not_inactive_when_systemctl_cannot_reach_sy
     rules = {v.rule for v in verdicts if v.severity != "info"}
     assert "systemd-not-answering" in rules
     assert "keepalived-not-active" not in rules
+
+
+@pytest.mark.django_db
+def test_it_finds_the_lab_routers_healthy_again_once_every_fault_is_cleared(
+    fidelity_lab: LabPlan, lab_settings: Any
+) -> None:
+    # Runs after the fault cases above: each clear must leave its router as it found it.
+    alarms = {
+        f"{kind}/{member}": _alarms(_judge(fidelity_lab, kind, member))
+        for kind, member in (("isolated", 0), ("vpc", 0), ("direct", 0), ("redundant", 0), ("redundant", 1))
+    }
+    assert alarms == {name: [] for name in alarms}

@@ -52,7 +52,8 @@ def test_it_reports_a_pair_with_no_primary() -> None:
         peers=(peer(_member("r-13-VM", "BACKUP"), {"vrrp": parsed("vrrp", "isolated_backup")}),),
     )
     [verdict] = vrrp.NO_PRIMARY.check(ctx)
-    assert verdict.title == "no redundant router is PRIMARY"
+    assert verdict.title == "no redundant router is PRIMARY: no gateway, NAT, DHCP, DNS or passwords"
+    assert verdict.categories == ("vrrp", "nat", "dhcp", "dns", "password")
 
 
 def test_it_does_not_call_an_unknown_peer_no_primary() -> None:

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from diagnostics.matrix.base import CATEGORIES
 from diagnostics.models import Finding, RouterHealth, RouterStatus, Severity
 from vrconsole.dashboard.trends import latest_samples
 from vrconsole.models import Region, Router
@@ -127,11 +128,11 @@ class FleetCollector(Collector):
             by_status.add_metric([name], float(status_counts.get(name, 0)))
         yield by_status
         open_findings = Finding.objects.open().of_present_routers()
+        # A finding counts under every category its fault takes down (dnsmasq down: dhcp and dns).
         categories = GaugeMetricFamily("vrconsole_open_findings", "open findings per category", labels=["category"])
-        for category, count in (
-            open_findings.values_list("category").annotate(n=Count("id")).values_list("category", "n")
-        ):
-            categories.add_metric([category], float(count))
+        for category, count in open_findings.count_by_category(CATEGORIES).items():
+            if count:
+                categories.add_metric([category], float(count))
         yield categories
         severities = GaugeMetricFamily(
             "vrconsole_open_findings_by_severity", "open findings per severity", labels=["severity"]

@@ -19,7 +19,8 @@ from django.db.models import Case, CharField, Count, Exists, F, IntegerField, Ou
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from diagnostics.models import Finding, RouterStatus
+from diagnostics.matrix.base import CATEGORIES
+from diagnostics.models import Finding, RouterStatus, in_category
 from diagnostics.router_status import stale_before
 from vrconsole.models import (
     TRANSITIONAL_STATES,
@@ -255,15 +256,23 @@ def _region_chip(region: Region) -> RegionSyncChip:
 
 
 def category_counts() -> list[tuple[str, int]]:
-    """How many present routers have an open finding of each category, most affected first."""
-    rows = (
+    """How many present routers have an open finding taking each category down, most affected first.
+
+    A finding counts under each of its categories (dnsmasq down: dhcp and dns), a router once
+    per category: one query of a distinct count per category of the vocabulary.
+    """
+    counts = (
         Finding.objects.open()
         .of_present_routers()
-        .values("category")
-        .annotate(routers=Count("router", distinct=True))
-        .order_by("-routers", "category")
+        .aggregate(
+            **{
+                f"category_{index}": Count("router", distinct=True, filter=in_category(name))
+                for index, name in enumerate(CATEGORIES)
+            }
+        )
     )
-    return [(row["category"], row["routers"]) for row in rows]
+    rows = [(name, counts[f"category_{index}"] or 0) for index, name in enumerate(CATEGORIES)]
+    return sorted(((name, n) for name, n in rows if n), key=lambda row: (-row[1], row[0]))
 
 
 def status_q(status: str, now: datetime | None = None) -> Q:
@@ -396,7 +405,8 @@ def filter_routers(criteria: FleetCriteria, routers: RouterQuerySet | None = Non
     if criteria.status:
         routers = routers.filter(status_q(criteria.status))
     if criteria.category:
-        open_of_category = Finding.objects.open().filter(router=OuterRef("pk"), category=criteria.category)
+        # A router matches when any open finding takes the category down, as primary or further one.
+        open_of_category = Finding.objects.open().filter(in_category(criteria.category), router=OuterRef("pk"))
         routers = routers.filter(Exists(open_of_category))
     return sort_routers(routers, criteria.sort)
 

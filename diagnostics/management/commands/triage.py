@@ -78,7 +78,13 @@ def collection_summary(collection: Collection | None, skipped_because: str = "")
         "reason": collection.reason,
         "duration_s": collection.duration_s,
         "error": collection.error,
-        "probe_errors": dict(collection.probe_results.filter(ok=False).order_by("id").values_list("name", "error")),
+        "probe_errors": dict(
+            collection.probe_results.filter(ok=False, not_applicable="").order_by("id").values_list("name", "error")
+        ),
+        # Probes not run because they do not apply (KVM host probes on a XenServer host): not errors.
+        "not_applicable": dict(
+            collection.probe_results.exclude(not_applicable="").order_by("id").values_list("name", "not_applicable")
+        ),
     }
 
 
@@ -123,6 +129,7 @@ def verdicts_of(collection: Collection) -> list[dict[str, Any]]:
         {
             "rule": record.rule,
             "category": record.category,
+            "categories": record.category_list,
             "severity": record.severity,
             "title": record.title,
             "evidence": record.evidence,
@@ -204,7 +211,7 @@ class Command(BaseCommand):
         def publish(group: str, message: Mapping[str, Any]) -> None:
             events.publish(group, message)
             if not quiet and message.get("type") == "collection.progress" and message.get("status") != "running":
-                mark = "ok " if message.get("status") == "ok" else "ERR"
+                mark = {"ok": "ok ", "not-applicable": "n/a"}.get(str(message.get("status")), "ERR")
                 self.stderr.write(f"  {mark} {message.get('probe')} {message.get('error') or ''}".rstrip())
 
         try:
@@ -266,11 +273,13 @@ class Command(BaseCommand):
             line += f": {collection['reason']} {collection['error']}".rstrip()
         # The error text can carry what a router printed: never let it drive the terminal.
         self.stdout.write(visible_controls(line))
+        for name, why in (collection.get("not_applicable") or {}).items():
+            self.stdout.write(f"  - {name} {why}")
         self.stdout.write(f"status: {glyph} {payload['status']}, {len(payload['verdicts'])} verdict(s)")
         for verdict in payload["verdicts"]:
             mark, _ = SEVERITY_LOOK.get(verdict["severity"], ("?", ""))
             self.stdout.write(
-                f"\n{mark} {verdict['severity']} {verdict['rule']} [{verdict['category']}] "
+                f"\n{mark} {verdict['severity']} {verdict['rule']} [{', '.join(verdict.get('categories') or [verdict['category']])}] "
                 + visible_controls(verdict["title"])
             )
             # Evidence is router output: an escape sequence must not drive the operator's terminal.

@@ -1,7 +1,8 @@
 """Rules on reaching the router: Running in CloudStack, yet the console's collection could not get in.
 
 The access path is the one CloudStack itself uses (KVM: the host, then the link-local
-address on cloud0, port 3922; VMware: the control address directly), so the reason the
+address on cloud0, port 3922; XenServer: dom0, then the link-local address, port 3922, as
+router_proxy.sh on dom0 does; VMware: the control address directly), so the reason the
 collection failed says where the path breaks, and each reason has its own remedy.
 """
 
@@ -14,14 +15,14 @@ from diagnostics.matrix.evidence import verdict
 _REASONS: dict[str, tuple[Severity, str, str]] = {
     "host_unreachable": (
         "warning",
-        "its KVM host {host} cannot be reached",
+        "its {kind} host {host} cannot be reached",
         "The console could not open SSH to the host ({host}). Check the host is Up in listHosts and reachable from "
         "the console (routing, firewall on port 22). If CloudStack also lost the host, every router on it is "
         "unmanaged: fix the host or its agent (systemctl status cloudstack-agent) first.",
     ),
     "host_auth_refused": (
         "warning",
-        "its KVM host {host} refused the console's key",
+        "its {kind} host {host} refused the console's key",
         "The console's host key or user is not accepted on {host}: fix the console's HOST_SSH_USER / key "
         "(authorized_keys on the host). The router itself may be fine.",
     ),
@@ -74,6 +75,25 @@ _REASONS: dict[str, tuple[Severity, str, str]] = {
 }
 
 
+# On XenServer dom0 has no virsh and no cloud0: the management server runs router_proxy.sh there
+# (CitrixResourceBase), which pings the link-local address before it SSHes to port 3922.
+_XEN_ROUTER_UNREACHABLE = (
+    "The XenServer host (dom0) is reachable but the router's link-local address {address} is not: the same path "
+    "the management server uses (router_proxy.sh on dom0, which pings the address first), so CloudStack cannot "
+    "program this router either. 1. On dom0: `ping -c 2 {address}`, `xe vm-list name-label={name} "
+    "params=power-state`. 2. Open the router's console (`xe console vm={name}`) and check the control NIC is up "
+    "and sshd runs. 3. rebootRouter; if it persists, {restart}."
+)
+XEN_HYPERVISORS = ("xenserver", "xcp-ng")
+
+
+def _host_kind(hypervisor: str) -> str:
+    name = hypervisor.strip().lower()
+    if name in XEN_HYPERVISORS:
+        return "XenServer"
+    return "KVM" if name == "kvm" else hypervisor.strip() or "hypervisor"
+
+
 def _unmanageable(ctx: RouterContext) -> list[Verdict]:
     router, collection = ctx.router, ctx.collection
     if router.state != "Running" or collection is None or collection.status != "failed":
@@ -82,6 +102,8 @@ def _unmanageable(ctx: RouterContext) -> list[Verdict]:
     if entry is None:
         return []
     severity, title, remediation = entry
+    if collection.reason == "router_unreachable" and router.hypervisor.strip().lower() in XEN_HYPERVISORS:
+        remediation = _XEN_ROUTER_UNREACHABLE
     if router.router_type == "vpc":
         restart = "restartVPC id=<vpc uuid> cleanup=true"
     else:
@@ -91,6 +113,7 @@ def _unmanageable(ctx: RouterContext) -> list[Verdict]:
         "address": router.link_local_ip or "?",
         "name": router.name,
         "restart": restart,
+        "kind": _host_kind(router.hypervisor),
     }
     evidence = [
         "listRouters state: Running",

@@ -110,7 +110,10 @@ def _table_full_logged(ctx: RouterContext) -> list[Verdict]:
         bigger = str(facts.max * 2)
     return [
         verdict(
-            TABLE_FULL_LOGGED, "kernel dropped packets: conntrack table full", evidence, _REMEDY.format(bigger=bigger)
+            TABLE_FULL_LOGGED,
+            "kernel dropped packets: conntrack table full (new NATed connections fail)",
+            evidence,
+            _REMEDY.format(bigger=bigger),
         )
     ]
 
@@ -119,11 +122,13 @@ TABLE_FULL_LOGGED = Rule(
     id="conntrack-table-full-logged",
     category="conntrack",
     severity="warning",
-    summary="The kernel logged `nf_conntrack: table full, dropping packet` in the recent window.",
+    summary="The kernel logged `nf_conntrack: table full, dropping packet` in the recent window: new connections "
+    "through the router (NAT, port forwarding) were dropped.",
     remedy="Find the flows holding the table; raise nf_conntrack_max; scale the offering if the load is real.",
     reads=("facts:logs", "facts:conntrack"),
     thresholds=("config_error_window_hours",),
     check=_table_full_logged,
+    also=("nat",),
 )
 
 RULES = (NEAR_FULL, DROPS_RISING, TABLE_FULL_LOGGED)

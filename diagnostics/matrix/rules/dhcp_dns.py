@@ -80,6 +80,7 @@ DNSMASQ_NOT_RUNNING = Rule(
     reads=("facts:processes", "facts:vrrp", "api"),
     thresholds=(),
     check=_dnsmasq_not_running,
+    also=("dns",),
 )
 
 

@@ -69,20 +69,52 @@ def _down(ctx: RouterContext) -> list[Verdict]:
         evidence = [
             f"{interface.name} ({_nic_label(nic)}): state {interface.operstate}, admin {'up' if interface.admin_up else 'down'}, carrier {'yes' if interface.carrier else 'no'}"
         ]
+        lost = _lost_with(nic.traffic_type)
         remediation = (
-            f"Traffic through {interface.name} stops. If admin down: `ip link set {interface.name} up` on the router "
+            f"Traffic through {interface.name} stops{_lost_words(lost)}. If admin down: `ip link set {interface.name} up` on the router "
             "and find who downed it (cloud.log). If up but no carrier: the vnet/tap on the host is down or detached "
             f"(`virsh domiflist {ctx.router.name}` on the host). Reboot the router if it stays down."
         )
-        verdicts.append(verdict(DOWN, f"{nic.traffic_type} interface {interface.name} is down", evidence, remediation))
+        verdicts.append(
+            verdict(DOWN, f"{nic.traffic_type} interface {interface.name} is down", evidence, remediation, also=lost)
+        )
     return verdicts
+
+
+# What the tenant loses with an interface, by CloudStack traffic type: the guest NIC carries the
+# VMs' gateway, DHCP, DNS, password server and userdata; the public NIC their NAT (outbound and
+# port forwarding). The control NIC is the management path only.
+_LOST_WITH = {
+    "guest": ("nat", "dhcp", "dns", "password", "userdata"),
+    "public": ("nat",),
+}
+_LOST_WORDS = {
+    "nat": "NAT",
+    "dhcp": "DHCP",
+    "dns": "DNS",
+    "password": "password resets",
+    "userdata": "userdata",
+}
+
+
+def _lost_with(traffic_type: str) -> tuple[str, ...]:
+    return _LOST_WITH.get(traffic_type.lower(), ())
+
+
+def _lost_words(lost: tuple[str, ...]) -> str:
+    if not lost:
+        return ""
+    words = [_LOST_WORDS[name] for name in lost]
+    listed = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+    return f": the VMs lose {listed} through it"
 
 
 DOWN = Rule(
     id="interface-down",
     category="interfaces",
     severity="critical",
-    summary="A CloudStack NIC's interface is down (a redundant BACKUP's public NIC is down on purpose and is left out).",
+    summary="A CloudStack NIC's interface is down (a redundant BACKUP's public NIC is down on purpose and is left out); "
+    "a guest NIC down also takes NAT, DHCP, DNS, passwords and userdata, a public one NAT.",
     remedy="Bring it up and find who downed it; check the host-side tap when there is no carrier.",
     reads=("api", "facts:interfaces", "facts:vrrp"),
     thresholds=(),

@@ -84,12 +84,10 @@ LINK_DOWN = Rule(
     check=_link_down,
 )
 
-MARTIAN_STORM_LINES = 20
-
 
 def _martians(ctx: RouterContext) -> list[Verdict]:
     lines = [line.text for line in kernel_lines(ctx, log_kinds.MARTIAN_SOURCE)]
-    if len(lines) < MARTIAN_STORM_LINES:
+    if len(lines) < ctx.threshold("martian_storm_lines"):
         return []
     evidence = [f"{len(lines)} 'martian source' line(s) in kern.log/messages", *quoted(lines[-5:], 5)]
     remediation = (
@@ -104,10 +102,10 @@ MARTIANS = Rule(
     id="martian-source-storm",
     category="interfaces",
     severity="warning",
-    summary=f"The kernel logged at least {MARTIAN_STORM_LINES} 'martian source' packets in the recent window.",
+    summary="The kernel logged at least martian_storm_lines 'martian source' packets in the recent window.",
     remedy="Find the VM or VLAN sending addresses that do not belong on that interface.",
     reads=("facts:logs",),
-    thresholds=("config_error_window_hours",),
+    thresholds=("config_error_window_hours", "martian_storm_lines"),
     check=_martians,
 )
 

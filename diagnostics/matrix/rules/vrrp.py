@@ -57,18 +57,27 @@ def _split_brain(ctx: RouterContext) -> list[Verdict]:
         "#11710) make each reject the other's adverts. 3. Once adverts flow, restart keepalived on the member that "
         f"should be BACKUP; if the configs differ, {restart_action(ctx.router)}."
     )
-    return [verdict(SPLIT_BRAIN, "split brain: both redundant routers are PRIMARY", evidence, remediation)]
+    return [
+        verdict(
+            SPLIT_BRAIN,
+            "split brain: both redundant routers are PRIMARY (gateway and public addresses flap, NAT breaks)",
+            evidence,
+            remediation,
+        )
+    ]
 
 
 SPLIT_BRAIN = Rule(
     id="split-brain",
     category="vrrp",
     severity="critical",
-    summary="This router and a redundant peer are both PRIMARY.",
+    summary="This router and a redundant peer are both PRIMARY: the gateway and public addresses flap between "
+    "them, so NATed connections break.",
     remedy="Make VRRP adverts cross (multicast/AH between hosts), align keepalived.conf, restart keepalived on one member.",
     reads=("api", "facts:vrrp", "peer", "facts:logs"),
     thresholds=(),
     check=_split_brain,
+    also=("nat",),
 )
 
 
@@ -85,23 +94,31 @@ def _no_primary(ctx: RouterContext) -> list[Verdict]:
         return []
     evidence = [said, *(text for _, text in peers)]
     remediation = (
-        "No member holds the gateway: the network's VMs have no router. 1. Read keepalived's log on both "
+        "No member holds the gateway: the network's VMs have no router (no way out, no port forwarding), and a "
+        "BACKUP stops dnsmasq and the password server, so no DHCP, DNS or password resets either. 1. Read "
+        "keepalived's log on both "
         "(/var/log/daemon.log, /ramdisk/rrouter/keepalived.log): a VPC pair goes PRIMARY only once a tier has "
         "running VMs (§5.16). 2. Restart keepalived on one member; if no member takes over, "
         f"{restart_action(ctx.router)}."
     )
-    return [verdict(NO_PRIMARY, "no redundant router is PRIMARY", evidence, remediation)]
+    return [
+        verdict(
+            NO_PRIMARY, "no redundant router is PRIMARY: no gateway, NAT, DHCP, DNS or passwords", evidence, remediation
+        )
+    ]
 
 
 NO_PRIMARY = Rule(
     id="no-primary-router",
     category="vrrp",
     severity="critical",
-    summary="Every member of the redundant pair is BACKUP or FAULT: nobody holds the gateway.",
+    summary="Every member of the redundant pair is BACKUP or FAULT: nobody holds the gateway, and no member runs "
+    "dnsmasq or the password server.",
     remedy="Read keepalived's logs, restart keepalived on one member, else restart the network with cleanup.",
     reads=("api", "facts:vrrp", "peer"),
     thresholds=(),
     check=_no_primary,
+    also=("nat", "dhcp", "dns", "password"),
 )
 
 
