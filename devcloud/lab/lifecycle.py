@@ -190,7 +190,8 @@ def _mount_steps(base: Path, tmpfs_extra: list[str]) -> list[dict[str, Any]]:
     steps.append(
         {"kind": "tmpfs", "target": "/tmp", "size": "8m", "mode": "1777", "keep": _kept_under_tmp()}  # noqa: S108
     )
-    for directory in ("/run/sshd", "/run/dnsmasq", "/run/apache2", "/run/lock/apache2", *tmpfs_extra):
+    # /opt/tftpboot: the template's dnsmasq.conf enables TFTP there, and dnsmasq refuses to start without it.
+    for directory in ("/run/sshd", "/run/dnsmasq", "/run/apache2", "/run/lock/apache2", "/opt/tftpboot", *tmpfs_extra):
         steps.append({"kind": "mkdir", "target": directory})
     return steps
 
