@@ -102,6 +102,8 @@ def test_it_accepts_a_backup_without_the_password_server_but_with_apache2(
         ("isolated", "dhcphosts-missing", "dhcphosts-file-missing"),
         ("vpc", "dhcphosts-vm-missing", "dhcphosts-differ-from-databag"),
         ("redundant", "ramdisk-full", "filesystem-near-full"),
+        ("isolated", "dhcpopts-tag-missing", "dhcpopts-tag-missing"),
+        ("vpc", "dhcpopts-tag-missing", "dhcpopts-tag-missing"),
     ],
 )
 def test_it_fires_on_a_fault_injected_into_a_lab_router(
