@@ -766,6 +766,8 @@ def router_files(
         "/etc/dhcpopts.txt": dhcpopts(router),
         "/etc/hosts": etc_hosts(router),
         "/etc/monitor.conf": static("router/etc/monitor.conf"),
+        "/etc/rsyslog.conf": static("router/etc/rsyslog.conf"),
+        "/etc/rsyslog.d/49-haproxy.conf": static("router/etc/rsyslog.d/49-haproxy.conf"),
         "/etc/sysctl.conf": static("router/etc/sysctl.conf"),
         "/etc/ssh/sshd_config": rendered(
             "router/etc/ssh/sshd_config.tmpl", control_ip=router.control.ipaddress, host_key_note=host_key_note
