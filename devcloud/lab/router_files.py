@@ -325,38 +325,34 @@ def health_checks_data(router: Router, release: str) -> dict[str, object]:
 
 
 def dnsmasq_conf(router: Router) -> RouterFile:
-    """/etc/dnsmasq.conf: dnsmasq.conf.tmpl as setup_dnsmasq (setup/common.sh) leaves it (§3.6).
+    """/etc/dnsmasq.conf as the router's setup script leaves it (§3.6).
 
-    setup_dnsmasq copies the template, sets the domain (option 15, `domain=`, `local=`), turns
-    `dhcp-range_ip4` into `dhcp-range=<eth0ip>,static` (isolated routers: eth0 is the guest NIC),
-    appends the default router (the guest gateway VIP on a redundant router, else eth0's address)
-    and the DNS servers (the router itself first, then dns1), and `dhcp-client-update`; with
-    dhcp_release installed (dnsmasq-utils, as on 4.18+ templates) it drops `leasefile-ro`.
-    The per-network ranges and options are CsDhcp's, in /etc/dnsmasq.d/cloud.conf.
+    Isolated routers: setup_dnsmasq (setup/common.sh) copies dnsmasq.conf.tmpl, sets the domain
+    (option 15, `domain=`, `local=`), turns `dhcp-range_ip4` into `dhcp-range=<eth0ip>,static`
+    (eth0 is the guest NIC), appends the default router (the guest gateway VIP on a redundant
+    router, else eth0's address), the DNS servers (the router itself, then dns1) and
+    `dhcp-client-update`. VPC routers: setup_vpcrouter copies vpcdnsmasq.conf and sets `domain=`
+    and `local=` only. Both drop `leasefile-ro` because dhcp_release is installed (dnsmasq-utils,
+    as on 4.18+ templates). The per-network ranges and options are CsDhcp's, in cloud.conf.
     """
+    if router.kind == "vpc":
+        return rendered("router/etc/vpcdnsmasq.conf", domain=DOMAIN)
     others = [nic.device for nic in router.nics if nic.traffictype != "Guest"]
     guest = router.guest_nics()[0]
-    eth0_lines: list[str] = []
-    if router.kind != "vpc":
-        gateway = guest.gateway if router.redundant else guest.ipaddress
-        eth0_lines = [
-            f"dhcp-range={guest.ipaddress},static",
-            f"dhcp-option=option:router,{gateway}",
-            f"dhcp-option=6,{gateway},{PUBLIC_DNS}",
-        ]
+    gateway = guest.gateway if router.redundant else guest.ipaddress
     return rendered(
         "router/etc/dnsmasq.conf.tmpl",
         except_interfaces="\n".join(f"except-interface={device}" for device in others),
         no_dhcp_interfaces="\n".join(f"no-dhcp-interface={device}" for device in others),
         domain=DOMAIN,
-        dhcp_range="\n".join(eth0_lines[:1]),
-        appended="\n".join(eth0_lines[1:]),
+        dhcp_range=f"dhcp-range={guest.ipaddress},static",
+        appended=f"dhcp-option=option:router,{gateway}\ndhcp-option=6,{gateway},{PUBLIC_DNS}",
     )
 
 
 def cloud_conf(router: Router) -> list[str]:
-    """/etc/dnsmasq.d/cloud.conf as CsDhcp writes it."""
-    lines: list[str] = []
+    """/etc/dnsmasq.d/cloud.conf as CsDhcp writes it (on a VPC router after setup_vpcrouter's dhcp-hostsfile line)."""
+    lines: list[str] = ["dhcp-hostsfile=/etc/dhcphosts.txt"] if router.kind == "vpc" else []
     listen = ["127.0.0.1"]
     for index, nic in enumerate(router.guest_nics()):
         tag = f"interface-{nic.device}-{index}"

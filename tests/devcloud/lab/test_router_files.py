@@ -119,3 +119,10 @@ def test_it_writes_vhosts_on_80_and_443_as_csapache_does() -> None:
     vhost = files[f"/etc/apache2/sites-enabled/vhost-{guest.ipaddress}.conf"].content.decode()
     assert f"<VirtualHost {guest.ipaddress}:443 {guest.gateway}:443>" in vhost
     assert f"Listen {guest.ipaddress}:80" in vhost and f"Listen {guest.gateway}:443" in vhost
+
+
+def test_it_writes_a_vpc_routers_dnsmasq_conf_from_vpcdnsmasq_conf() -> None:
+    _, files = _files("vpc")
+    conf = files["/etc/dnsmasq.conf"].content.decode().splitlines()
+    assert "except-interface=lo" in conf and not [line for line in conf if line.startswith("dhcp-range")]
+    assert files["/etc/dnsmasq.d/cloud.conf"].content.decode().splitlines()[0] == "dhcp-hostsfile=/etc/dhcphosts.txt"
