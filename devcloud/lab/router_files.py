@@ -566,7 +566,9 @@ def apache_files(router: Router, plan: LabPlan) -> dict[str, RouterFile]:
         "/etc/apache2/ports.conf": _text(["# CS: Done by Python CsApp config"]),
         "/etc/apache2/sites-enabled/000-default.conf": _text(["# no default site on a router"]),
         "/etc/apache2/mods-available/mpm_event.conf": static("router/etc/apache2/mpm_event.conf"),
-        # a2enmod ssl, as the template has it (the load files as the machine's apache2 package ships them).
+        # a2enmod ssl and rewrite, as the template has them (the /latest/ .htaccess rewrites to a VM's
+        # own files), from the load files the machine's apache2 package ships.
+        "/etc/apache2/mods-enabled/rewrite.load": _machine_file("/etc/apache2/mods-available/rewrite.load"),
         "/etc/apache2/mods-enabled/ssl.load": _machine_file("/etc/apache2/mods-available/ssl.load"),
         "/etc/apache2/mods-enabled/ssl.conf": _machine_file("/etc/apache2/mods-available/ssl.conf"),
         "/etc/apache2/mods-enabled/socache_shmcb.load": _machine_file("/etc/apache2/mods-available/socache_shmcb.load"),

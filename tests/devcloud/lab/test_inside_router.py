@@ -125,3 +125,13 @@ def test_it_serves_userdata_over_https_on_the_guest_address(running_lab: LabPlan
     router = router_of_kind(running_lab, "isolated")
     guest = router.guest_nics()[0]
     assert f"{guest.ipaddress}:443" in in_router(router, "ss", "-H", "-ltn", "sport", "=", ":443")
+
+
+def test_it_rewrites_latest_to_the_callers_own_files_over_https(running_lab: LabPlan) -> None:
+    router = router_of_kind(running_lab, "isolated")
+    guest = router.guest_nics()[0]
+    # The router asks as itself, which has no userdata: mod_rewrite maps the request (a 404, not a 500).
+    status = in_router(
+        router, "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", f"https://{guest.ipaddress}/latest/user-data"
+    )
+    assert status == "404"
