@@ -9,15 +9,26 @@ would; clearing writes the file back as CsDhcp does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from devcloud.lab.router_files import dhcp_tag, dhcpopts, non_default
 from devcloud.lab.system_commands import write_inside
-
-if TYPE_CHECKING:
-    from devcloud.lab.faults import Target
+from devcloud.lab.topology import Router
 
 DHCPOPTS = "/etc/dhcpopts.txt"
+
+
+class Target(Protocol):
+    """What a fault needs of its router (faults.Target, which imports this module, has it)."""
+
+    router: Router
+    namespace: str
+    mount_file: Path
+
+    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str:
+        """Run a command inside the router."""
+        ...
 
 
 def _reread(target: Target) -> None:
