@@ -501,7 +501,7 @@ def status(name: str = "vrc") -> dict[str, object]:
         pinned = mount_file(name, router.namespace)
         processes = {}
         if present and pinned.exists():
-            for daemon in ("sshd", "dnsmasq", "keepalived", "haproxy"):
+            for daemon in ("rsyslogd", "sshd", "dnsmasq", "keepalived", "haproxy"):
                 processes[daemon] = daemons.read_pid(router.namespace, pinned, daemon)
         routers.append(
             {

@@ -75,8 +75,8 @@ def python_log_time(moment: datetime) -> str:
 
 
 def syslog_time(moment: datetime) -> str:
-    """Syslog/dnsmasq timestamp: `Feb 20 10:59:34`."""
-    return moment.strftime("%b %d %H:%M:%S")
+    """Syslog/dnsmasq timestamp, the day padded with a space as rsyslog and dnsmasq write it: `Feb  2 10:59:34`."""
+    return f"{moment:%b} {moment.day:2d} {moment:%H:%M:%S}"
 
 
 def release_line(version: str = TEMPLATE_VERSION, built: datetime = RELEASE_DATE) -> str:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from devcloud.lab.router_files import RouterFile, bash_date, config_apply_failure, python_log_line, router_files
+from devcloud.lab.router_files import (
+    RouterFile,
+    bash_date,
+    config_apply_failure,
+    python_log_line,
+    router_files,
+    syslog_time,
+)
 from devcloud.lab.topology import Router, plan_lab
 
 CREATED = datetime(2026, 3, 18, 21, 43, 11, tzinfo=UTC)
@@ -126,3 +133,7 @@ def test_it_writes_a_vpc_routers_dnsmasq_conf_from_vpcdnsmasq_conf() -> None:
     conf = files["/etc/dnsmasq.conf"].content.decode().splitlines()
     assert "except-interface=lo" in conf and not [line for line in conf if line.startswith("dhcp-range")]
     assert files["/etc/dnsmasq.d/cloud.conf"].content.decode().splitlines()[0] == "dhcp-hostsfile=/etc/dhcphosts.txt"
+
+
+def test_it_pads_syslog_days_with_a_space_as_rsyslog_does() -> None:
+    assert syslog_time(datetime(2026, 12, 3, 5, 31, 2, tzinfo=UTC)) == "Dec  3 05:31:02"
