@@ -2,7 +2,7 @@
 
 Run as root from the repository: `.venv/bin/python -m devcloud.capture.lab_routers`.
 It brings up a lab (name `vrcp`, block 198.19.42.0/24, below the test suite's blocks 61-252)
-with faults on one router, syncs it
+with faults on one router (and one on a redundant member), syncs it
 from the simulator into a scratch database, collects a healthy, a faulty and a redundant
 router with `run_collection`, and writes the stdout each probe returned over SSH as
 tests/fixtures/<probe>/lab_<case>.txt with the parser's facts beside it as .json. The lab,
@@ -20,11 +20,14 @@ import secrets
 import sys
 from pathlib import Path
 
-FIXTURES = Path(__file__).parent
+# The golden fixtures live with the tests (tests/fixtures/<probe>/), not beside this module.
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 LAB_NAME = "vrcp"
 LAB_BLOCK = 42
 FAULTY, HEALTHY, REDUNDANT = "r-10-VM", "r-11-VM", "r-13-VM"
 FAULTS = ("snat-missing", "mtu-mismatch", "outdated-template", "stale-lease", "qemu-tap-failure", "var-log-full")
+# A fault of the redundant member, whose own captures (vrrp) it does not touch.
+REDUNDANT_FAULTS = ("dhcpopts-tag-missing",)
 # (router, probe) -> case name of the fixture written from that router's output.
 CAPTURES: dict[tuple[str, str], str] = {
     (HEALTHY, "interfaces"): "lab_isolated",
@@ -46,6 +49,7 @@ CAPTURES: dict[tuple[str, str], str] = {
     (FAULTY, "dnsmasq"): "lab_stale_lease",
     (FAULTY, "host_qemu_log"): "lab_tap_failure",
     (FAULTY, "disk"): "lab_var_log_full",
+    (REDUNDANT, "dnsmasq"): "lab_dhcpopts_tag_missing",
 }
 
 
@@ -81,7 +85,7 @@ def main() -> None:
         if lab.status(LAB_NAME).get("status") is not None:
             lab.down(LAB_NAME)
         lab.up(name=LAB_NAME, block=LAB_BLOCK)
-        lab.inject_faults({FAULTY: list(FAULTS)}, lab=LAB_NAME)
+        lab.inject_faults({FAULTY: list(FAULTS), REDUNDANT: list(REDUNDANT_FAULTS)}, lab=LAB_NAME)
         try:
             capture()
         finally:

@@ -33,7 +33,8 @@ from pathlib import Path
 from devcloud.capture import vr_files as vr
 from diagnostics.probes import PROBES_BY_NAME
 
-FIXTURES = Path(__file__).parent
+# The golden fixtures live with the tests (tests/fixtures/<probe>/), not beside this module.
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 ISO, VPC, HOST, PEER = "vrcprobe-iso", "vrcprobe-vpc", "vrcprobe-host", "vrcprobe-peer"
 OLD_MTIME = 1742334000  # 2025-03-18 21:40 UTC: keeps file listings stable between captures
 

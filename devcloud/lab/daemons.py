@@ -1,5 +1,5 @@
-"""Starting and stopping the real daemons inside lab routers: sshd, dnsmasq, keepalived, haproxy, apache2
-and the password server.
+"""Starting and stopping the real daemons inside lab routers: rsyslogd, sshd, dnsmasq, keepalived, haproxy,
+apache2 and the password server.
 
 Each daemon runs inside the router's network and mount namespaces (via nsenter), reads its
 configuration from its real path there, daemonizes itself (its orphan is adopted by the router's
@@ -29,6 +29,7 @@ PID_FILES = {
     "keepalived": "/run/keepalived.pid",
     "haproxy": "/run/haproxy.pid",
     "apache2": "/run/apache2/apache2.pid",
+    "rsyslogd": "/run/rsyslogd.pid",
 }
 
 
@@ -116,16 +117,16 @@ def start(namespace: str, mount_file: Path, daemon: str) -> None:
     argv = {
         "sshd": ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"],
         "dnsmasq": ["/usr/sbin/dnsmasq", "--conf-file=/etc/dnsmasq.conf"],
-        # keepalived logs through syslog by default, which has no reader inside a router and
-        # this build has no --log-file: run it in the background logging to its console,
-        # appended to the VR's daemon.log. The shell text is fixed; nothing is interpolated.
+        # keepalived daemonizes and logs through syslog (daemon facility), as on a VR: the router's
+        # rsyslogd writes it to /var/log/daemon.log.
         "keepalived": [
-            "/bin/sh",
-            "-c",
-            "/usr/sbin/keepalived --vrrp --dont-fork --log-console --use-file=/etc/keepalived/keepalived.conf "
-            "--pid=/run/keepalived.pid --vrrp_pid=/run/keepalived_vrrp.pid "
-            ">>/var/log/daemon.log 2>&1 </dev/null &",
+            "/usr/sbin/keepalived",
+            "--vrrp",
+            "--use-file=/etc/keepalived/keepalived.conf",
+            "--pid=/run/keepalived.pid",
+            "--vrrp_pid=/run/keepalived_vrrp.pid",
         ],
+        "rsyslogd": ["/usr/sbin/rsyslogd", "-f", "/etc/rsyslog.conf", "-i", "/run/rsyslogd.pid"],
         "haproxy": ["/usr/sbin/haproxy", "-f", "/etc/haproxy/haproxy.cfg", "-D", "-p", "/run/haproxy.pid"],
         # Debian's apache2ctl reads /etc/apache2/envvars (run and lock dirs under the router's /run).
         "apache2": ["/usr/sbin/apache2ctl", "start"],

@@ -53,6 +53,7 @@ REQUIRED_PROGRAMS = (
     "keepalived",
     "haproxy",
     "apache2ctl",
+    "rsyslogd",
     "conntrack",
     "ssh-keygen",
     "sysctl",
@@ -185,12 +186,28 @@ def _mount_steps(base: Path, tmpfs_extra: list[str]) -> list[dict[str, Any]]:
         steps.append({"kind": "tmpfs", "target": target, "size": size})
         steps.append({"kind": "seed", "source": str(seed), "target": target})
     steps.append({"kind": "tmpfs", "target": "/run", "size": "8m"})
+    # The router's rsyslogd makes its /dev/log socket: on an overlay of the machine's /dev, so every
+    # device stays the machine's while the socket is the router's own (the machine's /dev is untouched).
+    dev_upper, dev_work = base / "upper" / "dev", base / "work" / "dev"
+    dev_upper.mkdir(parents=True, exist_ok=True)
+    dev_work.mkdir(parents=True, exist_ok=True)
+    steps.append(
+        {
+            "kind": "overlay",
+            "target": "/dev",
+            "lower": "/dev",
+            "upper": str(dev_upper),
+            "work": str(dev_work),
+            "keep": [mount for mount in ("/dev/pts", "/dev/shm") if os.path.ismount(mount)],
+        }
+    )
     # A private /tmp: the password server keeps its token in /tmp/passwdsrvrtoken, one per router.
     # A checkout (or its var/) under /tmp stays visible: the lab's own scripts and files live there.
     steps.append(
         {"kind": "tmpfs", "target": "/tmp", "size": "8m", "mode": "1777", "keep": _kept_under_tmp()}  # noqa: S108
     )
-    for directory in ("/run/sshd", "/run/dnsmasq", "/run/apache2", "/run/lock/apache2", *tmpfs_extra):
+    # /opt/tftpboot: the template's dnsmasq.conf enables TFTP there, and dnsmasq refuses to start without it.
+    for directory in ("/run/sshd", "/run/dnsmasq", "/run/apache2", "/run/lock/apache2", "/opt/tftpboot", *tmpfs_extra):
         steps.append({"kind": "mkdir", "target": directory})
     return steps
 
@@ -353,6 +370,8 @@ def _build_router(plan: LabPlan, router: Router, state: LabState, started: datet
     Path("/ramdisk").mkdir(exist_ok=True)
     pinned = _make_mount_namespace(plan.name, router.namespace, base, state, router.name)
     run_inside(router.namespace, pinned, ["iptables-restore"], stdin=ruleset.encode())
+    # rsyslogd first, as on a VR: keepalived, sshd and the password server log through it.
+    daemons.start(router.namespace, pinned, "rsyslogd")
     daemons.start(router.namespace, pinned, "sshd")
     # apache2 serves userdata on every member; the password server runs where dnsmasq does (the
     # PRIMARY's configure_router.py starts it on the VIP, a BACKUP stops it).
@@ -481,7 +500,7 @@ def status(name: str = "vrc") -> dict[str, object]:
         pinned = mount_file(name, router.namespace)
         processes = {}
         if present and pinned.exists():
-            for daemon in ("sshd", "dnsmasq", "keepalived", "haproxy"):
+            for daemon in ("rsyslogd", "sshd", "dnsmasq", "keepalived", "haproxy"):
                 processes[daemon] = daemons.read_pid(router.namespace, pinned, daemon)
         routers.append(
             {

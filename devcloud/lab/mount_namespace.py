@@ -5,8 +5,8 @@ The builder starts `nsenter --net=<netns> unshare --mount=<file> --uts=<file.uts
 UTS and PID namespaces, pins them to files and runs this script (stdlib only, so it starts fast)
 as the namespace's first process. As PID 1 of the router it applies the mounts that give the
 router its own /etc, /var, /opt, /root (overlays on the machine's directories, so nothing outside
-the lab changes), its own small /var/log, /ramdisk and /run tmpfs and a /proc of its own PID
-namespace, seeds the tmpfs, sets the hostname, prints a ready line and then becomes a small
+the lab changes), its own small /var/log, /ramdisk and /run tmpfs, its own /dev/log (an overlay on
+the machine's /dev, where its rsyslogd makes the socket) and a /proc of its own PID namespace, seeds the tmpfs, sets the hostname, prints a ready line and then becomes a small
 bash that lives for the lab's life reaping orphans, as init does on a real VR. Killing it ends
 every process of the router.
 """
@@ -24,29 +24,41 @@ INIT_NAME = "vrconsole-lab-init"
 REAPER_SCRIPT = "trap 'exit 0' TERM; while :; do sleep infinity & wait; done"
 
 
+def _hold(kept_paths: list[str]) -> list[tuple[str, str]]:
+    """Hold mounts aside by a bind mount each (in /run, mounted before), to move back over a new mount."""
+    held = []
+    for index, kept in enumerate(kept_paths):
+        holder = f"/run/.lab-keep-{index}"
+        os.makedirs(holder, exist_ok=True)
+        subprocess.run(["mount", "--bind", kept, holder], check=True)
+        held.append((holder, kept))
+    return held
+
+
+def _move_back(held: list[tuple[str, str]]) -> None:
+    for holder, kept in held:
+        os.makedirs(kept, exist_ok=True)
+        subprocess.run(["mount", "--move", holder, kept], check=True)
+        os.rmdir(holder)
+
+
 def apply_mount(step: dict[str, str]) -> None:
     """Apply one step of the plan: an overlay, a tmpfs, a seed copy, /proc or a directory."""
     kind = step["kind"]
     if kind == "overlay":
         options = f"lowerdir={step['lower']},upperdir={step['upper']},workdir={step['work']}"
+        # Mounts below the target (/dev/pts, /dev/shm under /dev) stay visible through the overlay.
+        held = _hold(list(step.get("keep", [])))
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, step["target"]], check=True)
+        _move_back(held)
     elif kind == "tmpfs":
         options = f"size={step['size']},mode={step.get('mode', '0755')}"
         # /ramdisk is a shared, empty mount point that another checkout's `lab down` may remove.
         os.makedirs(step["target"], exist_ok=True)
-        # Directories to keep visible under the new tmpfs are held aside by a bind mount (in
-        # /run, mounted before) and moved back on top of it.
-        held = []
-        for index, kept in enumerate(step.get("keep", [])):
-            holder = f"/run/.lab-keep-{index}"
-            os.makedirs(holder, exist_ok=True)
-            subprocess.run(["mount", "--bind", kept, holder], check=True)
-            held.append((holder, kept))
+        # Directories to keep visible under the new tmpfs are held aside and moved back on top of it.
+        held = _hold(list(step.get("keep", [])))
         subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", step["target"]], check=True)
-        for holder, kept in held:
-            os.makedirs(kept, exist_ok=True)
-            subprocess.run(["mount", "--move", holder, kept], check=True)
-            os.rmdir(holder)
+        _move_back(held)
     elif kind == "proc":
         # procfs shows the PID namespace of the process that mounts it: this one, PID 1.
         subprocess.run(["mount", "-t", "proc", "-o", "nosuid,nodev,noexec", "proc", step["target"]], check=True)

@@ -12,6 +12,7 @@ router (rootfs/router/...) or the KVM host (rootfs/host/...); what is computed p
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json
@@ -20,12 +21,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from string import Template
 
-from devcloud.lab.topology import TEMPLATE_VERSION, LabPlan, Nic, Router
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from devcloud.lab.iptables_rules import LB_PORT, ingress_ports
+from devcloud.lab.topology import TEMPLATE_VERSION, VMS_PER_NETWORK, GuestVm, LabPlan, Nic, Router, stable_uuid
 
 RELEASE_DATE = datetime(2025, 7, 2, 9, 14, 27, tzinfo=UTC)
 OUTDATED_VERSION = "4.18.0"
 OUTDATED_DATE = datetime(2023, 5, 14, 10, 0, 0, tzinfo=UTC)
 DOMAIN = "cs1cloud.internal"
+# The zone's dns1, where every lab router forwards (the public side's gateway).
+PUBLIC_DNS = "100.64.0.1"
 SCRIPTS_SIGNATURE = hashlib.md5(b"cloud-scripts.tgz " + TEMPLATE_VERSION.encode()).hexdigest()  # noqa: S324
 
 
@@ -66,8 +75,8 @@ def python_log_time(moment: datetime) -> str:
 
 
 def syslog_time(moment: datetime) -> str:
-    """Syslog/dnsmasq timestamp: `Feb 20 10:59:34`."""
-    return moment.strftime("%b %d %H:%M:%S")
+    """Syslog/dnsmasq timestamp, the day padded with a space as rsyslog and dnsmasq write it: `Feb  2 10:59:34`."""
+    return f"{moment:%b} {moment.day:2d} {moment:%H:%M:%S}"
 
 
 def release_line(version: str = TEMPLATE_VERSION, built: datetime = RELEASE_DATE) -> str:
@@ -221,12 +230,27 @@ def _guestnetwork(router: Router) -> dict[str, object]:
     return bag
 
 
+def non_default(vm: GuestVm) -> bool:
+    """Whether the lab gives this VM its NIC here as a non-default one (the last VM of each network).
+
+    A VM's extra NIC in another network is pushed with `default_entry` false: CsDhcp tags its
+    dhcphosts line with `set:<ip_with_underscores>` and writes `<tag>,3`, `<tag>,6` and `<tag>,15`
+    to /etc/dhcpopts.txt, so dnsmasq sends that NIC no router, DNS or domain.
+    """
+    return vm.name.endswith(f"-{VMS_PER_NETWORK - 1}")
+
+
+def dhcp_tag(vm: GuestVm) -> str:
+    """CsDhcp's tag for a non-default NIC: its address with underscores."""
+    return vm.ipaddress.replace(".", "_")
+
+
 def _dhcpentry(router: Router) -> dict[str, object]:
     bag: dict[str, object] = {"id": "dhcpentry"}
     for vm in router.vms:
         gateway = str(ipaddress.IPv4Network(_network_of(router, vm.ipaddress).cidr)[1])
         bag[vm.ipaddress] = {
-            "default_entry": True,
+            "default_entry": not non_default(vm),
             "default_gateway": gateway,
             "host_name": vm.name,
             "ipv4_address": vm.ipaddress,
@@ -301,19 +325,34 @@ def health_checks_data(router: Router, release: str) -> dict[str, object]:
 
 
 def dnsmasq_conf(router: Router) -> RouterFile:
-    """/etc/dnsmasq.conf from the template's dnsmasq.conf.tmpl (§3.6)."""
+    """/etc/dnsmasq.conf as the router's setup script leaves it (§3.6).
+
+    Isolated routers: setup_dnsmasq (setup/common.sh) copies dnsmasq.conf.tmpl, sets the domain
+    (option 15, `domain=`, `local=`), turns `dhcp-range_ip4` into `dhcp-range=<eth0ip>,static`
+    (eth0 is the guest NIC), appends the default router (the guest gateway VIP on a redundant
+    router, else eth0's address), the DNS servers (the router itself, then dns1) and
+    `dhcp-client-update`. VPC routers: setup_vpcrouter copies vpcdnsmasq.conf and sets `domain=`
+    and `local=` only. Both drop `leasefile-ro` because dhcp_release is installed (dnsmasq-utils,
+    as on 4.18+ templates). The per-network ranges and options are CsDhcp's, in cloud.conf.
+    """
+    if router.kind == "vpc":
+        return rendered("router/etc/vpcdnsmasq.conf", domain=DOMAIN)
     others = [nic.device for nic in router.nics if nic.traffictype != "Guest"]
+    guest = router.guest_nics()[0]
+    gateway = guest.gateway if router.redundant else guest.ipaddress
     return rendered(
         "router/etc/dnsmasq.conf.tmpl",
         except_interfaces="\n".join(f"except-interface={device}" for device in others),
         no_dhcp_interfaces="\n".join(f"no-dhcp-interface={device}" for device in others),
         domain=DOMAIN,
+        dhcp_range=f"dhcp-range={guest.ipaddress},static",
+        appended=f"dhcp-option=option:router,{gateway}\ndhcp-option=6,{gateway},{PUBLIC_DNS}",
     )
 
 
 def cloud_conf(router: Router) -> list[str]:
-    """/etc/dnsmasq.d/cloud.conf as CsDhcp writes it."""
-    lines: list[str] = []
+    """/etc/dnsmasq.d/cloud.conf as CsDhcp writes it (on a VPC router after setup_vpcrouter's dhcp-hostsfile line)."""
+    lines: list[str] = ["dhcp-hostsfile=/etc/dhcphosts.txt"] if router.kind == "vpc" else []
     listen = ["127.0.0.1"]
     for index, nic in enumerate(router.guest_nics()):
         tag = f"interface-{nic.device}-{index}"
@@ -355,8 +394,38 @@ def haproxy_cfg(router: Router) -> RouterFile:
 
 
 def dhcphosts(router: Router) -> RouterFile:
-    """/etc/dhcphosts.txt as CsDhcp writes it from the dhcpentry databag: `mac,ip,hostname,infinite`."""
-    return _text([f"{vm.macaddress},{vm.ipaddress},{vm.name},infinite" for vm in router.vms])
+    """/etc/dhcphosts.txt as CsDhcp writes it: `mac,ip,hostname,infinite`, tagged for a non-default NIC."""
+    return _text(
+        [
+            f"{vm.macaddress},set:{dhcp_tag(vm)},{vm.ipaddress},{vm.name},infinite"
+            if non_default(vm)
+            else f"{vm.macaddress},{vm.ipaddress},{vm.name},infinite"
+            for vm in router.vms
+        ]
+    )
+
+
+def dhcpopts(router: Router) -> RouterFile:
+    """/etc/dhcpopts.txt as CsDhcp writes it: options 3, 6 and 15 (sent empty) per non-default NIC's tag."""
+    return _text([f"{dhcp_tag(vm)},{option}" for vm in router.vms if non_default(vm) for option in (3, 6, 15)])
+
+
+def etc_hosts(router: Router) -> RouterFile:
+    """/etc/hosts as CsDhcp rewrites it: its preseed (IPv6 lines included), then one line per VM, tab-separated.
+
+    The `<guest ip> <hostname> data-server` line is written for isolated routers only (is_router).
+    """
+    entries = [
+        ("127.0.0.1", "localhost"),
+        ("127.0.1.1", router.name),
+        ("::1", "localhost ip6-localhost ip6-loopback"),
+        ("ff02::1", "ip6-allnodes"),
+        ("ff02::2", "ip6-allrouters"),
+    ]
+    if router.kind != "vpc":
+        entries.append((router.guest_nics()[0].ipaddress, f"{router.name} data-server"))
+    entries += [(vm.ipaddress, vm.name) for vm in router.vms]
+    return _text([f"{ip}\t{names}" for ip, names in entries])
 
 
 def password_instances(router: Router) -> list[str]:
@@ -365,48 +434,158 @@ def password_instances(router: Router) -> list[str]:
 
 
 def apache_vhost(router: Router, nic: Nic) -> RouterFile:
-    """/etc/apache2/sites-enabled/vhost-<guest ip>.conf: userdata and metadata on the guest address (port 80).
+    """/etc/apache2/sites-enabled/vhost-<guest ip>.conf as CsApache writes it from the template's vhost.template.
 
-    A redundant member also listens on the gateway VIP (nonlocal bind lets a BACKUP do so).
-    The lab serves no 443: the VR's TLS vhost needs the template's certificate.
+    Userdata and metadata on port 80 and, with mod_ssl, on 443 (the template's snakeoil
+    certificate paths); CsApache puts the guest address in the VirtualHost and Listen lines, and a
+    redundant member the gateway VIP beside it (nonlocal bind lets a BACKUP listen there too).
     """
     addresses = [nic.ipaddress, nic.gateway] if router.redundant else [nic.ipaddress]
-    return _text(
-        [
-            *[f"Listen {address}:80" for address in addresses],
-            f"<VirtualHost {' '.join(f'{address}:80' for address in addresses)}>",
-            f"\tServerName {router.router_type}.{DOMAIN}",
+    server_name = f"\tServerName {router.router_type}.{DOMAIN}"
+
+    def host(port: int, log: str, ssl: list[str]) -> list[str]:
+        return [
+            f"<VirtualHost {' '.join(f'{address}:{port}' for address in addresses)}>",
+            "\tServerAdmin webmaster@localhost",
             "\tDocumentRoot /var/www/html",
-            "\tErrorLog ${APACHE_LOG_DIR}/error.log",
-            "\tCustomLog ${APACHE_LOG_DIR}/access.log combined",
+            server_name,
+            "\t<Directory />",
+            "\t\tOptions FollowSymLinks",
+            "\t\tAllowOverride None",
+            "\t</Directory>",
             "\t<Directory /var/www/html>",
-            "\t\tOptions -Indexes +FollowSymLinks",
+            "\t\tOptions Indexes FollowSymLinks MultiViews",
             "\t\tAllowOverride All",
             "\t\tRequire all granted",
             "\t</Directory>",
+            "\tErrorLog ${APACHE_LOG_DIR}/error.log",
+            "\tLogLevel warn",
+            f"\tCustomLog ${{APACHE_LOG_DIR}}/{log} combined",
+            *ssl,
             "</VirtualHost>",
+        ]
+
+    ssl = [
+        "\tSSLEngine on",
+        "\tSSLProtocol TLSv1.2",
+        "\tSSLCertificateFile    /etc/ssl/certs/ssl-cert-snakeoil.pem",
+        "\tSSLCertificateKeyFile /etc/ssl/private/ssl-cert-snakeoil.key",
+    ]
+    return _text(
+        [
+            *host(80, "access.log", []),
+            "",
+            "<IfModule mod_ssl.c>",
+            *host(443, "ssl_access.log", ssl),
+            "</IfModule>",
+            "",
+            *[f"Listen {address}:80" for address in addresses],
+            "",
+            "<IfModule mod_ssl.c>",
+            *[f"    Listen {address}:443" for address in addresses],
+            "</IfModule>",
         ]
     )
 
 
-def apache_files(router: Router) -> dict[str, RouterFile]:
-    """apache2 as a VR runs it: one vhost per guest address, no catch-all listener, a small worker pool."""
+def snakeoil_certificate(router: Router) -> tuple[bytes, bytes]:
+    """A self-signed certificate and key for the router's name, as Debian's ssl-cert makes its snakeoil pair."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, router.name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), pem_key
+
+
+def vm_metadata(router: Router, plan: LabPlan) -> dict[str, list[list[str]]]:
+    """Each VM's vm_metadata entries as cs_vmdata keeps them: `[folder, file, content]`, userdata base64."""
+    data: dict[str, list[list[str]]] = {}
+    for vm in router.vms:
+        user_data = base64.b64encode(f"#cloud-config\nhostname: {vm.name}\n".encode()).decode()
+        instance = stable_uuid(plan.name, "vm", vm.name)
+        data[vm.ipaddress] = [
+            ["userdata", "user-data", user_data],
+            ["metadata", "service-offering", "Small Instance"],
+            ["metadata", "availability-zone", plan.zone_id],
+            ["metadata", "local-ipv4", vm.ipaddress],
+            ["metadata", "local-hostname", vm.name],
+            ["metadata", "public-ipv4", router.public.ipaddress],
+            ["metadata", "public-hostname", router.public.ipaddress],
+            ["metadata", "instance-id", instance],
+            ["metadata", "vm-id", instance],
+        ]
+    return data
+
+
+def www_files(metadata: dict[str, list[list[str]]]) -> dict[str, RouterFile]:
+    """/var/www/html as CsVmMetadata writes it from the vmdata databag: files, manifests and .htaccess rewrites."""
+    files: dict[str, RouterFile] = {"/var/www/html/.htaccess": _text(["Options -Indexes"])}
+    rewrites = ["Options +FollowSymLinks", "RewriteEngine On", ""]
+    for ip, entries in metadata.items():
+        names = []
+        for folder, name, content in entries:
+            rule = f"RewriteRule ^{name}$  ../{folder}/%{{REMOTE_ADDR}}/{name} [L,NC,QSA]"
+            if rule not in rewrites:
+                rewrites.append(rule)
+            files[f"/var/www/html/{folder}/{ip}/.htaccess"] = _text(
+                ["Options -Indexes", "Order Deny,Allow", "Deny from all", f"Allow from {ip}"]
+            )
+            if folder == "userdata":
+                files[f"/var/www/html/{folder}/{ip}/{name}"] = RouterFile(base64.b64decode(content))
+                continue
+            files[f"/var/www/html/{folder}/{ip}/{name}"] = RouterFile(content.encode())
+            names.append(name)
+            for rule in (
+                "RewriteRule ^meta-data/(.+)$  ../metadata/%{REMOTE_ADDR}/$1 [L,NC,QSA]",
+                "RewriteRule ^meta-data/$  ../metadata/%{REMOTE_ADDR}/meta-data [L,NC,QSA]",
+            ):
+                if rule not in rewrites:
+                    rewrites.append(rule)
+        files[f"/var/www/html/metadata/{ip}/meta-data"] = _text(names)
+    files["/var/www/html/latest/.htaccess"] = _text(rewrites)
+    return files
+
+
+def apache_files(router: Router, plan: LabPlan) -> dict[str, RouterFile]:
+    """apache2 as a VR runs it: one vhost per guest address (80 and 443), no catch-all listener, a small worker pool."""
+    certificate, key = snakeoil_certificate(router)
     files: dict[str, RouterFile] = {
-        # The machine's ports.conf and default site listen on every address: the VR's vhosts carry their Listens.
-        "/etc/apache2/ports.conf": _text(["# Listen directives live in the vhost-<ip>.conf of each guest address."]),
+        # setup_apache2_common comments out ports.conf and removes every other site: the vhosts carry their Listens.
+        "/etc/apache2/ports.conf": _text(["# CS: Done by Python CsApp config"]),
         "/etc/apache2/sites-enabled/000-default.conf": _text(["# no default site on a router"]),
         "/etc/apache2/mods-available/mpm_event.conf": static("router/etc/apache2/mpm_event.conf"),
-        "/var/www/html/userdata/.htaccess": _text(["Options -Indexes"]),
-        "/var/www/html/metadata/.htaccess": _text(["Options -Indexes"]),
+        # a2enmod ssl and rewrite, as the template has them (the /latest/ .htaccess rewrites to a VM's
+        # own files), from the load files the machine's apache2 package ships.
+        "/etc/apache2/mods-enabled/rewrite.load": _machine_file("/etc/apache2/mods-available/rewrite.load"),
+        "/etc/apache2/mods-enabled/ssl.load": _machine_file("/etc/apache2/mods-available/ssl.load"),
+        "/etc/apache2/mods-enabled/ssl.conf": _machine_file("/etc/apache2/mods-available/ssl.conf"),
+        "/etc/apache2/mods-enabled/socache_shmcb.load": _machine_file("/etc/apache2/mods-available/socache_shmcb.load"),
+        "/etc/ssl/certs/ssl-cert-snakeoil.pem": RouterFile(certificate),
+        "/etc/ssl/private/ssl-cert-snakeoil.key": RouterFile(key, 0o640),
         "/var/log/apache2/error.log": RouterFile(b""),
         "/var/log/apache2/access.log": RouterFile(b""),
+        "/var/log/apache2/ssl_access.log": RouterFile(b""),
     }
     for nic in router.guest_nics():
         files[f"/etc/apache2/sites-enabled/vhost-{nic.ipaddress}.conf"] = apache_vhost(router, nic)
-    for vm in router.vms:
-        files[f"/var/www/html/userdata/{vm.ipaddress}/user-data"] = _text(["#cloud-config", f"hostname: {vm.name}"])
-        files[f"/var/www/html/metadata/{vm.ipaddress}/local-hostname"] = _text([vm.name])
+    files.update(www_files(vm_metadata(router, plan)))
     return files
+
+
+def _machine_file(path: str) -> RouterFile:
+    return RouterFile(Path(path).read_bytes())
 
 
 def kernel_logs(router: Router, created: datetime) -> dict[str, RouterFile]:
@@ -494,6 +673,74 @@ def _cloud_log_history(router: Router, created: datetime) -> list[str]:
     return lines
 
 
+def load_balancer_databag(router: Router) -> dict[str, object]:
+    """/etc/cloudstack/loadbalancer.json as cs_loadbalancer keeps it: `config` is the pushed `rules` list.
+
+    One LoadBalancerRule (the agent's model, Gson lower_case_with_underscores): haproxy.cfg as
+    `configuration` lines, which CsLoadBalancer writes out, and the `ip:port` lists whose
+    `add_rules` become INPUT accepts.
+    """
+    return {
+        "id": "loadbalancer",
+        "config": [
+            {
+                "add_rules": [f"{router.public.ipaddress}:{LB_PORT}"],
+                "configuration": haproxy_cfg(router).content.decode().splitlines(),
+                "is_transparent": False,
+                "network_cidr": router.guest_nics()[0].cidr,
+                "remove_rules": [],
+                "router_ip": router.guest_nics()[0].ipaddress,
+                "ssl_certs": [],
+                "stat_rules": [],
+                "tmp_cfg_file_name": "haproxy.cfg.new",
+                "tmp_cfg_file_path": "/etc/haproxy/",
+            }
+        ],
+    }
+
+
+def firewall_databag(router: Router) -> dict[str, object]:
+    """/etc/cloudstack/firewallrules.json as cs_firewallrules keeps it: rules by id.
+
+    An ingress rule per opened public port (CsAcl writes `-A FIREWALL_<ip> ... -j ACCEPT`) and
+    the network's default egress rule (all protocols, allowed: `-A FW_EGRESS_RULES -j ACCEPT`).
+    """
+    public = router.public.ipaddress
+    rules: list[dict[str, object]] = [
+        {
+            "already_added": False,
+            "default_egress_policy": False,
+            "dest_cidr_list": [],
+            "guest_cidr": router.guest_nics()[0].cidr,
+            "id": 100 + number,
+            "protocol": "tcp",
+            "purpose": "Firewall",
+            "revoked": False,
+            "source_cidr_list": ["0.0.0.0/0"],
+            "src_ip": public,
+            "src_port_range": [port, port],
+            "traffic_type": "Ingress",
+        }
+        for number, port in enumerate(ingress_ports(router))
+    ]
+    rules.append(
+        {
+            "already_added": False,
+            "default_egress_policy": True,
+            "dest_cidr_list": [],
+            "guest_cidr": router.guest_nics()[0].cidr,
+            "id": 99,
+            "protocol": "all",
+            "purpose": "Firewall",
+            "revoked": False,
+            "source_cidr_list": [],
+            "src_ip": "",
+            "traffic_type": "Egress",
+        }
+    )
+    return {"id": "firewallrules", **{str(rule["id"]): rule for rule in rules}}
+
+
 def router_files(
     plan: LabPlan, router: Router, created: datetime, authorized_key: str, host_key_note: str
 ) -> dict[str, RouterFile]:
@@ -506,7 +753,7 @@ def router_files(
         "/etc/cloudstack/guestnetwork.json": _json(_guestnetwork(router)),
         "/etc/cloudstack/dhcpentry.json": _json(_dhcpentry(router)),
         "/etc/cloudstack/monitorservice.json": _json(_monitorservice(router)),
-        "/etc/cloudstack/vmdata.json": _json({"id": "vmdata"}),
+        "/etc/cloudstack/vmdata.json": _json({"id": "vmdata", **vm_metadata(router, plan)}),
         "/etc/cloudstack/vmpassword.json": _json({"id": "vmpassword"}),
         "/etc/cloudstack-release": _text([release]),
         "/etc/issue": _text([f"Apache CloudStack SystemVM {TEMPLATE_VERSION}", ""]),
@@ -514,19 +761,11 @@ def router_files(
         "/etc/dnsmasq.d/cloud.conf": _text(cloud_conf(router)),
         "/etc/dnsmasq-resolv.conf": _text(["nameserver 100.64.0.1"]),
         "/etc/dhcphosts.txt": dhcphosts(router),
-        "/etc/dhcpopts.txt": RouterFile(b""),
-        "/etc/hosts": _text(
-            [
-                "127.0.0.1\tlocalhost",
-                "::1\tlocalhost ip6-localhost ip6-loopback",
-                "ff02::1\tip6-allnodes",
-                "ff02::2\tip6-allrouters",
-                f"127.0.1.1\t{router.name}",
-                *[f"{vm.ipaddress}\t{vm.name}" for vm in vms],
-                f"{router.guest_nics()[0].ipaddress} {router.name} data-server",
-            ]
-        ),
+        "/etc/dhcpopts.txt": dhcpopts(router),
+        "/etc/hosts": etc_hosts(router),
         "/etc/monitor.conf": static("router/etc/monitor.conf"),
+        "/etc/rsyslog.conf": static("router/etc/rsyslog.conf"),
+        "/etc/rsyslog.d/49-haproxy.conf": static("router/etc/rsyslog.d/49-haproxy.conf"),
         "/etc/sysctl.conf": static("router/etc/sysctl.conf"),
         "/etc/ssh/sshd_config": rendered(
             "router/etc/ssh/sshd_config.tmpl", control_ip=router.control.ipaddress, host_key_note=host_key_note
@@ -535,6 +774,8 @@ def router_files(
         "/var/lib/misc/dnsmasq.leases": _text([f"0 {vm.macaddress} {vm.ipaddress} {vm.name} *" for vm in vms]),
         "/var/cache/cloud/cloud-scripts-signature": _text([SCRIPTS_SIGNATURE]),
         "/var/cache/cloud/boot_up_done": RouterFile(b""),
+        # setup_dnsmasq: dhcp_release is installed, so dnsmasq keeps its own leases (no leasefile-ro).
+        "/var/cache/cloud/dnsmasq_managed_lease": _text(["1"]),
         f"/var/cache/cloud/processed/VR-{router.id}.cfg": _text(
             ["#Apache CloudStack Virtual Router Config File", "<version>", "1.0", "</version>"]
         ),
@@ -572,13 +813,11 @@ def router_files(
         "/var/log/haproxy.log": RouterFile(b""),
         "/opt/cloud/bin/passwd_server_ip.py": static("router/opt/cloud/bin/passwd_server_ip.py"),
         **kernel_logs(router, created),
-        **apache_files(router),
+        **apache_files(router, plan),
     }
     if router.runs_haproxy:
         files["/etc/haproxy/haproxy.cfg"] = haproxy_cfg(router)
-        files["/etc/cloudstack/loadbalancer.json"] = _json(
-            {"id": "loadbalancer", "config": haproxy_cfg(router).content.decode().splitlines()}
-        )
+        files["/etc/cloudstack/loadbalancer.json"] = _json(load_balancer_databag(router))
     if router.kind == "vpc":
         files["/etc/cloudstack/networkacl.json"] = _json(
             {
@@ -586,7 +825,7 @@ def router_files(
                 **{
                     nic.device: {
                         "device": nic.device,
-                        "egress_rules": [],
+                        "egress_rules": [{"allowed": True, "cidr": "0.0.0.0/0", "type": "all"}],
                         "ingress_rules": [
                             {"allowed": True, "cidr": "0.0.0.0/0", "first_port": 22, "last_port": 22, "type": "tcp"}
                         ],
@@ -598,7 +837,7 @@ def router_files(
             }
         )
     else:
-        files["/etc/cloudstack/firewallrules.json"] = _json({"id": "firewallrules"})
+        files["/etc/cloudstack/firewallrules.json"] = _json(firewall_databag(router))
         files["/etc/cloudstack/forwardingrules.json"] = _json(
             {
                 "id": "forwardingrules",

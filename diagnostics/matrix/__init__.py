@@ -18,6 +18,7 @@ from diagnostics.matrix.rules import (
     cpu_softirq,
     dhcp_dns,
     dhcp_intent,
+    dhcp_options,
     interfaces,
     kernel,
     kvm_host,
@@ -48,6 +49,7 @@ RULES: tuple[Rule, ...] = (
     *services.RULES,
     *vrrp.RULES,
     *vpn.RULES,
+    *dhcp_options.RULES,
 )
 
 _BY_ID = {r.id: r for r in RULES}

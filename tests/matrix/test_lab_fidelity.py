@@ -109,6 +109,8 @@ def test_it_accepts_a_backup_without_the_password_server_but_with_apache2(
         ("direct", "nic-link-flap-logged", "nic-link-down-logged"),
         ("isolated", "martian-source-storm", "martian-source-storm"),
         ("redundant", "ramdisk-unmounted", "ramdisk-not-mounted"),
+        ("isolated", "dhcpopts-tag-missing", "dhcpopts-tag-missing"),
+        ("vpc", "dhcpopts-tag-missing", "dhcpopts-tag-missing"),
     ],
 )
 def test_it_fires_on_a_fault_injected_into_a_lab_router(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -94,3 +95,43 @@ def test_it_runs_haproxy_with_a_listen_section_per_rule(running_lab: LabPlan) ->
     section = f"listen {router.public.ipaddress.replace('.', '_')}-80"
     assert section in in_router(router, "cat", "/etc/haproxy/haproxy.cfg")
     assert '"haproxy"' in in_router(router, "ss", "-H", "-ltnp", "sport", "=", ":80")
+
+
+def test_it_logs_keepalived_through_the_routers_own_rsyslogd_into_daemon_log(running_lab: LabPlan) -> None:
+    router = next(router for router in running_lab.routers if router.redundant)
+    in_router(router, "test", "-S", "/dev/log")
+    daemon_log = in_router(router, "cat", "/var/log/daemon.log")
+    keepalived = [line for line in daemon_log.splitlines() if " Keepalived" in line]
+    # rsyslog's traditional format: `Dec  3 05:31:02 r-13-VM Keepalived_vrrp[812]: ...`.
+    assert keepalived and all(line.split()[3] == router.name for line in keepalived)
+
+
+def test_it_keeps_the_machines_dev_free_of_the_routers_log_socket(running_lab: LabPlan) -> None:
+    assert (
+        not os.path.exists("/dev/log")
+        or os.path.islink("/dev/log")
+        or os.stat("/dev/log").st_ino
+        != int(in_router(router_of_kind(running_lab, "isolated"), "stat", "-c", "%i", "/dev/log").strip())
+    )
+
+
+def test_it_logs_the_password_server_through_syslog_into_messages(running_lab: LabPlan) -> None:
+    router = router_of_kind(running_lab, "isolated")
+    messages = in_router(router, "cat", "/var/log/messages")
+    assert f" {router.name} passwd_server_ip.py: serve_password running on " in messages
+
+
+def test_it_serves_userdata_over_https_on_the_guest_address(running_lab: LabPlan) -> None:
+    router = router_of_kind(running_lab, "isolated")
+    guest = router.guest_nics()[0]
+    assert f"{guest.ipaddress}:443" in in_router(router, "ss", "-H", "-ltn", "sport", "=", ":443")
+
+
+def test_it_rewrites_latest_to_the_callers_own_files_over_https(running_lab: LabPlan) -> None:
+    router = router_of_kind(running_lab, "isolated")
+    guest = router.guest_nics()[0]
+    # The router asks as itself, which has no userdata: mod_rewrite maps the request (a 404, not a 500).
+    status = in_router(
+        router, "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", f"https://{guest.ipaddress}/latest/user-data"
+    )
+    assert status == "404"

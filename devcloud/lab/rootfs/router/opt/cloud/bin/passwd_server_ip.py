@@ -2,25 +2,21 @@
 # Lab stand-in for the VR's password server (cloud-password-server@<address>[,<allowed>]): it
 # listens on <address>:8080, keeps its token in /tmp/passwdsrvrtoken (written at start when
 # absent) and answers a VM's `DomU_Request: send_my_password` with `saved_password`. It logs the
-# way the real one does through syslog (user.info), written straight into /var/log/messages in
-# rsyslog's traditional format because a lab router has no syslog daemon of its own.
-import datetime
+# way the real one does, through syslog (user.info): the router's rsyslogd writes it to
+# /var/log/messages.
 import http.server
 import os
 import secrets
-import socket
 import socketserver
 import sys
+import syslog
 
 TOKEN_FILE = "/tmp/passwdsrvrtoken"
 PORT = 8080
 
 
 def log(message):
-    now = datetime.datetime.now(datetime.UTC)
-    stamp = f"{now:%b} {now.day:2d} {now:%H:%M:%S}"
-    with open("/var/log/messages", "a") as handle:
-        handle.write(f"{stamp} {socket.gethostname()} passwd_server_ip.py: {message}\n")
+    syslog.syslog(syslog.LOG_INFO, message)
 
 
 def ensure_token():
