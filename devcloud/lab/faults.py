@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from devcloud.lab import daemons, kvm_host, registration
+from devcloud.lab.faults_network import NETWORK_FAULTS
 from devcloud.lab.iptables_rules import snat_rule
 from devcloud.lab.lifecycle import LabError, host_dir, mount_file, wait_for_election
 from devcloud.lab.router_files import (
@@ -573,6 +574,7 @@ FAULTS: dict[str, Fault] = {
     "qemu-tap-failure": Fault(
         _tap_failure, _tap_recovered, "KVM host: the router's qemu log shows a tap device failure, domain shut off"
     ),
+    **{name: Fault(*spec) for name, spec in NETWORK_FAULTS.items()},
 }
 
 
