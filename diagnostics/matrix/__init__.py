@@ -18,7 +18,9 @@ from diagnostics.matrix.rules import (
     cpu_softirq,
     dhcp_dns,
     dhcp_intent,
+    egress_sets,
     interfaces,
+    ipv6_routing,
     kernel,
     kvm_host,
     nat_firewall,
@@ -48,6 +50,8 @@ RULES: tuple[Rule, ...] = (
     *services.RULES,
     *vrrp.RULES,
     *vpn.RULES,
+    *egress_sets.RULES,
+    *ipv6_routing.RULES,
 )
 
 _BY_ID = {r.id: r for r in RULES}
