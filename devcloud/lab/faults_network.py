@@ -13,13 +13,26 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from devcloud.lab import network_features as features
 from devcloud.lab.lifecycle import LabError
+from devcloud.lab.topology import LabPlan, Router
 
-if TYPE_CHECKING:
-    from devcloud.lab.faults import Target
+
+class Target(Protocol):
+    """What a fault needs of devcloud.lab.faults.Target (named here so the two modules do not import each other)."""
+
+    plan: LabPlan
+    router: Router
+    namespace: str
+    mount_file: Path
+
+    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str:
+        """Run a command inside the router."""
+        ...
+
 
 RADVD_STOP_TIMEOUT = 10.0
 
