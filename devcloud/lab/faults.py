@@ -5,7 +5,8 @@ command output), so a probe sees it with the same commands it would run on a rea
 dnsmasq-down, var-log-full, conntrack-near-limit, snat-missing, split-brain, config-apply-failed,
 zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not-rotating,
 password-server-down, password-token-missing, apache2-down, systemd-unreachable, kernel-oom-kill,
-dhcphosts-missing, dhcphosts-vm-missing, ramdisk-full and qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
+dhcphosts-missing, dhcphosts-vm-missing, ramdisk-full and qemu-tap-failure (on the KVM host's qemu log), plus
+the network features' faults of faults_network (IP sets, IPv6 firewall, radvd, BGP). Faults are recorded in the lab state; the
 registration is rewritten after each change because some faults change what the API says.
 """
 
