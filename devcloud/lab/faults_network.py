@@ -2,7 +2,9 @@
 
 Each fault changes the real thing inside the router (or its upstream peer) and its clear puts
 it back as the builder made it: `ipset-members-missing` flushes the egress rule's source set,
-`ip6-firewall-missing` deletes table ip6 ip6_firewall, `radvd-down` stops radvd, and
+`ip6-firewall-missing` deletes table ip6 ip6_firewall, `ip6-firewall-policy-open` sets its
+input chain's policy to accept, `radvd-down` stops radvd, `radvd-stale-prefix` restarts it
+advertising another /64 than the guest's, and
 `bgp-peer-down` stops the upstream router's bgpd so the VR's session drops. They are merged
 into devcloud.lab.faults.FAULTS; only the router carrying the features accepts them.
 """
@@ -86,6 +88,23 @@ def _start_radvd(target: Target) -> None:
         features.start_radvd(target.namespace, target.mount_file)
 
 
+def _open_input_policy(target: Target) -> None:
+    _require_features(target)
+    target.run(["nft", "chain", "ip6", features.FIREWALL_TABLE, "fw_input", "{ policy accept ; }"])
+
+
+def _drop_input_policy(target: Target) -> None:
+    _require_features(target)
+    target.run(["nft", "chain", "ip6", features.FIREWALL_TABLE, "fw_input", "{ policy drop ; }"])
+
+
+def _restart_radvd_with(target: Target, stale: bool) -> None:
+    prefix = features.stale_prefix(target.plan) if stale else None
+    _stop_radvd(target)
+    target.run(["tee", features.RADVD_CONF], stdin=features.radvd_conf(target.plan, target.router, prefix).encode())
+    _start_radvd(target)
+
+
 def _stop_upstream(target: Target) -> None:
     _require_features(target)
     pid = features.upstream_pid(target.plan)
@@ -113,7 +132,17 @@ NETWORK_FAULTS: dict[str, tuple[Callable[[Target], None], Callable[[Target], Non
         _restore_ip6_firewall,
         "nftables table ip6 ip6_firewall deleted: the IPv6 guest network is unfiltered",
     ),
+    "ip6-firewall-policy-open": (
+        _open_input_policy,
+        _drop_input_policy,
+        "chain fw_input of table ip6 ip6_firewall set to policy accept: the router takes any IPv6 traffic",
+    ),
     "radvd-down": (_stop_radvd, _start_radvd, "radvd stopped: VMs get no IPv6 prefix or default route"),
+    "radvd-stale-prefix": (
+        lambda target: _restart_radvd_with(target, stale=True),
+        lambda target: _restart_radvd_with(target, stale=False),
+        "radvd restarted on a radvd.conf with another /64: VMs are told a prefix the router does not route",
+    ),
     "bgp-peer-down": (
         _stop_upstream,
         _start_upstream,

@@ -99,7 +99,12 @@ def ip6_firewall_ruleset(plan: LabPlan, router: Router) -> str:
     )
 
 
-def radvd_conf(plan: LabPlan, router: Router) -> str:
+def stale_prefix(plan: LabPlan) -> ipaddress.IPv6Network:
+    """Another /64 than the guest network's: what radvd.conf holds when it was not rewritten after a change."""
+    return ipaddress.IPv6Network(f"fd00:198:{plan.block}:ffff::/64")
+
+
+def radvd_conf(plan: LabPlan, router: Router, prefix: ipaddress.IPv6Network | None = None) -> str:
     """radvd.conf as CloudStack renders radvd.conf.tmpl (no RDNSS: the network has no IPv6 DNS set)."""
     return "\n".join(
         [
@@ -108,7 +113,7 @@ def radvd_conf(plan: LabPlan, router: Router) -> str:
             "    AdvSendAdvert on;",
             "    MinRtrAdvInterval 5;",
             "    MaxRtrAdvInterval 15;",
-            f"    prefix {ipv6_prefix(plan)}",
+            f"    prefix {prefix or ipv6_prefix(plan)}",
             "    {",
             "        AdvOnLink on;",
             "        AdvAutonomous on;",

@@ -95,3 +95,20 @@ def test_it_reports_every_peer_down_when_bgpd_is_not_running() -> None:
 
 def test_it_says_nothing_about_bgp_where_frr_is_not_configured() -> None:
     assert ipv6_routing.BGP_DOWN.check(context(facts=_facts(frr="absent"))) == []
+
+
+def test_it_names_advsendadvert_off_as_the_reason_radvd_is_silent() -> None:
+    facts = _facts()
+    ipv6 = facts["ipv6"]
+    facts["ipv6"] = changed(ipv6, radvd_interfaces=(changed(ipv6.radvd_interfaces[0], send_advert=False),))
+    [verdict] = ipv6_routing.RADVD_SILENT.check(context(facts=facts))
+    assert verdict.evidence == ("eth0 has fd00:198:206::1/64 but /etc/radvd.conf says AdvSendAdvert off on eth0",)
+
+
+def test_it_names_the_stale_prefix_radvd_advertises_instead_of_the_guests() -> None:
+    facts = _facts()
+    ipv6 = facts["ipv6"]
+    stale = changed(ipv6.radvd_interfaces[0], prefixes=("fd00:198:206:ffff::/64",))
+    facts["ipv6"] = changed(ipv6, radvd_interfaces=(stale,))
+    [verdict] = ipv6_routing.RADVD_SILENT.check(context(facts=facts))
+    assert verdict.evidence == ("eth0 has fd00:198:206::1/64 but /etc/radvd.conf advertises fd00:198:206:ffff::/64",)

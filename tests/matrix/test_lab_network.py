@@ -87,7 +87,9 @@ def test_it_finds_nothing_wrong_with_the_plain_ipv4_routers(network_lab: LabPlan
     [
         ("ipset-members-missing", "egress-ipset-mismatch"),
         ("ip6-firewall-missing", "ipv6-firewall-missing"),
+        ("ip6-firewall-policy-open", "ipv6-firewall-policy-open"),
         ("radvd-down", "radvd-not-running"),
+        ("radvd-stale-prefix", "radvd-not-advertising"),
         ("bgp-peer-down", "bgp-peer-not-established"),
     ],
 )

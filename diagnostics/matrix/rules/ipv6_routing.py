@@ -190,7 +190,14 @@ def _radvd_gaps(ctx: RouterContext) -> list[str]:
             if ipv6.radvd_interfaces is None:
                 gaps.append(f"{device} has {address} but {RADVD_CONF} does not exist")
             elif str(address.network) not in advertised:
-                what = f"advertises {', '.join(advertised)}" if advertised else "has no advertising block for it"
+                silenced = any(b.name == device and not b.send_advert for b in ipv6.radvd_interfaces)
+                what = (
+                    f"advertises {', '.join(advertised)}"
+                    if advertised
+                    else f"says AdvSendAdvert off on {device}"
+                    if silenced
+                    else "has no advertising block for it"
+                )
                 gaps.append(f"{device} has {address} but {RADVD_CONF} {what}")
     return gaps
 
