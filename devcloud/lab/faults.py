@@ -5,7 +5,10 @@ command output), so a probe sees it with the same commands it would run on a rea
 dnsmasq-down, var-log-full, conntrack-near-limit, snat-missing, split-brain, config-apply-failed,
 zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not-rotating,
 password-server-down, password-token-missing, apache2-down, systemd-unreachable, kernel-oom-kill,
-dhcphosts-missing, dhcphosts-vm-missing, dhcpopts-tag-missing, ramdisk-full and qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
+dhcphosts-missing, dhcphosts-vm-missing, dhcpopts-tag-missing, ramdisk-full and qemu-tap-failure (on the KVM
+host's qemu log), plus the faults of faults_services (password server, vhosts, /etc/hosts, kernel lines,
+/ramdisk), faults_dhcp (dhcpopts tags) and faults_network (IP sets, IPv6 firewall, radvd, BGP). Faults are
+recorded in the lab state; the
 registration is rewritten after each change because some faults change what the API says.
 """
 
@@ -20,6 +23,7 @@ from typing import NamedTuple
 from devcloud.lab import daemons, kvm_host, registration
 from devcloud.lab.faults_services import SERVICE_FAULTS
 from devcloud.lab.faults_dhcp import DHCP_FAULTS
+from devcloud.lab.faults_network import NETWORK_FAULTS
 from devcloud.lab.iptables_rules import snat_rule
 from devcloud.lab.lifecycle import LabError, host_dir, mount_file, wait_for_election
 from devcloud.lab.router_files import (
@@ -577,6 +581,7 @@ FAULTS: dict[str, Fault] = {
     ),
     **{name: Fault(*spec) for name, spec in SERVICE_FAULTS.items()},
     **{name: Fault(*spec) for name, spec in DHCP_FAULTS.items()},
+    **{name: Fault(*spec) for name, spec in NETWORK_FAULTS.items()},
 }
 
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from devcloud.lab import daemons, kvm_host, registration
+from devcloud.lab import daemons, kvm_host, network_features, registration
 from devcloud.lab.iptables_rules import build_ruleset
 from devcloud.lab.router_files import RouterFile, password_instances, router_files
 from devcloud.lab.state import (
@@ -384,6 +384,7 @@ def _build_router(plan: LabPlan, router: Router, state: LabState, started: datet
             daemons.start_password_server(router.namespace, pinned, instance)
     if router.runs_haproxy:
         daemons.start(router.namespace, pinned, "haproxy")
+    network_features.furnish(plan, router, pinned)
 
 
 def wait_for_election(plan: LabPlan, timeout: float = ELECTION_TIMEOUT) -> None:

@@ -19,7 +19,9 @@ from diagnostics.matrix.rules import (
     dhcp_dns,
     dhcp_intent,
     dhcp_options,
+    egress_sets,
     interfaces,
+    ipv6_routing,
     kernel,
     kvm_host,
     nat_firewall,
@@ -50,6 +52,8 @@ RULES: tuple[Rule, ...] = (
     *vrrp.RULES,
     *vpn.RULES,
     *dhcp_options.RULES,
+    *egress_sets.RULES,
+    *ipv6_routing.RULES,
 )
 
 _BY_ID = {r.id: r for r in RULES}

@@ -24,9 +24,12 @@ from diagnostics.probes import (
     dhcp_intent,
     disk,
     dnsmasq,
+    frr,
     host_side,
     interfaces,
+    ipset,
     iptables,
+    ipv6,
     log_tails,
     logfiles,
     logs,
@@ -64,6 +67,9 @@ ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("versions", versions.COMMAND, versions.parse, timeout=10.0),
     Probe("logfiles", logfiles.COMMAND, logfiles.parse, timeout=20.0),
     Probe("config", config.COMMAND, config.parse, timeout=15.0, redact_output=config.redact_output),
+    Probe("ipset", ipset.COMMAND, ipset.parse, timeout=15.0),
+    Probe("ipv6", ipv6.COMMAND, ipv6.parse, timeout=15.0),
+    Probe("frr", frr.COMMAND, frr.parse, timeout=15.0),
 )
 
 # Host probes have no constant command: `command` says what they run, for reading only. They
