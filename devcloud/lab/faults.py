@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from devcloud.lab import daemons, kvm_host, registration
-from devcloud.lab.faults_services import SERVICE_FAULTS
 from devcloud.lab.faults_dhcp import DHCP_FAULTS
 from devcloud.lab.faults_network import NETWORK_FAULTS
+from devcloud.lab.faults_services import SERVICE_FAULTS
 from devcloud.lab.iptables_rules import snat_rule
 from devcloud.lab.lifecycle import LabError, host_dir, mount_file, wait_for_election
 from devcloud.lab.router_files import (
