@@ -5,7 +5,8 @@ command output), so a probe sees it with the same commands it would run on a rea
 dnsmasq-down, var-log-full, conntrack-near-limit, snat-missing, split-brain, config-apply-failed,
 zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not-rotating,
 password-server-down, password-token-missing, apache2-down, systemd-unreachable, kernel-oom-kill,
-dhcphosts-missing, dhcphosts-vm-missing, ramdisk-full and qemu-tap-failure (on the KVM host's qemu log). Faults are recorded in the lab state; the
+dhcphosts-missing, dhcphosts-vm-missing, ramdisk-full, qemu-tap-failure (on the KVM host's qemu log) and,
+from faults_vpn, conntrackd-down, conntrackd-not-syncing, s2s-tunnel-down and remote-access-vpn-down. Faults are recorded in the lab state; the
 registration is rewritten after each change because some faults change what the API says.
 """
 
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from devcloud.lab import daemons, kvm_host, registration
+from devcloud.lab import daemons, faults_vpn, kvm_host, registration
 from devcloud.lab.iptables_rules import snat_rule
 from devcloud.lab.lifecycle import LabError, host_dir, mount_file, wait_for_election
 from devcloud.lab.router_files import (
@@ -574,6 +575,7 @@ FAULTS: dict[str, Fault] = {
         _tap_failure, _tap_recovered, "KVM host: the router's qemu log shows a tap device failure, domain shut off"
     ),
 }
+FAULTS.update({name: Fault(*spec) for name, spec in faults_vpn.FAULTS.items()})
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
