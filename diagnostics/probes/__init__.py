@@ -20,6 +20,7 @@ from __future__ import annotations
 from diagnostics.probes import (
     config,
     conntrack,
+    conntrackd,
     cpu,
     dhcp_intent,
     disk,
@@ -37,6 +38,7 @@ from diagnostics.probes import (
     softnet,
     system,
     versions,
+    vpn,
     vrrp,
 )
 from diagnostics.probes.base import Probe
@@ -64,6 +66,8 @@ ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("versions", versions.COMMAND, versions.parse, timeout=10.0),
     Probe("logfiles", logfiles.COMMAND, logfiles.parse, timeout=20.0),
     Probe("config", config.COMMAND, config.parse, timeout=15.0, redact_output=config.redact_output),
+    Probe("conntrackd", conntrackd.COMMAND, conntrackd.parse, timeout=20.0),
+    Probe("vpn", vpn.COMMAND, vpn.parse, timeout=20.0),
 )
 
 # Host probes have no constant command: `command` says what they run, for reading only.
