@@ -50,6 +50,10 @@ CHARON_LOGGING = "/etc/strongswan.d/charon-logging.conf"
 # in userspace with the kernel-libipsec plugin (a TUN device), the same IKE and ESP on the wire.
 LIBIPSEC_CONF = "/etc/strongswan.d/charon/kernel-libipsec.conf"
 LIBIPSEC_ON = b"kernel-libipsec {\n    load = yes\n}\n"
+# L2TP-PSK is a transport-mode connection to %any: with libipsec charon would try (and fail,
+# logging it) to install an exclude route for %any; a real VR's kernel IPsec installs none.
+NO_ROUTES = "/etc/strongswan.d/lab-transport-routes.conf"
+NO_ROUTES_CONF = b"charon {\n    install_routes = no\n}\n"
 # CloudStack's default customer-gateway policies (IKE aes128-sha1;modp1536, ESP aes128-sha1),
 # as configure.py turns them into strongSwan proposals.
 IKE_POLICY = "aes128-sha1-modp1536"
@@ -341,6 +345,7 @@ def remote_access_files(router: Router, psk: str) -> dict[str, bytes]:
         RA_DATABAG: (json.dumps(databag, indent=4, sort_keys=True) + "\n").encode(),
         CHARON_LOGGING: charon_logging(router),
         LIBIPSEC_CONF: LIBIPSEC_ON,
+        NO_ROUTES: NO_ROUTES_CONF,
     }
 
 

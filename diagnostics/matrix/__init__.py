@@ -15,6 +15,7 @@ from diagnostics.matrix.rules import (
     api_state,
     config_apply,
     conntrack,
+    conntrackd,
     cpu_softirq,
     dhcp_dns,
     dhcp_intent,
@@ -48,6 +49,7 @@ RULES: tuple[Rule, ...] = (
     *services.RULES,
     *vrrp.RULES,
     *vpn.RULES,
+    *conntrackd.RULES,
 )
 
 _BY_ID = {r.id: r for r in RULES}

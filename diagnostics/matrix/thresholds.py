@@ -38,6 +38,11 @@ DEFAULTS: dict[str, tuple[float, str, str]] = {
         "a live log above this with no rotated sibling is not rotating (logrotate maxsize 10M)",
     ),
     "deleted_open_mb": (50, "MB", "deleted files still held open above this hold disk space"),
+    "conntrackd_peer_busy_connections": (
+        100,
+        "connections",
+        "a peer tracking at least this many connections while this member's conntrackd external cache is empty",
+    ),
 }
 
 
