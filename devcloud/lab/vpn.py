@@ -46,14 +46,11 @@ RA_DATABAG = "/etc/cloudstack/remoteaccessvpn.json"
 XL2TPD_CONF = "/etc/xl2tpd/xl2tpd.conf"
 XL2TPD_PID = "/run/xl2tpd.pid"
 CHARON_LOGGING = "/etc/strongswan.d/charon-logging.conf"
-# This machine's kernel has no ESP (CONFIG_INET_ESP unset, no modules): charon keeps the SAs
-# in userspace with the kernel-libipsec plugin (a TUN device), the same IKE and ESP on the wire.
+# This machine's kernel has no ESP (CONFIG_INET_ESP unset, no modules): the site-to-site pair
+# keeps its SAs in userspace with the kernel-libipsec plugin (a TUN device), the same IKE and ESP
+# (in UDP) on the wire, the same `ipsec statusall`.
 LIBIPSEC_CONF = "/etc/strongswan.d/charon/kernel-libipsec.conf"
 LIBIPSEC_ON = b"kernel-libipsec {\n    load = yes\n}\n"
-# L2TP-PSK is a transport-mode connection to %any: with libipsec charon would try (and fail,
-# logging it) to install an exclude route for %any; a real VR's kernel IPsec installs none.
-NO_ROUTES = "/etc/strongswan.d/lab-transport-routes.conf"
-NO_ROUTES_CONF = b"charon {\n    install_routes = no\n}\n"
 # CloudStack's default customer-gateway policies (IKE aes128-sha1;modp1536, ESP aes128-sha1),
 # as configure.py turns them into strongSwan proposals.
 IKE_POLICY = "aes128-sha1-modp1536"
@@ -343,9 +340,9 @@ def remote_access_files(router: Router, psk: str) -> dict[str, bytes]:
             ]
         ),
         RA_DATABAG: (json.dumps(databag, indent=4, sort_keys=True) + "\n").encode(),
+        # No kernel-libipsec here: L2TP-PSK only traps udp/1701 until a client connects, which the
+        # kernel's XFRM policies do; libipsec would route everything (its trap is 0.0.0.0/0) into its TUN.
         CHARON_LOGGING: charon_logging(router),
-        LIBIPSEC_CONF: LIBIPSEC_ON,
-        NO_ROUTES: NO_ROUTES_CONF,
     }
 
 
