@@ -4,7 +4,8 @@ CsRedundant writes /etc/conntrackd/conntrackd.conf on both members of a redundan
 (FTFW sync over multicast 225.0.0.50, group 3780, on the guest interface) and keeps
 conntrackd running on the PRIMARY and on the BACKUP; only the heartbeat watchdog stops it,
 with keepalived, when the router goes FAULT. The probe reads the `Multicast { ... }` block
-of the configuration, `pidof conntrackd`, and `conntrackd -s` twice, three seconds apart,
+of the configuration (the package's own file has none, so a router CsRedundant never set up, or
+set down again, has no sync configured), `pidof conntrackd`, and `conntrackd -s` twice, three seconds apart,
 when it runs: an FTFW peer answers with alive messages every second or so, so received
 packets that do not grow while sent ones do mean the peer's messages do not arrive, and
 error counters that grow mean the sync link itself fails. A router without the file runs
@@ -57,7 +58,7 @@ class SyncStats(Facts):
 class ConntrackdFacts(Facts):
     """What the probe saw.
 
-    configured:      /etc/conntrackd/conntrackd.conf exists (the router is set up for state sync)
+    configured:      /etc/conntrackd/conntrackd.conf has a Multicast block (CsRedundant set the router up for sync)
     multicast_*:     the Multicast block: group address, port group, interface and its address
     running:         a conntrackd process lives in the router
     first, later:    the two stats samples (None when conntrackd did not run or did not answer)
@@ -113,11 +114,12 @@ def parse(text: str) -> ConntrackdFacts:
     """The conf block, the pid line and up to two stats samples."""
     sections = split_sections(text, expected=("conf", "pids"))
     conf = [line.strip() for line in sections["conf"].lines if line.strip()]
-    configured = conf != ["absent"] and not sections["conf"].missing
     settings: dict[str, str] = {}
     for line in conf:
         if (match := _SETTING.match(line)) and match["key"] not in settings:
             settings[match["key"]] = match["value"][:100]
+    # Debian's packaged conntrackd.conf has no Multicast block: only CsRedundant's file configures sync.
+    configured = conf != ["absent"] and not sections["conf"].missing and "IPv4_address" in settings
     pid_words = " ".join(sections["pids"].lines).split()
     if any(small_count(word) is None for word in pid_words):
         raise ParseError("expected pids from pidof conntrackd")

@@ -247,15 +247,11 @@ def classify(number: int, text: str) -> LogLine:
         if pattern.search(message):
             kind = name
             break
-    if (
-        kind == INFO
-        and _IKE_PROGRAM.match(stamp.program)
-        and _IKE_FAILURE.search(message)
-        and not _IKE_PLUGIN_LIST.search(message)
-    ):
+    plugin_list = bool(_IKE_PROGRAM.match(stamp.program) and _IKE_PLUGIN_LIST.search(message))
+    if kind == INFO and _IKE_PROGRAM.match(stamp.program) and _IKE_FAILURE.search(message) and not plugin_list:
         kind = IKE_ERROR
     benign = is_benign(message)
-    error = (
+    error = not plugin_list and (
         stamp.level in ("ERROR", "CRITICAL")
         or kind in _PROBLEM_KINDS
         or (kind == VRRP_TRANSITION and "FAULT" in message.upper())
