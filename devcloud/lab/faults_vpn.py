@@ -50,16 +50,25 @@ def enable_site_to_site(plan: LabPlan, lab: str) -> None:
     local.bring_up(site_to_site_connection(plan))
 
 
-def enable_remote_access(plan: LabPlan, lab: str) -> None:
-    """Write CsRemoteAccessVpn's files and rules, then run charon (L2TP-PSK loaded) and xl2tpd."""
-    router = vpn.remote_access_router(plan)
+def configure_remote_access(plan: LabPlan, lab: str, router: Router) -> vpn.VpnRouter:
+    """Write CsRemoteAccessVpn's files, databag and rules into a router, starting nothing."""
     target = _router(lab, router)
     target.write(vpn.remote_access_files(router, vpn.lab_psk(plan)))
     target.add_rules(vpn.remote_access_rules(router))
+    return target
+
+
+def start_remote_access(target: vpn.VpnRouter) -> None:
+    """Run charon with L2TP-PSK loaded, then xl2tpd, as CsRemoteAccessVpn does."""
     target.start_ipsec()
     target.run(["ipsec", "update"], check=False)
     target.run(["ipsec", "rereadsecrets"], check=False)
     target.start_xl2tpd()
+
+
+def enable_remote_access(plan: LabPlan, lab: str) -> None:
+    """Remote-access VPN on the lab's first isolated router: files, rules, charon (L2TP-PSK loaded) and xl2tpd."""
+    start_remote_access(configure_remote_access(plan, lab, vpn.remote_access_router(plan)))
 
 
 def _require_redundant(target: Target) -> None:

@@ -155,3 +155,27 @@ def test_it_names_the_connection_the_peer_and_the_reason_of_a_tunnel_down(vpn_la
     )
     assert any("AUTHENTICATION_FAILED" in line for line in down.evidence)
     assert "ipsec-negotiation-errors" not in {v.rule for v in verdicts}
+
+
+@pytest.mark.django_db
+def test_it_accepts_a_backup_with_remote_access_configured_and_its_daemons_stopped(
+    vpn_lab: LabPlan, lab_settings: Any
+) -> None:
+    members = {}
+    for member in (0, 1):
+        router = [r for r in vpn_lab.routers if r.kind == "redundant"][member]
+        target = faults_vpn.configure_remote_access(vpn_lab, LAB_NAME, router)
+        state = collected(inventory(vpn_lab, "redundant", member)).fact("vrrp").state
+        if state == "PRIMARY":
+            faults_vpn.start_remote_access(target)
+        members[state] = member
+    seen = {}
+    for state, member in members.items():
+        facts = collected(inventory(vpn_lab, "redundant", member)).fact("vpn")
+        vpn_alarms = [
+            a
+            for a in _alarms(_judge(vpn_lab, "redundant", member))
+            if a[0].startswith(("remote-access", "site-to-site"))
+        ]
+        seen[state] = (bool(facts.remote_access), facts.xl2tpd_running, vpn_alarms)
+    assert seen == {"PRIMARY": (True, True, []), "BACKUP": (True, False, [])}
