@@ -10,14 +10,26 @@ renegotiated, xl2tpd stopped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from devcloud.lab import vpn
 from devcloud.lab.lifecycle import LabError, mount_file
 from devcloud.lab.topology import LabPlan, Router
 
-if TYPE_CHECKING:
-    from devcloud.lab.faults import Target
+
+class Target(Protocol):
+    """What a fault reads of devcloud.lab.faults.Target (which merges these faults, so is not imported)."""
+
+    lab: str
+    plan: LabPlan
+    router: Router
+    namespace: str
+    mount_file: Path
+
+    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str:
+        """Run a command inside the router."""
+
 
 # Inserted at the top of INPUT: the peer's sync messages never reach conntrackd.
 SYNC_DROP = ["INPUT", "-d", f"{vpn.CONNTRACKD_MULTICAST}/32", "-p", "udp", "-j", "DROP"]
