@@ -44,7 +44,8 @@ COMMAND = (
     "echo '==> l2tp_conf <=='; grep -E '^[[:space:]]*(conn|left|right|auto)' /etc/ipsec.d/l2tp.conf 2>&1 | head -n 20; "
     "echo '==> pids <=='; for p in charon xl2tpd; do echo \"$p $(pidof $p)\"; done; "
     "echo '==> statusall <=='; timeout 10 ipsec statusall 2>&1 | head -n 600; "
-    "echo '==> charon_log <=='; grep -h ' charon: ' /var/log/daemon.log 2>/dev/null | tail -n 60 | sed 's/^/|/'; exit 0"
+    "echo '==> charon_log <=='; tail -n 5000 /var/log/daemon.log 2>/dev/null | grep -h ' charon: ' | tail -n 60 "
+    "| sed 's/^/|/'; exit 0"
 )
 
 _CONN = re.compile(r"^conn\s+(?P<name>\S+)")
