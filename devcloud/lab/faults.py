@@ -7,7 +7,8 @@ zombie-haproxy, sshd-down, mtu-mismatch, stale-lease, outdated-template, log-not
 password-server-down, password-token-missing, apache2-down, systemd-unreachable, kernel-oom-kill,
 dhcphosts-missing, dhcphosts-vm-missing, dhcpopts-tag-missing, ramdisk-full and qemu-tap-failure (on the KVM
 host's qemu log), plus the faults of faults_services (password server, vhosts, /etc/hosts, kernel lines,
-/ramdisk), faults_dhcp (dhcpopts tags) and faults_network (IP sets, IPv6 firewall, radvd, BGP). Faults are
+/ramdisk), faults_dhcp (dhcpopts tags), faults_network (IP sets, IPv6 firewall, radvd, BGP) and faults_vpn
+(conntrackd-down, conntrackd-not-syncing, s2s-tunnel-down, remote-access-vpn-down). Faults are
 recorded in the lab state; the
 registration is rewritten after each change because some faults change what the API says.
 """
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from devcloud.lab import daemons, kvm_host, registration
+from devcloud.lab import daemons, faults_vpn, kvm_host, registration
 from devcloud.lab.faults_dhcp import DHCP_FAULTS
 from devcloud.lab.faults_network import NETWORK_FAULTS
 from devcloud.lab.faults_services import SERVICE_FAULTS
@@ -582,6 +583,7 @@ FAULTS: dict[str, Fault] = {
     **{name: Fault(*spec) for name, spec in SERVICE_FAULTS.items()},
     **{name: Fault(*spec) for name, spec in DHCP_FAULTS.items()},
     **{name: Fault(*spec) for name, spec in NETWORK_FAULTS.items()},
+    **{name: Fault(*spec) for name, spec in faults_vpn.FAULTS.items()},
 }
 
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from devcloud.lab import daemons, kvm_host, network_features, registration
+from devcloud.lab import daemons, kvm_host, network_features, registration, vpn
 from devcloud.lab.iptables_rules import build_ruleset
 from devcloud.lab.router_files import RouterFile, password_instances, router_files
 from devcloud.lab.state import (
@@ -365,6 +365,8 @@ def _build_router(plan: LabPlan, router: Router, state: LabState, started: datet
     files["/etc/ssh/ssh_host_ed25519_key.pub"] = RouterFile(public_key)
     ruleset = build_ruleset(router)
     files["/etc/iptables/rules.v4"] = RouterFile(ruleset.encode())
+    if router.redundant:
+        files[vpn.CONNTRACKD_CONF] = vpn.conntrackd_conf(router)
     place_files(base, files)
     # Another checkout's `lab down` may have removed the shared, empty mount point meanwhile.
     Path("/ramdisk").mkdir(exist_ok=True)
@@ -377,6 +379,7 @@ def _build_router(plan: LabPlan, router: Router, state: LabState, started: datet
     # PRIMARY's configure_router.py starts it on the VIP, a BACKUP stops it).
     daemons.start(router.namespace, pinned, "apache2")
     if router.redundant:
+        vpn.start_conntrackd(router.namespace, pinned)
         daemons.start(router.namespace, pinned, "keepalived")
     else:
         daemons.start(router.namespace, pinned, "dnsmasq")

@@ -15,6 +15,7 @@ from diagnostics.matrix.rules import (
     api_state,
     config_apply,
     conntrack,
+    conntrackd,
     cpu_softirq,
     dhcp_dns,
     dhcp_intent,
@@ -54,6 +55,7 @@ RULES: tuple[Rule, ...] = (
     *dhcp_options.RULES,
     *egress_sets.RULES,
     *ipv6_routing.RULES,
+    *conntrackd.RULES,
 )
 
 _BY_ID = {r.id: r for r in RULES}

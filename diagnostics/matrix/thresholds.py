@@ -43,6 +43,11 @@ DEFAULTS: dict[str, tuple[float, str, str]] = {
         "lines",
         "this many 'martian source' kernel lines or more in the window is a storm (one or two are noise)",
     ),
+    "conntrackd_peer_busy_connections": (
+        100,
+        "connections",
+        "a peer tracking at least this many connections while this member's conntrackd external cache is empty",
+    ),
 }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from diagnostics.probes import (
     config,
     conntrack,
+    conntrackd,
     cpu,
     dhcp_intent,
     disk,
@@ -40,6 +41,7 @@ from diagnostics.probes import (
     softnet,
     system,
     versions,
+    vpn,
     vrrp,
 )
 from diagnostics.probes.base import Probe
@@ -70,6 +72,8 @@ ROUTER_PROBES: tuple[Probe, ...] = (
     Probe("ipset", ipset.COMMAND, ipset.parse, timeout=15.0),
     Probe("ipv6", ipv6.COMMAND, ipv6.parse, timeout=15.0),
     Probe("frr", frr.COMMAND, frr.parse, timeout=15.0),
+    Probe("conntrackd", conntrackd.COMMAND, conntrackd.parse, timeout=20.0),
+    Probe("vpn", vpn.COMMAND, vpn.parse, timeout=20.0),
 )
 
 # Host probes have no constant command: `command` says what they run, for reading only. They

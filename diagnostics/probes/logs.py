@@ -126,6 +126,8 @@ _IKE_PROGRAM = re.compile(r"^(?:charon|charon-systemd|ipsec|pluto|strongswan)$")
 _IKE_FAILURE = re.compile(
     r"fail|error|NO_PROPOSAL_CHOSEN|AUTHENTICATION_FAILED|INVALID_|giving up|no proposal|retransmit", re.IGNORECASE
 )
+# charon's start-up inventory names plugins such as `error-notify`: a list of names, not a failure.
+_IKE_PLUGIN_LIST = re.compile(r"\[LIB\] loaded plugins:")
 _ERROR_WORDS = re.compile(r"\b(?:error|failed|failure|fatal|exception)\b", re.IGNORECASE)
 TRACEBACK_START = "Traceback (most recent call last):"
 TRACEBACK_CHAIN = ("During handling of the above exception", "The above exception was the direct cause")
@@ -245,10 +247,11 @@ def classify(number: int, text: str) -> LogLine:
         if pattern.search(message):
             kind = name
             break
-    if kind == INFO and _IKE_PROGRAM.match(stamp.program) and _IKE_FAILURE.search(message):
+    plugin_list = bool(_IKE_PROGRAM.match(stamp.program) and _IKE_PLUGIN_LIST.search(message))
+    if kind == INFO and _IKE_PROGRAM.match(stamp.program) and _IKE_FAILURE.search(message) and not plugin_list:
         kind = IKE_ERROR
     benign = is_benign(message)
-    error = (
+    error = not plugin_list and (
         stamp.level in ("ERROR", "CRITICAL")
         or kind in _PROBLEM_KINDS
         or (kind == VRRP_TRANSITION and "FAULT" in message.upper())

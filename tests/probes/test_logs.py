@@ -157,3 +157,11 @@ def test_it_reports_a_missing_file_as_missing() -> None:
         f"==> {path} <==\n|tail: cannot open '{path}' for reading: No such file or directory\n" for path in logs.FILES
     )
     assert all(f.missing and f.lines == () for f in logs.parse(text).files)
+
+
+def test_it_does_not_take_charons_plugin_list_for_an_ike_failure() -> None:
+    line = "Dec  3 05:31:20 r-12-VM charon: 00[LIB] loaded plugins: charon aes sha1 error-notify counters"
+    sections = {path: "" for path in logs.FILES}
+    sections["/var/log/daemon.log"] = f"|{line}\n"
+    facts = logs.parse("".join(f"==> {path} <==\n{body}" for path, body in sections.items()))
+    assert [entry.kind for tail in facts.files for entry in tail.lines] == ["info"]

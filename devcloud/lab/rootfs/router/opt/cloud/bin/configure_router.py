@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # Lab version of configure_router.py: what CsRedundant does on a keepalived transition.
 import datetime
+import glob
 import json
 import os
 import signal
@@ -38,6 +39,26 @@ def password_units():
     ]
 
 
+CONNTRACKD = ["/usr/sbin/conntrackd", "-C", "/etc/conntrackd/conntrackd.conf"]
+
+
+def run_quietly(argv):
+    log(f"Executing: {' '.join(argv)}")
+    subprocess.call(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def vpn_configured():
+    """A VPN this router serves: a site-to-site connection file or remote access enabled in its databag."""
+    if glob.glob("/etc/ipsec.d/ipsec.vpn-*.conf"):
+        return True
+    try:
+        with open("/etc/cloudstack/remoteaccessvpn.json") as handle:
+            bag = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return any(isinstance(item, dict) and item.get("create") for item in bag.values())
+
+
 def set_state(state):
     path = "/etc/cloudstack/cmdline.json"
     with open(path) as handle:
@@ -58,6 +79,13 @@ def main():
         if dnsmasq_pid() is None:
             log("Executing: systemctl start dnsmasq")
             subprocess.call(["dnsmasq"])
+        # The new PRIMARY commits the states its peer sent, flushes and resyncs (CsRedundant.set_primary).
+        for flag in ("-c", "-f", "-R", "-B"):
+            run_quietly([*CONNTRACKD, flag])
+        # CsRedundant restarts ipsec and xl2tpd on every PRIMARY; the lab only where a VPN is configured.
+        if vpn_configured():
+            run_quietly(["ipsec", "restart"])
+            run_quietly(["/usr/sbin/xl2tpd", "-c", "/etc/xl2tpd/xl2tpd.conf", "-p", "/run/xl2tpd.pid"])
         for unit in password_units():
             log(f"Executing: systemctl start {unit}")
             subprocess.call(["/usr/local/bin/systemctl", "start", unit])
@@ -66,6 +94,10 @@ def main():
     elif mode in ("--backup", "--fault"):
         log(f"Executing: ip link set {public} down")
         subprocess.call(["ip", "link", "set", public, "down"])
+        # set_backup runs `conntrackd -d`, set_fault `conntrackd -s`; both stop ipsec and xl2tpd.
+        run_quietly([*CONNTRACKD, "-d" if mode == "--backup" else "-s"])
+        run_quietly(["ipsec", "stop"])
+        run_quietly(["pkill", "-x", "xl2tpd"])
         pid = dnsmasq_pid()
         if pid is not None:
             log("Executing: systemctl stop dnsmasq")
