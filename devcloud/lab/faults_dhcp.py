@@ -9,26 +9,12 @@ would; clearing writes the file back as CsDhcp does.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Protocol
-
+from devcloud.lab.fault_target import FaultSpec
+from devcloud.lab.fault_target import FaultTarget as Target
 from devcloud.lab.router_files import dhcp_tag, dhcpopts, non_default
 from devcloud.lab.system_commands import write_inside
-from devcloud.lab.topology import Router
 
 DHCPOPTS = "/etc/dhcpopts.txt"
-
-
-class Target(Protocol):
-    """What a fault needs of its router (faults.Target, which imports this module, has it)."""
-
-    router: Router
-    namespace: str
-    mount_file: Path
-
-    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str:
-        """Run a command inside the router."""
-        ...
 
 
 def _reread(target: Target) -> None:
@@ -51,7 +37,7 @@ def rewrite_dhcpopts(target: Target) -> None:
 
 
 # name -> (inject, clear, what), merged into faults.FAULTS.
-DHCP_FAULTS = {
+DHCP_FAULTS: dict[str, FaultSpec] = {
     "dhcpopts-tag-missing": (
         drop_dhcpopts_tag,
         rewrite_dhcpopts,

@@ -14,27 +14,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Protocol
 
 from devcloud.lab import network_features as features
+from devcloud.lab.fault_target import FaultSpec
+from devcloud.lab.fault_target import FaultTarget as Target
 from devcloud.lab.lifecycle import LabError
-from devcloud.lab.topology import LabPlan, Router
-
-
-class Target(Protocol):
-    """What a fault needs of devcloud.lab.faults.Target (named here so the two modules do not import each other)."""
-
-    plan: LabPlan
-    router: Router
-    namespace: str
-    mount_file: Path
-
-    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str:
-        """Run a command inside the router."""
-        ...
-
 
 RADVD_STOP_TIMEOUT = 10.0
 
@@ -121,7 +105,7 @@ def _start_upstream(target: Target) -> None:
     features.wait_for_bgp(target.namespace, target.mount_file, "Established", timeout=60.0)
 
 
-NETWORK_FAULTS: dict[str, tuple[Callable[[Target], None], Callable[[Target], None], str]] = {
+NETWORK_FAULTS: dict[str, FaultSpec] = {
     "ipset-members-missing": (
         _flush_source_set,
         _refill_source_set,

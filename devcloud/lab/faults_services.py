@@ -21,27 +21,13 @@ import ipaddress
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Protocol
 
 from devcloud.lab import registration
+from devcloud.lab.fault_target import FaultSpec
+from devcloud.lab.fault_target import FaultTarget as Target
 from devcloud.lab.lifecycle import LabError, router_dir, wait_for_election
 from devcloud.lab.router_files import apache_vhost, password_instances, syslog_time
 from devcloud.lab.system_commands import write_inside
-from devcloud.lab.topology import LabPlan, Router
-
-
-class Target(Protocol):
-    """What a fault acts on: a router of a running lab (devcloud.lab.faults.Target)."""
-
-    lab: str
-    plan: LabPlan
-    router: Router
-    namespace: str
-    mount_file: Path
-
-    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str: ...
-
 
 SYSTEMCTL = "/usr/local/bin/systemctl"
 PASSWORD_SERVER = "/opt/cloud/bin/passwd_server_ip.py"
@@ -268,7 +254,7 @@ def _mount_ramdisk(target: Target) -> None:
 
 
 # name -> (inject, clear, what it does), merged into faults.FAULTS.
-SERVICE_FAULTS: dict[str, tuple[Callable[[Target], None], Callable[[Target], None], str]] = {
+SERVICE_FAULTS: dict[str, FaultSpec] = {
     "password-server-wrong-address": (
         _misplace_password_server,
         _place_password_server,

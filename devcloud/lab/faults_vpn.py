@@ -10,26 +10,11 @@ renegotiated, xl2tpd stopped.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Protocol
-
 from devcloud.lab import vpn
+from devcloud.lab.fault_target import FaultSpec
+from devcloud.lab.fault_target import FaultTarget as Target
 from devcloud.lab.lifecycle import LabError, mount_file
 from devcloud.lab.topology import LabPlan, Router
-
-
-class Target(Protocol):
-    """What a fault reads of devcloud.lab.faults.Target (which merges these faults, so is not imported)."""
-
-    lab: str
-    plan: LabPlan
-    router: Router
-    namespace: str
-    mount_file: Path
-
-    def run(self, argv: list[str], stdin: bytes | None = None, check: bool = True) -> str:
-        """Run a command inside the router."""
-
 
 # Inserted at the top of INPUT: the peer's sync messages never reach conntrackd.
 SYNC_DROP = ["INPUT", "-d", f"{vpn.CONNTRACKD_MULTICAST}/32", "-p", "udp", "-j", "DROP"]
@@ -171,7 +156,7 @@ def _xl2tpd_up(target: Target) -> None:
     _require_remote_access(target).start_xl2tpd()
 
 
-FAULTS = {
+FAULTS: dict[str, FaultSpec] = {
     "conntrackd-down": (_conntrackd_down, _conntrackd_up, "conntrackd stopped on a redundant router: no state sync"),
     "conntrackd-not-syncing": (
         _drop_sync,
