@@ -5,7 +5,9 @@ JSON). Django's bulk_create builds every value through the ORM and the driver qu
 Python, which took over a minute for a 10,000-router first sync. On PostgreSQL this module
 sends each batch as ONE JSON parameter and lets the server unpack it with
 `jsonb_to_recordset`, typed by the model's own column types, inserting or upserting in one
-statement. Other databases (the SQLite of the local run) use bulk_create.
+statement. PostgreSQL refuses NUL characters in text and JSON; the rare batch that has one
+is cleaned here, once, for every column. Other databases (the SQLite of the local run) use
+bulk_create.
 """
 
 from __future__ import annotations
@@ -25,6 +27,25 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return str(value)
+
+
+def without_nuls(value: Any) -> Any:
+    """The value with NUL characters removed from every string (keys included)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nuls(k): without_nuls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nuls(v) for v in value]
+    return value
+
+
+def _batch_json(batch: Sequence[dict[str, Any]]) -> str:
+    """One batch as the JSON parameter; the JSON text (C speed) says whether any value has a NUL."""
+    text = json.dumps(batch, default=_json_default)
+    if "\\u0000" in text:
+        text = json.dumps(without_nuls(list(batch)), default=_json_default)
+    return text
 
 
 def _batches(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
@@ -69,7 +90,7 @@ def insert(model: type[Model], rows: Sequence[dict[str, Any]]) -> None:
     )
     with connection.cursor() as cursor:
         for batch in _batches(rows, BATCH):
-            cursor.execute(sql, [json.dumps(batch, default=_json_default)])
+            cursor.execute(sql, [_batch_json(batch)])
 
 
 def upsert(
@@ -113,7 +134,7 @@ def upsert(
     ids: dict[tuple[Any, ...], int] = {}
     with connection.cursor() as cursor:
         for batch in _batches(rows, BATCH):
-            cursor.execute(sql, [json.dumps(batch, default=_json_default)])
+            cursor.execute(sql, [_batch_json(batch)])
             for pk, *key in cursor.fetchall():
                 ids[tuple(key)] = pk
     return ids

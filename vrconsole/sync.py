@@ -1,7 +1,8 @@
 """The inventory sync: one region's zones, hosts, VPCs, networks and routers into the database.
 
-The whole API read happens first, outside any transaction; only a complete, well-formed
-read is applied, in one transaction, so a 401, a 5xx, a timeout or a malformed page leaves
+The whole API read happens first, outside any transaction (each page's items are digested
+while the next page is on its way); only a complete, well-formed read is applied, in one
+transaction, so a 401, a 5xx, a timeout or a malformed page leaves
 the previous inventory exactly as it was and marks the region's sync failed with a reason.
 Applying is idempotent and cheap when nothing changed: rows are keyed on (region, uuid),
 an item whose digest matches the stored one costs no write, changed and new rows go in
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +29,7 @@ from django.utils import timezone
 
 from vrconsole import bulk
 from vrconsole.cloudstack import mapping
-from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, Inventory
+from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, Inventory, collector_paused
 from vrconsole.cloudstack.regions import RegionConfig, region_config
 from vrconsole.models import (
     Host,
@@ -74,8 +76,38 @@ class SyncResult:
         return data
 
 
+# An API item with its id and digest: (uuid, digest, item).
+Digested = tuple[str, str, dict[str, Any]]
+
+
+def digested(items: Iterable[dict[str, Any]]) -> list[Digested]:
+    """Each item with the id and digest the sync keys and compares it by."""
+    return [(mapping.item_id(item), mapping.digest(item), item) for item in items]
+
+
+@dataclass
+class InventoryRead:
+    """A region's complete API read, its hosts, VPCs, networks and routers already digested."""
+
+    inventory: Inventory
+    hosts: list[Digested] = field(default_factory=list)
+    vpcs: list[Digested] = field(default_factory=list)
+    networks: list[Digested] = field(default_factory=list)
+    routers: list[Digested] = field(default_factory=list)
+
+    @classmethod
+    def fetch(cls, client: CloudStackClient) -> InventoryRead:
+        """Read the region page by page, digesting each page while the client reads the next."""
+        read = cls(Inventory(zones=[], hosts=[], vpcs=[], networks=[], routers=[], templates=[]))
+        for kind, items in client.inventory_pages():
+            getattr(read.inventory, kind).extend(items)
+            if kind in ("hosts", "vpcs", "networks", "routers"):
+                getattr(read, kind).extend(digested(items))
+        return read
+
+
 def _upsert_plain(
-    model: type[Model], region: Region, items: list[dict[str, Any]], fields_of: Any, extra: Any, now: datetime
+    model: type[Model], region: Region, items: list[Digested], fields_of: Any, extra: Any, now: datetime
 ) -> dict[str, int]:
     """Upsert zones, hosts, VPCs or networks; return uuid -> pk for every listed item."""
     existing = {
@@ -86,11 +118,9 @@ def _upsert_plain(
     }
     ids: dict[str, int] = {}
     rows = []
-    for item in items:
-        uuid = mapping.item_id(item)
+    for uuid, dig, item in items:
         if not uuid or uuid in ids:
             continue
-        dig = mapping.digest(item)
         known = existing.get(uuid)
         if known is not None and known[1] == dig and known[2] is None:
             ids[uuid] = known[0]
@@ -116,13 +146,16 @@ def _upsert_plain(
     return ids
 
 
-def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_removal: bool) -> SyncResult:
+def _apply(region: Region, read: InventoryRead, now: datetime, allow_mass_removal: bool) -> SyncResult:
     """Write one complete inventory read; runs inside a transaction holding the region lock."""
+    inventory = read.inventory
     templates = mapping.system_templates_by_zone(inventory.templates)
     zone_ids = _upsert_plain(
         Zone,
         region,
-        [{**zone, "systemtemplates": templates.get(mapping.text(zone.get("id"), 64), [])} for zone in inventory.zones],
+        digested(
+            {**zone, "systemtemplates": templates.get(mapping.text(zone.get("id"), 64), [])} for zone in inventory.zones
+        ),
         lambda item: {**mapping.zone_fields(item), "system_templates": item["systemtemplates"]},
         lambda item: {},
         now,
@@ -131,13 +164,13 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
     def zone_of(item: dict[str, Any]) -> dict[str, Any]:
         return {"zone_id": zone_ids.get(mapping.text(item.get("zoneid"), 64))}
 
-    host_ids = _upsert_plain(Host, region, inventory.hosts, mapping.host_fields, zone_of, now)
-    vpc_ids = _upsert_plain(Vpc, region, inventory.vpcs, mapping.vpc_fields, zone_of, now)
+    host_ids = _upsert_plain(Host, region, read.hosts, mapping.host_fields, zone_of, now)
+    vpc_ids = _upsert_plain(Vpc, region, read.vpcs, mapping.vpc_fields, zone_of, now)
 
     def network_extra(item: dict[str, Any]) -> dict[str, Any]:
         return {**zone_of(item), "vpc_id": vpc_ids.get(mapping.text(item.get("vpcid"), 64))}
 
-    network_ids = _upsert_plain(Network, region, inventory.networks, mapping.network_fields, network_extra, now)
+    network_ids = _upsert_plain(Network, region, read.networks, mapping.network_fields, network_extra, now)
     network_types = {mapping.item_id(n): n.get("type") or "" for n in inventory.networks}
 
     writer = _RouterWriter(
@@ -146,8 +179,8 @@ def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_remov
         lookups=_Lookups(zone_ids, host_ids, vpc_ids, network_ids, network_types),
         existing=_existing_routers(Router.objects.filter(region=region)),
     )
-    for item in inventory.routers:
-        writer.add(item)
+    for uuid, dig, item in read.routers:
+        writer.add(uuid, dig, item)
 
     gone = [uuid for uuid, known in writer.existing.items() if uuid not in writer.listed and known[2] is None]
     present_before = sum(1 for known in writer.existing.values() if known[2] is None)
@@ -214,13 +247,12 @@ class _RouterWriter:
     def state_changes(self) -> int:
         return sum(1 for t in self.transitions if t[1] != RouterStateChange.Kind.PRESENCE)
 
-    def add(self, item: dict[str, Any]) -> None:
-        uuid = mapping.item_id(item)
+    def add(self, uuid: str, dig: str, item: dict[str, Any]) -> None:
+        """One listed item, with its id and digest; only a changed one is kept for writing."""
         if not uuid or uuid in self.listed:
             self.skipped += 1
             return
         self.listed.add(uuid)
-        dig = mapping.digest(item)
         known = self.existing.get(uuid)
         if known is not None and known[1] == dig and known[2] is None:
             return
@@ -372,8 +404,8 @@ def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> s
         listed_uuids = {mapping.item_id(item) for item in items} - {""}
         existing = _existing_routers(Router.objects.filter(region=region, uuid__any=sorted(listed_uuids)) | known)
         writer = _RouterWriter(region, now, lookups, existing)
-        for item in items:
-            writer.add(item)
+        for uuid, dig, item in digested(items):
+            writer.add(uuid, dig, item)
         writer.remove([uuid for uuid in existing if uuid not in writer.listed])
         writer.flush()
     return writer.listed
@@ -406,10 +438,12 @@ def sync_region(
     run = SyncRun.objects.create(region=region, trigger=trigger, started=now)
     client = client or CloudStackClient(config, page_size=settings.CLOUDSTACK_PAGE_SIZE)
     try:
-        inventory = client.fetch_inventory()
-        with transaction.atomic():
-            locked = Region.objects.select_for_update().get(pk=region.pk)
-            result = _apply(locked, inventory, timezone.now(), allow_mass_removal)
+        with collector_paused():
+            read = InventoryRead.fetch(client)
+            with transaction.atomic():
+                locked = Region.objects.select_for_update().get(pk=region.pk)
+                result = _apply(locked, read, timezone.now(), allow_mass_removal)
+            del read  # freed while the collector is paused (see collector_paused)
     except (ApiFailure, SyncRefused) as exc:
         logger.warning("sync of region %s failed: %s", config.name, exc)
         result = _failed(region, started, str(exc))

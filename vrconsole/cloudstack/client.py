@@ -9,7 +9,10 @@ message an operator can act on and which never carries a key, secret or signatur
 
 from __future__ import annotations
 
+import gc
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +57,72 @@ class Inventory:
     networks: list[dict[str, Any]]
     routers: list[dict[str, Any]]
     templates: list[dict[str, Any]]
+
+    @classmethod
+    def from_pages(cls, pages: Iterator[tuple[str, list[dict[str, Any]]]]) -> Inventory:
+        """The inventory made of (kind, items) pages as CloudStackClient.inventory_pages gives them."""
+        inventory = cls(zones=[], hosts=[], vpcs=[], networks=[], routers=[], templates=[])
+        for kind, items in pages:
+            getattr(inventory, kind).extend(items)
+        return inventory
+
+
+class _CollectorPause:
+    """Counts the holders of collector_paused(): the first pauses the collector, the last resumes it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.holders = 0
+        self.was_enabled = False
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.holders == 0:
+                self.was_enabled = gc.isenabled()
+                gc.disable()
+            self.holders += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.holders -= 1
+            if self.holders == 0 and self.was_enabled:
+                gc.enable()
+
+
+_collector_pause = _CollectorPause()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a region's whole inventory is held.
+
+    A 10,000-router read is millions of parsed JSON objects, none of them in a reference
+    cycle (reference counting frees them all), yet each full collection walks every one of
+    them: a third of a second each, several times per read. The collector runs again once
+    the last concurrent holder (regions sync in threads) leaves; drop the inventory inside
+    the block, or the first collection after it pays for it.
+    """
+    _collector_pause.enter()
+    try:
+        yield
+    finally:
+        _collector_pause.leave()
+
+
+# The list commands of an inventory read, in order: (Inventory field, command, parameters,
+# also every project's items). Project-owned items need projectid=-1, which a plain listall omits.
+INVENTORY_READS: tuple[tuple[str, str, dict[str, Any], bool], ...] = (
+    ("zones", "listZones", {}, False),
+    ("hosts", "listHosts", {"type": "Routing"}, False),
+    ("vpcs", "listVPCs", {"listall": True}, True),
+    ("networks", "listNetworks", {"listall": True}, True),
+    ("routers", "listRouters", {"listall": True, "fetchhealthcheckresults": True}, True),
+    ("templates", "listTemplates", {"templatefilter": "system"}, False),
+)
+# Pages read ahead of the consumer of inventory_pages; memory is not the bound (the whole
+# inventory is kept anyway), this only stops a reader whose consumer has gone.
+_PAGES_AHEAD = 64
+_END = object()
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -175,16 +244,82 @@ class CloudStackClient:
                 items.append(item)
         return items
 
+    def pages(self, command: str, **params: Any) -> Iterator[list[dict[str, Any]]]:
+        """The items of a list command, one page at a time (page/pagesize, CLOUDSTACK.md §1.4).
+
+        Stops at an empty page (`{}`), once `count` items were read, or, when the answer has
+        no count, at a page shorter than the page size.
+        """
+        page, read = 1, 0
+        while True:
+            with _translated_errors(command, self.region.endpoint, self.region.timeout):
+                data = getattr(self._api, command)(page=page, pagesize=self.page_size, **params)
+            if not isinstance(data, dict):
+                raise ApiFailure(f"malformed response from CloudStack on {command}: expected an object")
+            keys = [key for key in data if key != "count"]
+            if not keys:
+                return
+            items = data[keys[0]]
+            if len(keys) != 1 or not isinstance(items, list):
+                raise ApiFailure(f"malformed response from CloudStack on {command}: expected one list")
+            yield [item for item in items if isinstance(item, dict)]
+            read += len(items)
+            count = data.get("count")
+            if not items or (read >= count if type(count) is int else len(items) < self.page_size):
+                return
+            page += 1
+
+    def _inventory_pages_in_order(self, stop: threading.Event) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        for kind, command, params, with_projects in INVENTORY_READS:
+            seen: set[Any] = set()
+            for extra in ({}, {"projectid": -1}) if with_projects else ({},):
+                for items in self.pages(command, **params, **extra):
+                    if stop.is_set():
+                        return
+                    if extra:  # the project pass: drop what the account pass already gave
+                        items = [item for item in items if item.get("id") not in seen]
+                    elif with_projects:
+                        seen.update(item.get("id") for item in items)
+                    yield kind, items
+
+    def inventory_pages(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Every page of a region's inventory as (Inventory field, items), read ahead in a thread.
+
+        While the consumer works on one page (the sync digests its items), the next is already
+        on its way: the management server's time building pages and ours handling them
+        overlap instead of adding up. An API failure is raised here, in the consumer; a
+        consumer that stops early stops the reader at its next page.
+        """
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=_PAGES_AHEAD)
+        stop = threading.Event()
+
+        def read() -> None:
+            try:
+                for page in self._inventory_pages_in_order(stop):
+                    ahead.put(page)
+                ahead.put(_END)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                ahead.put(exc)
+
+        reader = threading.Thread(target=read, name=f"inventory-{self.region.name}", daemon=True)
+        reader.start()
+        try:
+            while (page := ahead.get()) is not _END:
+                if isinstance(page, BaseException):
+                    raise page
+                yield page
+        finally:
+            stop.set()
+            while reader.is_alive():  # unblock a reader waiting for room, then let it see `stop`
+                try:
+                    ahead.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            reader.join()
+
     def fetch_inventory(self) -> Inventory:
-        """Zones, hosts, VPCs, networks and routers of the whole region."""
-        return Inventory(
-            zones=self.list_all("listZones"),
-            hosts=self.list_all("listHosts", type="Routing"),
-            vpcs=self._accounts_and_projects("listVPCs"),
-            networks=self._accounts_and_projects("listNetworks"),
-            routers=self._accounts_and_projects("listRouters", fetchhealthcheckresults=True),
-            templates=self.list_all("listTemplates", templatefilter="system"),
-        )
+        """Zones, hosts, VPCs, networks, routers and system templates of the whole region."""
+        return Inventory.from_pages(self.inventory_pages())
 
     def fetch_router(self, uuid: str) -> dict[str, Any] | None:
         """One router by id, whichever account or project owns it; None when the API has none."""
