@@ -138,11 +138,27 @@ def _upsert_plain(
                 **extra(item),
             }
         )
-    for (_region_id, uuid), pk in bulk.upsert(model, rows, unique=("region_id", "uuid"), keep=("first_seen",)).items():
+    for (_region_id, uuid), pk in _write(model, rows, existing, keep=("first_seen",)).items():
         ids[uuid] = pk
     gone = [uuid for uuid, known in existing.items() if uuid not in ids and known[2] is None]
     if gone:
         model._default_manager.filter(region=region, uuid__any=gone).update(removed_at=now)
+    return ids
+
+
+def _write(
+    model: type[Model], rows: list[dict[str, Any]], existing: dict[str, Any], keep: tuple[str, ...] = ()
+) -> dict[tuple[int, str], int]:
+    """Write rows keyed on (region, uuid): new ones with COPY, known ones upserted; the keys' pks.
+
+    Under the region lock a uuid the sync does not know cannot exist in the region, so new
+    rows need no conflict handling (the whole of a first sync goes in by COPY).
+    """
+    new = [row for row in rows if row["uuid"] not in existing]
+    known = [row for row in rows if row["uuid"] in existing]
+    ids = bulk.upsert(model, known, unique=("region_id", "uuid"), keep=keep)
+    for row, pk in zip(new, bulk.insert(model, new, returning_ids=True), strict=True):
+        ids[(row["region_id"], row["uuid"])] = pk
     return ids
 
 
@@ -318,7 +334,7 @@ class _RouterWriter:
     def flush(self) -> dict[str, int]:
         """Write everything; returns uuid -> pk of the rows written."""
         rows, nics_of = self._rows()
-        written = bulk.upsert(Router, rows, unique=("region_id", "uuid"))
+        written = _write(Router, rows, self.existing)
         pk_of = {uuid: pk for (_region_id, uuid), pk in written.items()}
         rewritten = [pk for uuid, pk in pk_of.items() if uuid in self.existing]
         if rewritten:
