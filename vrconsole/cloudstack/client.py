@@ -111,18 +111,64 @@ def collector_paused() -> Iterator[None]:
 
 # The list commands of an inventory read, in order: (Inventory field, command, parameters,
 # also every project's items). Project-owned items need projectid=-1, which a plain listall omits.
+# Each comes after what it refers to (zones carry their system templates), so a consumer can
+# write a kind as soon as it is complete.
 INVENTORY_READS: tuple[tuple[str, str, dict[str, Any], bool], ...] = (
+    ("templates", "listTemplates", {"templatefilter": "system"}, False),
     ("zones", "listZones", {}, False),
     ("hosts", "listHosts", {"type": "Routing"}, False),
     ("vpcs", "listVPCs", {"listall": True}, True),
     ("networks", "listNetworks", {"listall": True}, True),
     ("routers", "listRouters", {"listall": True, "fetchhealthcheckresults": True}, True),
-    ("templates", "listTemplates", {"templatefilter": "system"}, False),
 )
-# Pages read ahead of the consumer of inventory_pages; memory is not the bound (the whole
-# inventory is kept anyway), this only stops a reader whose consumer has gone.
-_PAGES_AHEAD = 64
 _END = object()
+
+
+class InventoryPages:
+    """A region's inventory pages, (Inventory field, items), read ahead by a thread started at once.
+
+    While the consumer works on one page (the sync digests and writes it), the next is already
+    on its way: the management server's time building pages and ours handling them overlap
+    instead of adding up. An API failure is raised in the consumer; close() stops the reader
+    at its next page. Pages wait in memory, which costs nothing extra: a consumer keeps the
+    whole inventory anyway.
+    """
+
+    def __init__(self, client: CloudStackClient) -> None:
+        self._pages: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._done = False
+        reader = threading.Thread(
+            target=self._read, args=(client,), name=f"inventory-{client.region.name}", daemon=True
+        )
+        reader.start()
+
+    def _read(self, client: CloudStackClient) -> None:
+        try:
+            for page in client.inventory_pages_in_order(self._stop):
+                self._pages.put(page)
+            self._pages.put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._pages.put(exc)
+
+    def __iter__(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        return self
+
+    def __next__(self) -> tuple[str, list[dict[str, Any]]]:
+        if self._done:
+            raise StopIteration
+        page = self._pages.get()
+        if page is _END:
+            self._done = True
+            raise StopIteration
+        if isinstance(page, BaseException):
+            self._done = True
+            raise page
+        return page
+
+    def close(self) -> None:
+        self._stop.set()
+        self._done = True
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -269,7 +315,8 @@ class CloudStackClient:
                 return
             page += 1
 
-    def _inventory_pages_in_order(self, stop: threading.Event) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    def inventory_pages_in_order(self, stop: threading.Event) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Every page of the inventory as (Inventory field, items), in INVENTORY_READS order, until `stop`."""
         for kind, command, params, with_projects in INVENTORY_READS:
             seen: set[Any] = set()
             for extra in ({}, {"projectid": -1}) if with_projects else ({},):
@@ -282,40 +329,9 @@ class CloudStackClient:
                         seen.update(item.get("id") for item in items)
                     yield kind, items
 
-    def inventory_pages(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """Every page of a region's inventory as (Inventory field, items), read ahead in a thread.
-
-        While the consumer works on one page (the sync digests its items), the next is already
-        on its way: the management server's time building pages and ours handling them
-        overlap instead of adding up. An API failure is raised here, in the consumer; a
-        consumer that stops early stops the reader at its next page.
-        """
-        ahead: queue.Queue[Any] = queue.Queue(maxsize=_PAGES_AHEAD)
-        stop = threading.Event()
-
-        def read() -> None:
-            try:
-                for page in self._inventory_pages_in_order(stop):
-                    ahead.put(page)
-                ahead.put(_END)
-            except BaseException as exc:  # handed to the consumer, which raises it
-                ahead.put(exc)
-
-        reader = threading.Thread(target=read, name=f"inventory-{self.region.name}", daemon=True)
-        reader.start()
-        try:
-            while (page := ahead.get()) is not _END:
-                if isinstance(page, BaseException):
-                    raise page
-                yield page
-        finally:
-            stop.set()
-            while reader.is_alive():  # unblock a reader waiting for room, then let it see `stop`
-                try:
-                    ahead.get(timeout=0.1)
-                except queue.Empty:
-                    pass
-            reader.join()
+    def inventory_pages(self) -> InventoryPages:
+        """The region's inventory pages, read ahead in a thread from now on (see InventoryPages)."""
+        return InventoryPages(self)
 
     def fetch_inventory(self) -> Inventory:
         """Zones, hosts, VPCs, networks, routers and system templates of the whole region."""
