@@ -147,7 +147,7 @@ def _measure(args: argparse.Namespace, sim_bases: list[str], token: str) -> dict
     from django.test import Client
 
     from devcloud.simulator.server import DEMO_API_KEY, DEMO_SECRET_KEY
-    from vrconsole.cloudstack.client import CloudStackClient
+    from vrconsole.cloudstack.client import CloudStackClient, collector_paused
     from vrconsole.cloudstack.regions import RegionConfig
     from vrconsole.models import Router
     from vrconsole.sync import sync_region
@@ -161,7 +161,10 @@ def _measure(args: argparse.Namespace, sim_bases: list[str], token: str) -> dict
     pool = ThreadPoolExecutor(max_workers=len(regions))
 
     def fetch_one(region: RegionConfig) -> int:
-        return len(CloudStackClient(region).fetch_inventory().routers)
+        # Held as the sync holds its read (the collector paused until it is dropped): the two
+        # sides differ only by what the sync does with the pages.
+        with collector_paused():
+            return len(CloudStackClient(region).fetch_inventory().routers)
 
     def sync_one(region: RegionConfig) -> Any:
         try:

@@ -1,33 +1,37 @@
 """The inventory sync: one region's zones, hosts, VPCs, networks and routers into the database.
 
-The whole API read happens first, outside any transaction; only a complete, well-formed
-read is applied, in one transaction, so a 401, a 5xx, a timeout or a malformed page leaves
-the previous inventory exactly as it was and marks the region's sync failed with a reason.
+The API is read page by page by a thread of the client while the sync applies each page in
+one transaction that holds the region's lock: the management server builds the next page
+while we digest and write this one. Nothing is committed before the read is complete and
+well-formed, so a 401, a 5xx, a timeout or a malformed page rolls back to the previous
+inventory exactly as it was and marks the region's sync failed with a reason.
 Applying is idempotent and cheap when nothing changed: rows are keyed on (region, uuid),
-an item whose digest matches the stored one costs no write, changed and new rows go in
-batched upserts, and NICs are replaced only for routers that changed. No statement takes one
-parameter per router (`__any`, vrconsole.lookups: one array parameter), so a region of any
-size stays under PostgreSQL's 65,535-parameter limit. Routers the API no
-longer lists are marked removed (kept, with their history); state and redundant-state
-transitions are written as RouterStateChange rows.
+an item whose digest matches the stored one costs no write, new rows go in with COPY,
+changed ones in batched upserts, and NICs are replaced only for routers that changed. No
+statement takes one parameter per router (`__any`, vrconsole.lookups: one array
+parameter), so a region of any size stays under PostgreSQL's 65,535-parameter limit.
+Routers the API no longer lists are marked removed (kept, with their history); state and
+redundant-state transitions are written as RouterStateChange rows.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
 from vrconsole import bulk
 from vrconsole.cloudstack import mapping
-from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, Inventory
+from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, Inventory, collector_paused
 from vrconsole.cloudstack.regions import RegionConfig, region_config
 from vrconsole.models import (
     Host,
@@ -74,23 +78,38 @@ class SyncResult:
         return data
 
 
+# An API item with its id and digest: (uuid, digest, item).
+Digested = tuple[str, str, dict[str, Any]]
+
+
+def digested(items: Iterable[dict[str, Any]]) -> list[Digested]:
+    """Each item with the id and digest the sync keys and compares it by."""
+    return [(mapping.item_id(item), mapping.digest(item), item) for item in items]
+
+
+def _existing(model: type[Model], region: Region) -> dict[str, tuple[Any, ...]]:
+    """uuid -> (pk, digest, removed at) of a region's rows: all a sync needs to know of an unchanged one."""
+    return {
+        row[0]: row[1:]
+        for row in model._default_manager.filter(region=region).values_list("uuid", "pk", "api_digest", "removed_at")
+    }
+
+
 def _upsert_plain(
-    model: type[Model], region: Region, items: list[dict[str, Any]], fields_of: Any, extra: Any, now: datetime
+    model: type[Model],
+    region: Region,
+    items: list[Digested],
+    existing: dict[str, tuple[Any, ...]],
+    fields_of: Any,
+    extra: Any,
+    now: datetime,
 ) -> dict[str, int]:
     """Upsert zones, hosts, VPCs or networks; return uuid -> pk for every listed item."""
-    existing = {
-        uuid: (pk, dig, removed)
-        for uuid, pk, dig, removed in model._default_manager.filter(region=region).values_list(
-            "uuid", "pk", "api_digest", "removed_at"
-        )
-    }
     ids: dict[str, int] = {}
     rows = []
-    for item in items:
-        uuid = mapping.item_id(item)
+    for uuid, dig, item in items:
         if not uuid or uuid in ids:
             continue
-        dig = mapping.digest(item)
         known = existing.get(uuid)
         if known is not None and known[1] == dig and known[2] is None:
             ids[uuid] = known[0]
@@ -108,7 +127,7 @@ def _upsert_plain(
                 **extra(item),
             }
         )
-    for (_region_id, uuid), pk in bulk.upsert(model, rows, unique=("region_id", "uuid"), keep=("first_seen",)).items():
+    for (_region_id, uuid), pk in _write(model, rows, existing, keep=("first_seen",)).items():
         ids[uuid] = pk
     gone = [uuid for uuid, known in existing.items() if uuid not in ids and known[2] is None]
     if gone:
@@ -116,64 +135,146 @@ def _upsert_plain(
     return ids
 
 
-def _apply(region: Region, inventory: Inventory, now: datetime, allow_mass_removal: bool) -> SyncResult:
-    """Write one complete inventory read; runs inside a transaction holding the region lock."""
-    templates = mapping.system_templates_by_zone(inventory.templates)
-    zone_ids = _upsert_plain(
-        Zone,
-        region,
-        [{**zone, "systemtemplates": templates.get(mapping.text(zone.get("id"), 64), [])} for zone in inventory.zones],
-        lambda item: {**mapping.zone_fields(item), "system_templates": item["systemtemplates"]},
-        lambda item: {},
-        now,
-    )
+def _write(
+    model: type[Model], rows: list[dict[str, Any]], existing: dict[str, Any], keep: tuple[str, ...] = ()
+) -> dict[tuple[int, str], int]:
+    """Write rows keyed on (region, uuid): new ones with COPY, known ones upserted; the keys' pks.
 
-    def zone_of(item: dict[str, Any]) -> dict[str, Any]:
-        return {"zone_id": zone_ids.get(mapping.text(item.get("zoneid"), 64))}
+    Under the region lock a uuid the sync does not know cannot exist in the region, so new
+    rows need no conflict handling (the whole of a first sync goes in by COPY).
+    """
+    new = [row for row in rows if row["uuid"] not in existing]
+    known = [row for row in rows if row["uuid"] in existing]
+    ids = bulk.upsert(model, known, unique=("region_id", "uuid"), keep=keep)
+    for row, pk in zip(new, bulk.insert(model, new, returning_ids=True), strict=True):
+        ids[(row["region_id"], row["uuid"])] = pk
+    return ids
 
-    host_ids = _upsert_plain(Host, region, inventory.hosts, mapping.host_fields, zone_of, now)
-    vpc_ids = _upsert_plain(Vpc, region, inventory.vpcs, mapping.vpc_fields, zone_of, now)
 
-    def network_extra(item: dict[str, Any]) -> dict[str, Any]:
-        return {**zone_of(item), "vpc_id": vpc_ids.get(mapping.text(item.get("vpcid"), 64))}
+# Changed routers are written while the read goes on once this many have piled up (a first
+# sync, a big change); the few of an ordinary re-sync wait for the end, one write for all.
+WRITE_AHEAD_ROWS = 1000
 
-    network_ids = _upsert_plain(Network, region, inventory.networks, mapping.network_fields, network_extra, now)
-    network_types = {mapping.item_id(n): n.get("type") or "" for n in inventory.networks}
 
-    writer = _RouterWriter(
-        region,
-        now,
-        lookups=_Lookups(zone_ids, host_ids, vpc_ids, network_ids, network_types),
-        existing=_existing_routers(Router.objects.filter(region=region)),
-    )
-    for item in inventory.routers:
-        writer.add(item)
+class _RegionApply:
+    """Applies a region's read as its pages arrive, inside the sync's transaction.
 
-    gone = [uuid for uuid, known in writer.existing.items() if uuid not in writer.listed and known[2] is None]
-    present_before = sum(1 for known in writer.existing.values() if known[2] is None)
-    guard = settings.SYNC_MASS_REMOVAL_GUARD
-    if not allow_mass_removal and present_before >= 20 and len(gone) > guard * present_before:
-        raise SyncRefused(
-            f"the API listed {len(writer.listed)} routers but {present_before} were known: applying it would mark "
-            f"{len(gone)} routers removed at once (more than {guard:.0%}). This looks like a permission or API "
-            "problem, so the inventory was kept. If the routers are really gone, run "
-            "`python manage.py sync_routers --allow-mass-removal`."
+    The reads come in dependency order (templates, zones, hosts, VPCs, networks, routers):
+    each kind is written as soon as it is complete, and changed routers page by page, so the
+    database works while the API builds the next page. Nothing is committed before the read
+    is complete and believable: an API failure or a refused mass removal rolls it all back.
+    """
+
+    def __init__(self, region: Region, now: datetime) -> None:
+        self.region = region
+        self.now = now
+        # Read while the client already fetches the first pages.
+        self.existing: dict[type[Model], dict[str, tuple[Any, ...]]] = {
+            model: _existing(model, region) for model in (Zone, Host, Vpc, Network)
+        }
+        self.inventory = Inventory(zones=[], hosts=[], vpcs=[], networks=[], routers=[], templates=[])
+        self.pending: list[Digested] = []
+        self.kind = ""
+        self.ids: dict[str, dict[str, int]] = {}
+        self.writer: _RouterWriter | None = None
+
+    def add(self, kind: str, items: list[dict[str, Any]]) -> None:
+        """One page of `kind` items (Inventory field names)."""
+        if kind != self.kind:
+            self._complete(self.kind)
+            self.kind = kind
+        getattr(self.inventory, kind).extend(items)
+        if kind == "routers":
+            writer = self._router_writer()
+            for uuid, dig, item in digested(items):
+                writer.add(uuid, dig, item)
+            if len(writer.changed) >= WRITE_AHEAD_ROWS:
+                writer.write_changed()
+        elif kind in ("hosts", "vpcs", "networks"):
+            self.pending.extend(digested(items))
+
+    def _zone_of(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"zone_id": self.ids["zones"].get(mapping.text(item.get("zoneid"), 64))}
+
+    def _network_extra(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {**self._zone_of(item), "vpc_id": self.ids["vpcs"].get(mapping.text(item.get("vpcid"), 64))}
+
+    def _complete(self, kind: str) -> None:
+        """Write a kind whose items have all been read (routers are written page by page)."""
+        if kind in ("", "routers") or kind in self.ids:
+            return
+        if kind == "templates":
+            return  # zones carry them
+        if kind == "zones":
+            templates = mapping.system_templates_by_zone(self.inventory.templates)
+            zones = digested(
+                {**zone, "systemtemplates": templates.get(mapping.text(zone.get("id"), 64), [])}
+                for zone in self.inventory.zones
+            )
+            self.ids["zones"] = _upsert_plain(
+                Zone,
+                self.region,
+                zones,
+                self.existing[Zone],
+                lambda item: {**mapping.zone_fields(item), "system_templates": item["systemtemplates"]},
+                lambda item: {},
+                self.now,
+            )
+            return
+        plain: dict[str, tuple[type[Model], Any, Any]] = {
+            "hosts": (Host, mapping.host_fields, self._zone_of),
+            "vpcs": (Vpc, mapping.vpc_fields, self._zone_of),
+            "networks": (Network, mapping.network_fields, self._network_extra),
+        }
+        model, fields_of, extra = plain[kind]
+        self.ids[kind] = _upsert_plain(
+            model, self.region, self.pending, self.existing[model], fields_of, extra, self.now
         )
-    writer.remove(gone)
-    written = writer.flush()
-    changed = set(written.values()) | {writer.existing[uuid][0] for uuid in writer.removed}
-    return SyncResult(
-        region=region.name,
-        routers=len(writer.listed),
-        created=writer.created,
-        updated=writer.updated,
-        removed=len(gone),
-        state_changes=writer.state_changes,
-        duration_s=0.0,
-        skipped=writer.skipped,
-        warnings=_warnings(inventory),
-        changed_router_ids=sorted(changed),
-    )
+        self.pending = []
+
+    def _router_writer(self) -> _RouterWriter:
+        if self.writer is None:
+            for kind in ("templates", "zones", "hosts", "vpcs", "networks"):
+                self._complete(kind)
+            network_types = {mapping.item_id(n): n.get("type") or "" for n in self.inventory.networks}
+            self.writer = _RouterWriter(
+                self.region,
+                self.now,
+                lookups=_Lookups(
+                    self.ids["zones"], self.ids["hosts"], self.ids["vpcs"], self.ids["networks"], network_types
+                ),
+                existing=_existing(Router, self.region),
+            )
+        return self.writer
+
+    def finish(self, allow_mass_removal: bool) -> SyncResult:
+        """Everything read: remove what the API no longer lists (unless that is unbelievable), write the rest."""
+        writer = self._router_writer()
+        gone = [uuid for uuid, known in writer.existing.items() if uuid not in writer.listed and known[2] is None]
+        present_before = sum(1 for known in writer.existing.values() if known[2] is None)
+        guard = settings.SYNC_MASS_REMOVAL_GUARD
+        if not allow_mass_removal and present_before >= 20 and len(gone) > guard * present_before:
+            raise SyncRefused(
+                f"the API listed {len(writer.listed)} routers but {present_before} were known: applying it would "
+                f"mark {len(gone)} routers removed at once (more than {guard:.0%}). This looks like a permission or "
+                "API problem, so the inventory was kept. If the routers are really gone, run "
+                "`python manage.py sync_routers --allow-mass-removal`."
+            )
+        writer.remove(gone)
+        written = writer.flush()
+        changed = set(written.values()) | {writer.existing[uuid][0] for uuid in writer.removed}
+        return SyncResult(
+            region=self.region.name,
+            routers=len(writer.listed),
+            created=writer.created,
+            updated=writer.updated,
+            removed=len(gone),
+            state_changes=writer.state_changes,
+            duration_s=0.0,
+            skipped=writer.skipped,
+            warnings=_warnings(self.inventory),
+            changed_router_ids=sorted(changed),
+        )
 
 
 @dataclass
@@ -196,7 +297,9 @@ class _RouterWriter:
     """Turns listRouters items into router rows, NICs and state transitions, then writes them in bulk.
 
     Only items whose digest changed are mapped; the previous state of those few routers is
-    read in one query at flush time, so an unchanged fleet costs one narrow read.
+    read in one query per write, so an unchanged fleet costs one narrow read. Changed rows
+    may be written as they come (write_changed, once per page); flush writes the rest, the
+    removals and the state transitions.
     """
 
     def __init__(self, region: Region, now: datetime, lookups: _Lookups, existing: dict[str, tuple[Any, ...]]) -> None:
@@ -209,18 +312,18 @@ class _RouterWriter:
         self.changed: list[tuple[str, str, dict[str, Any]]] = []  # uuid, digest, item
         self.transitions: list[tuple[str, str, Any, Any]] = []  # uuid, kind, from, to
         self.removed: list[str] = []
+        self.pk_of: dict[str, int] = {}  # uuid -> pk of the rows written so far
 
     @property
     def state_changes(self) -> int:
         return sum(1 for t in self.transitions if t[1] != RouterStateChange.Kind.PRESENCE)
 
-    def add(self, item: dict[str, Any]) -> None:
-        uuid = mapping.item_id(item)
+    def add(self, uuid: str, dig: str, item: dict[str, Any]) -> None:
+        """One listed item, with its id and digest; only a changed one is kept for writing."""
         if not uuid or uuid in self.listed:
             self.skipped += 1
             return
         self.listed.add(uuid)
-        dig = mapping.digest(item)
         known = self.existing.get(uuid)
         if known is not None and known[1] == dig and known[2] is None:
             return
@@ -283,15 +386,24 @@ class _RouterWriter:
                 self.removed.append(uuid)
                 self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "listed", "removed"))
 
-    def flush(self) -> dict[str, int]:
-        """Write everything; returns uuid -> pk of the rows written."""
+    def write_changed(self) -> None:
+        """Write the rows and NICs of the changed routers added so far (transitions wait for flush)."""
+        if not self.changed:
+            return
         rows, nics_of = self._rows()
-        written = bulk.upsert(Router, rows, unique=("region_id", "uuid"))
+        self.changed = []
+        written = _write(Router, rows, self.existing)
         pk_of = {uuid: pk for (_region_id, uuid), pk in written.items()}
+        self.pk_of |= pk_of
         rewritten = [pk for uuid, pk in pk_of.items() if uuid in self.existing]
         if rewritten:
             RouterNic.objects.filter(router_id__any=rewritten).delete()
         bulk.insert(RouterNic, [{"router_id": pk_of[uuid], **nic} for uuid, nics in nics_of.items() for nic in nics])
+
+    def flush(self) -> dict[str, int]:
+        """Write everything not written yet; returns uuid -> pk of the rows written."""
+        self.write_changed()
+        pk_of = self.pk_of
         if self.removed:
             Router.objects.filter(region=self.region, uuid__any=self.removed).update(removed_at=self.now)
         if self.transitions:
@@ -372,8 +484,8 @@ def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> s
         listed_uuids = {mapping.item_id(item) for item in items} - {""}
         existing = _existing_routers(Router.objects.filter(region=region, uuid__any=sorted(listed_uuids)) | known)
         writer = _RouterWriter(region, now, lookups, existing)
-        for item in items:
-            writer.add(item)
+        for uuid, dig, item in digested(items):
+            writer.add(uuid, dig, item)
         writer.remove([uuid for uuid in existing if uuid not in writer.listed])
         writer.flush()
     return writer.listed
@@ -406,10 +518,18 @@ def sync_region(
     run = SyncRun.objects.create(region=region, trigger=trigger, started=now)
     client = client or CloudStackClient(config, page_size=settings.CLOUDSTACK_PAGE_SIZE)
     try:
-        inventory = client.fetch_inventory()
-        with transaction.atomic():
+        with collector_paused(), closing(client.inventory_pages()) as pages, transaction.atomic():
             locked = Region.objects.select_for_update().get(pk=region.pk)
-            result = _apply(locked, inventory, timezone.now(), allow_mass_removal)
+            # Foreign keys are checked as each statement runs, while the API is still being
+            # read, rather than all at commit once it has been.
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            apply = _RegionApply(locked, timezone.now())
+            for kind, items in pages:
+                apply.add(kind, items)
+            result = apply.finish(allow_mass_removal)
+            del apply  # the read is freed while the collector is paused (see collector_paused)
     except (ApiFailure, SyncRefused) as exc:
         logger.warning("sync of region %s failed: %s", config.name, exc)
         result = _failed(region, started, str(exc))

@@ -316,8 +316,12 @@ class _Addresses:
         # Hosts: documentation ranges; routers' public side: the shared address space.
         self._hosts = self._walk(["198.51.100.0/24", "203.0.113.0/24"], skip_first=10)
         self._public = self._walk(["100.64.0.0/10"], skip_first=256)
-        # Link-local control IPs from the upper half so the lab's low ones never clash.
-        self._link_local = self._walk(["169.254.128.0/17"], skip_first=2)
+        # Link-local control IPs from the upper half so the lab's low ones never clash; a fleet
+        # of more than 32,000 routers goes on below it (lab addresses are skipped as taken),
+        # as a real zone's control network is the whole 169.254.0.0/16.
+        self._link_local = self._walk(
+            ["169.254.128.0/17", "169.254.64.0/18", "169.254.32.0/19", "169.254.16.0/20"], skip_first=2
+        )
         self._guest_subnet = 0
 
     def _walk(self, cidrs: list[str], skip_first: int) -> Iterator[str]:

@@ -49,7 +49,14 @@ def test_cloudstack_dates_are_parsed_with_their_offset() -> None:
 
 def test_long_and_nul_strings_are_made_storable() -> None:
     assert mapping.text("a\x00b" + "c" * 400, 10) == "abcccccccc"
-    assert mapping.without_nuls({"k\x00": ["v\x00"]}) == {"k": ["v"]}
+
+
+def test_ip_addresses_are_stored_in_their_canonical_form() -> None:
+    assert mapping.ip(" 10.1.1.1 ") == "10.1.1.1"
+    assert mapping.ip("010.001.001.001") is None
+    assert mapping.ip("10.1.1") is None
+    assert mapping.ip("FD00:0:0::1") == "fd00::1"
+    assert mapping.ip("N/A") is None
 
 
 def test_nics_keep_their_api_order_and_mtu() -> None:

@@ -9,7 +9,10 @@ message an operator can act on and which never carries a key, secret or signatur
 
 from __future__ import annotations
 
+import gc
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +57,118 @@ class Inventory:
     networks: list[dict[str, Any]]
     routers: list[dict[str, Any]]
     templates: list[dict[str, Any]]
+
+    @classmethod
+    def from_pages(cls, pages: Iterator[tuple[str, list[dict[str, Any]]]]) -> Inventory:
+        """The inventory made of (kind, items) pages as CloudStackClient.inventory_pages gives them."""
+        inventory = cls(zones=[], hosts=[], vpcs=[], networks=[], routers=[], templates=[])
+        for kind, items in pages:
+            getattr(inventory, kind).extend(items)
+        return inventory
+
+
+class _CollectorPause:
+    """Counts the holders of collector_paused(): the first pauses the collector, the last resumes it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.holders = 0
+        self.was_enabled = False
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.holders == 0:
+                self.was_enabled = gc.isenabled()
+                gc.disable()
+            self.holders += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.holders -= 1
+            if self.holders == 0 and self.was_enabled:
+                gc.enable()
+
+
+_collector_pause = _CollectorPause()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a region's whole inventory is held.
+
+    A 10,000-router read is millions of parsed JSON objects, none of them in a reference
+    cycle (reference counting frees them all), yet each full collection walks every one of
+    them: a third of a second each, several times per read. The collector runs again once
+    the last concurrent holder (regions sync in threads) leaves; drop the inventory inside
+    the block, or the first collection after it pays for it.
+    """
+    _collector_pause.enter()
+    try:
+        yield
+    finally:
+        _collector_pause.leave()
+
+
+# The list commands of an inventory read, in order: (Inventory field, command, parameters,
+# also every project's items). Project-owned items need projectid=-1, which a plain listall omits.
+# Each comes after what it refers to (zones carry their system templates), so a consumer can
+# write a kind as soon as it is complete.
+INVENTORY_READS: tuple[tuple[str, str, dict[str, Any], bool], ...] = (
+    ("templates", "listTemplates", {"templatefilter": "system"}, False),
+    ("zones", "listZones", {}, False),
+    ("hosts", "listHosts", {"type": "Routing"}, False),
+    ("vpcs", "listVPCs", {"listall": True}, True),
+    ("networks", "listNetworks", {"listall": True}, True),
+    ("routers", "listRouters", {"listall": True, "fetchhealthcheckresults": True}, True),
+)
+_END = object()
+
+
+class InventoryPages:
+    """A region's inventory pages, (Inventory field, items), read ahead by a thread started at once.
+
+    While the consumer works on one page (the sync digests and writes it), the next is already
+    on its way: the management server's time building pages and ours handling them overlap
+    instead of adding up. An API failure is raised in the consumer; close() stops the reader
+    at its next page. Pages wait in memory, which costs nothing extra: a consumer keeps the
+    whole inventory anyway.
+    """
+
+    def __init__(self, client: CloudStackClient) -> None:
+        self._pages: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._done = False
+        reader = threading.Thread(
+            target=self._read, args=(client,), name=f"inventory-{client.region.name}", daemon=True
+        )
+        reader.start()
+
+    def _read(self, client: CloudStackClient) -> None:
+        try:
+            for page in client.inventory_pages_in_order(self._stop):
+                self._pages.put(page)
+            self._pages.put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._pages.put(exc)
+
+    def __iter__(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        return self
+
+    def __next__(self) -> tuple[str, list[dict[str, Any]]]:
+        if self._done:
+            raise StopIteration
+        page = self._pages.get()
+        if page is _END:
+            self._done = True
+            raise StopIteration
+        if isinstance(page, BaseException):
+            self._done = True
+            raise page
+        return page
+
+    def close(self) -> None:
+        self._stop.set()
+        self._done = True
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -175,16 +290,52 @@ class CloudStackClient:
                 items.append(item)
         return items
 
+    def pages(self, command: str, **params: Any) -> Iterator[list[dict[str, Any]]]:
+        """The items of a list command, one page at a time (page/pagesize, CLOUDSTACK.md §1.4).
+
+        Stops at an empty page (`{}`), once `count` items were read, or, when the answer has
+        no count, at a page shorter than the page size.
+        """
+        page, read = 1, 0
+        while True:
+            with _translated_errors(command, self.region.endpoint, self.region.timeout):
+                data = getattr(self._api, command)(page=page, pagesize=self.page_size, **params)
+            if not isinstance(data, dict):
+                raise ApiFailure(f"malformed response from CloudStack on {command}: expected an object")
+            keys = [key for key in data if key != "count"]
+            if not keys:
+                return
+            items = data[keys[0]]
+            if len(keys) != 1 or not isinstance(items, list):
+                raise ApiFailure(f"malformed response from CloudStack on {command}: expected one list")
+            yield [item for item in items if isinstance(item, dict)]
+            read += len(items)
+            count = data.get("count")
+            if not items or (read >= count if type(count) is int else len(items) < self.page_size):
+                return
+            page += 1
+
+    def inventory_pages_in_order(self, stop: threading.Event) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Every page of the inventory as (Inventory field, items), in INVENTORY_READS order, until `stop`."""
+        for kind, command, params, with_projects in INVENTORY_READS:
+            seen: set[Any] = set()
+            for extra in ({}, {"projectid": -1}) if with_projects else ({},):
+                for items in self.pages(command, **params, **extra):
+                    if stop.is_set():
+                        return
+                    if extra:  # the project pass: drop what the account pass already gave
+                        items = [item for item in items if item.get("id") not in seen]
+                    elif with_projects:
+                        seen.update(item.get("id") for item in items)
+                    yield kind, items
+
+    def inventory_pages(self) -> InventoryPages:
+        """The region's inventory pages, read ahead in a thread from now on (see InventoryPages)."""
+        return InventoryPages(self)
+
     def fetch_inventory(self) -> Inventory:
-        """Zones, hosts, VPCs, networks and routers of the whole region."""
-        return Inventory(
-            zones=self.list_all("listZones"),
-            hosts=self.list_all("listHosts", type="Routing"),
-            vpcs=self._accounts_and_projects("listVPCs"),
-            networks=self._accounts_and_projects("listNetworks"),
-            routers=self._accounts_and_projects("listRouters", fetchhealthcheckresults=True),
-            templates=self.list_all("listTemplates", templatefilter="system"),
-        )
+        """Zones, hosts, VPCs, networks, routers and system templates of the whole region."""
+        return Inventory.from_pages(self.inventory_pages())
 
     def fetch_router(self, uuid: str) -> dict[str, Any] | None:
         """One router by id, whichever account or project owns it; None when the API has none."""

@@ -15,7 +15,21 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -310,37 +324,53 @@ def _state_order(now: datetime) -> Case:
 SUMMARY_CACHE_KEY = "vrconsole:fleet-summary:with-time"
 
 
+def pair_counts() -> dict[str, int]:
+    """Split-brain and no-PRIMARY redundant groups, counted in one pass over the groups."""
+    return redundant_groups().aggregate(
+        split_brain=Count("group_id", filter=Q(primaries__gte=2)),
+        no_primary=Count("group_id", filter=Q(primaries=0, running__gte=1)),
+    )
+
+
 def fleet_summary() -> FleetSummary:
-    """The summary band in six queries: states, flags and statuses, two pair counts, categories, regions."""
-    present = Router.objects.present()
-    by_state = {
-        row["state"] or RouterState.UNKNOWN: row["n"]
-        for row in present.values("state").annotate(n=Count("id")).order_by()
-    }
-    flags = Router.objects.aggregate(
-        total=Count("id", filter=Q(removed_at__isnull=True)),
-        stuck=Count("id", filter=Q(removed_at__isnull=True) & stuck_q()),
-        requires_upgrade=Count("id", filter=Q(removed_at__isnull=True, requires_upgrade=True)),
-        health_failed=Count("id", filter=Q(removed_at__isnull=True, health_checks_failed=True)),
-        removed=Count("id", filter=Q(removed_at__isnull=False)),
-        **{
-            f"status_{status}": Count("id", filter=Q(removed_at__isnull=True) & status_q(status))
-            for status in RouterStatus.values
-        },
+    """The summary band in four queries: one pass over the routers, the pairs, categories, regions.
+
+    The router pass groups by state and presence and counts every flag with FILTER clauses,
+    so the whole fleet is read once (from the covering router_summary index where the
+    planner can), and the per-state rows are added up here.
+    """
+    now = timezone.now()
+    present = Q(removed_at__isnull=True)
+    rows = (
+        Router.objects.values("state", is_present=ExpressionWrapper(present, output_field=BooleanField()))
+        .annotate(
+            n=Count("id"),
+            stuck=Count("id", filter=stuck_q(now)),
+            requires_upgrade=Count("id", filter=Q(requires_upgrade=True)),
+            health_failed=Count("id", filter=Q(health_checks_failed=True)),
+            **{f"status_{status}": Count("id", filter=status_q(status, now)) for status in RouterStatus.values},
+        )
+        .order_by()
     )
-    return FleetSummary(
-        total=flags["total"],
-        by_state=by_state,
-        stuck=flags["stuck"],
-        requires_upgrade=flags["requires_upgrade"],
-        health_failed=flags["health_failed"],
-        removed=flags["removed"],
-        split_brain_pairs=split_brain_groups().count(),
-        no_primary_pairs=no_primary_groups().count(),
-        regions=[_region_chip(region) for region in Region.objects.all()],
-        by_status={status: flags[f"status_{status}"] for status in RouterStatus.values},
-        by_category=category_counts(),
-    )
+    summary = FleetSummary(by_status=dict.fromkeys(RouterStatus.values, 0))
+    for row in rows:
+        if not row["is_present"]:
+            summary.removed += row["n"]
+            continue
+        state = row["state"] or RouterState.UNKNOWN
+        summary.by_state[state] = summary.by_state.get(state, 0) + row["n"]
+        summary.total += row["n"]
+        summary.stuck += row["stuck"]
+        summary.requires_upgrade += row["requires_upgrade"]
+        summary.health_failed += row["health_failed"]
+        for status in RouterStatus.values:
+            summary.by_status[status] += row[f"status_{status}"]
+    pairs = pair_counts()
+    summary.split_brain_pairs = pairs["split_brain"]
+    summary.no_primary_pairs = pairs["no_primary"]
+    summary.regions = [_region_chip(region) for region in Region.objects.all()]
+    summary.by_category = category_counts()
+    return summary
 
 
 def cached_fleet_summary(fresh_within: float | None = None) -> FleetSummary:

@@ -29,7 +29,7 @@ class Command(BaseCommand):
         parser._optionals.conflict_handler = "resolve"
         parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080, like a management server)")
         parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-        parser.add_argument("--routers", type=int, default=200, help="synthetic routers (default 200, at most 10000)")
+        parser.add_argument("--routers", type=int, default=200, help="synthetic routers (default 200, at most 50000)")
         parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic fleet")
         parser.add_argument("--lab-file", help="JSON file of lab objects in API shapes; re-read when it changes")
         parser.add_argument(
@@ -45,8 +45,8 @@ class Command(BaseCommand):
         parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not 0 <= options["routers"] <= 10000:
-            raise CommandError("--routers must be between 0 and 10000")
+        if not 0 <= options["routers"] <= 50000:
+            raise CommandError("--routers must be between 0 and 50000")
         if len(version_tuple(options["cs_version"])) < 3:
             raise CommandError("--version must look like 4.20.1.0")
         token = options["control_token"] or secrets.token_urlsafe(24)
