@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -424,6 +424,16 @@ class _RouterWriter:
         return pk_of
 
 
+# How long a one-router refresh (triage, an action's re-read) waits for its region's lock. A
+# region's sync holds that lock for its whole read of the API (tens of seconds at 50,000
+# routers); triage must not stand behind it, and the sync writes the same rows when it ends.
+REFRESH_LOCK_WAIT_SECONDS = 5
+
+
+class RegionBusy(ApiFailure):
+    """A refresh gave up waiting for its region's lock: the region's sync is running."""
+
+
 def sync_router(router: Router) -> Router | None:
     """Refresh one router's row from its region's API (triage); None when the API no longer lists it.
 
@@ -459,10 +469,28 @@ def sync_network_routers(router: Router) -> list[Router]:
     return list(Router.objects.filter(region=router.region, uuid__any=sorted(listed)).present().order_by("name"))
 
 
+def _lock_for_refresh(region: Region) -> None:
+    """Take the region's lock within the running transaction, waiting REFRESH_LOCK_WAIT_SECONDS at most."""
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{REFRESH_LOCK_WAIT_SECONDS * 1000}ms"])
+    try:
+        Region.objects.select_for_update().get(pk=region.pk)
+    except OperationalError as exc:
+        raise RegionBusy(
+            f"region {region.name} is being synced (its lock is held for more than {REFRESH_LOCK_WAIT_SECONDS} s): "
+            "its routers are written when that sync ends"
+        ) from exc
+    if postgres:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', '0', true)")
+
+
 def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> set[str]:
     """Upsert these listRouters items and mark removed the `known` routers they do not include."""
     with transaction.atomic():
-        Region.objects.select_for_update().get(pk=region.pk)
+        _lock_for_refresh(region)
         now = timezone.now()
 
         def ids(model: type[Model], field: str) -> dict[str, int]:

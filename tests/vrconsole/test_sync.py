@@ -11,7 +11,7 @@ from django.core.management import call_command
 from devcloud.simulator.server import RunningSimulator, start_simulator
 from vrconsole.cloudstack.regions import RegionConfig
 from vrconsole.models import Host, Network, Region, Router, RouterNic, RouterStateChange, SyncRun, SyncStatus, Vpc, Zone
-from vrconsole.sync import sync_region, sync_router
+from vrconsole.sync import RegionBusy, sync_region, sync_router
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -280,6 +280,27 @@ def test_sync_router_refreshes_just_that_router(sim: RunningSimulator, settings)
     assert row.state_changes.filter(kind="state", from_state="Running", to_state="Error").exists()
     assert Router.objects.get(uuid=other["id"]).state == "Running"
     assert row.nics.count() == len(target["nic"])
+
+
+def test_sync_router_gives_up_on_a_region_whose_sync_holds_the_lock(sim: RunningSimulator, settings) -> None:
+    """Triage does not stand behind a long region sync: it goes on with the stored row, which is unchanged."""
+    import psycopg
+    from django.db import connection
+
+    _configure(settings, sim)
+    sync_region(_region(sim))
+    target = next(r for r in _api_routers(sim) if r["state"] == "Running")
+    sim.set_router(target["id"], state="Error")
+    region = Region.objects.get(name="lab")
+    params = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}) as holder:
+        holder.execute("SELECT 1 FROM vrconsole_region WHERE id = %s FOR UPDATE", [region.pk])
+        with pytest.raises(RegionBusy, match="being synced"):
+            sync_router(Router.objects.get(uuid=target["id"]))
+        holder.rollback()
+    assert Router.objects.get(uuid=target["id"]).state == "Running"
+    refreshed = sync_router(Router.objects.get(uuid=target["id"]))
+    assert refreshed is not None and refreshed.state == "Error"
 
 
 def test_sync_router_marks_a_vanished_router_removed(sim: RunningSimulator, settings) -> None:
