@@ -145,10 +145,13 @@ def test_a_job_timeout_ends_the_batch_and_closes_what_it_did_not_finish(
     ids = pending([make_router(region, zone, kvm_host, f"r-{n}-VM") for n in range(1, 6)])
     job = collect_queue.enqueue(jobs.collect_batch, ids, job_timeout=3)
     SimpleWorker([collect_queue], connection=collect_queue.connection).work(burst=True)
-    # A work horse would exit here; in this process the collection in hand runs to its end.
-    for thread in threading.enumerate():
-        if thread.name.startswith("collect-"):
-            thread.join(10)
+    # A work horse would exit here; in this process the collection in hand runs to its end (its
+    # SSH session may first wait out its step deadline once the batch closed the host login).
+    # It must end before the test does: a thread still writing would deadlock the teardown's flush.
+    leftovers = [thread for thread in threading.enumerate() if thread.name.startswith("collect-")]
+    for thread in leftovers:
+        thread.join(60)
+    assert not [thread.name for thread in leftovers if thread.is_alive()]
     assert job.get_status(refresh=True) == JobStatus.FAILED
     rows = Collection.objects.filter(pk__in=ids)
     assert not rows.in_flight().exists()
