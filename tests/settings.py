@@ -5,8 +5,13 @@ DATABASE_URL and REDIS_URL may be overridden (CI and parallel runs use their own
 
 import os
 
+from tests.lab_slots import claim_slot
+
+# Two runs on one machine (a CI beside an engineer's run) keep apart: each claims a slot, which
+# shifts its lab names and blocks, its test database and its Redis database (15, 14, … 10).
+TEST_SLOT = claim_slot()
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vrconsole")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{15 - TEST_SLOT}")
 # Tests only ever reach loopback and the lab: a mistake must fail, not leave the machine.
 os.environ.setdefault("SSH_ALLOWED_NETWORKS", "127.0.0.0/8,198.19.0.0/16")
 # The unit tests' "routers" behind a "host" are sshd processes on loopback; the lab's are link-local.
@@ -19,6 +24,10 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-the
 os.environ.setdefault("PLAIN_HTTP", "true")
 
 from vrconsole.settings import *  # noqa: E402,F401,F403
+
+if TEST_SLOT:
+    _database = DATABASES["default"]  # noqa: F405
+    _database.setdefault("TEST", {}).setdefault("NAME", f"test_{_database['NAME']}_s{TEST_SLOT}")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

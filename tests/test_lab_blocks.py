@@ -6,9 +6,15 @@ once (two checkouts shift apart by whole strides only).
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
+
+import pytest
+from django.conf import settings
 
 from tests.lab_slots import BLOCK_STRIDE
 
@@ -41,3 +47,21 @@ def test_base_blocks_lie_within_one_stride() -> None:
 def test_each_lab_name_belongs_to_one_module() -> None:
     shared = {name: paths for name, paths in _uses(NAME).items() if len(paths) > 1}
     assert not shared, f"lab names used by more than one test module: {shared}"
+
+
+def test_a_second_run_on_the_machine_claims_another_slot() -> None:
+    # This run holds its slot (tests/settings.py claimed it, or VRCONSOLE_TEST_SLOT gave it); a
+    # process that claims one while this run goes on gets another, with its own test database.
+    if "VRCONSOLE_TEST_SLOT_LOCKED" not in os.environ:
+        pytest.skip("this run's slot was given by VRCONSOLE_TEST_SLOT, not claimed: nothing holds it")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("VRCONSOLE_TEST_SLOT")}
+    claimed = subprocess.run(
+        [sys.executable, "-c", "import tests.lab_slots as s; print(s.claim_slot())"],
+        cwd=TESTS.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert int(claimed.stdout) != settings.TEST_SLOT
