@@ -19,6 +19,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from vrconsole.fields import JSONTextField
+
 
 class SyncStatus(models.TextChoices):
     NEVER = "never", "never synced"
@@ -306,13 +308,14 @@ class Router(CloudObject):
     network_domain = models.CharField(max_length=255, blank=True)
     dns1 = models.CharField(max_length=64, blank=True)
     dns2 = models.CharField(max_length=64, blank=True)
-    health_checks = models.JSONField(default=list, blank=True)
+    health_checks = JSONTextField(default=list, blank=True)
     # Computed from health_checks: listRouters' own flag is unreliable (apache/cloudstack#12630).
     health_checks_failed = models.BooleanField(default=False)
     health_checks_failed_api = models.BooleanField(null=True, blank=True)
     created_in_cloudstack = models.DateTimeField(null=True, blank=True)
     # The last listRouters item as received, for the detail page ("everything CloudStack says").
-    api_data = models.JSONField(default=dict, blank=True)
+    # Both JSON values are kept as text (vrconsole.fields): read whole, never queried inside.
+    api_data = JSONTextField(default=dict, blank=True)
 
     objects = RouterQuerySet.as_manager()
 

@@ -151,9 +151,11 @@ def _write(
     return ids
 
 
-# Changed routers are written while the read goes on once this many have piled up (a first
-# sync, a big change); the few of an ordinary re-sync wait for the end, one write for all.
-WRITE_AHEAD_ROWS = 1000
+# Changed routers are written while the read goes on once this many have piled up: what is
+# left for the end, after the last page, is at most this many rows and the removals. An
+# ordinary re-sync (1% of 10,000 routers changed, a few per page) writes every few pages; the
+# database does it while the API builds the next pages, instead of after the last one.
+WRITE_AHEAD_ROWS = 50
 
 
 class _RegionApply:
@@ -177,21 +179,30 @@ class _RegionApply:
         self.kind = ""
         self.ids: dict[str, dict[str, int]] = {}
         self.writer: _RouterWriter | None = None
+        self.running_routers = self.running_routers_with_addresses = 0
 
     def add(self, kind: str, items: list[dict[str, Any]]) -> None:
         """One page of `kind` items (Inventory field names)."""
         if kind != self.kind:
             self._complete(self.kind)
             self.kind = kind
-        getattr(self.inventory, kind).extend(items)
         if kind == "routers":
+            # Router pages are not kept: once digested, an unchanged router's item is dropped
+            # with its page (freed while the API builds the next page, not all at the end) and
+            # a changed one is held only until it is written.
+            for item in items:
+                if item.get("state") == "Running":
+                    self.running_routers += 1
+                    self.running_routers_with_addresses += "linklocalip" in item or "nic" in item
             writer = self._router_writer()
             for uuid, dig, item in digested(items):
                 writer.add(uuid, dig, item)
             if len(writer.changed) >= WRITE_AHEAD_ROWS:
                 writer.write_changed()
-        elif kind in ("hosts", "vpcs", "networks"):
-            self.pending.extend(digested(items))
+        else:
+            getattr(self.inventory, kind).extend(items)
+            if kind in ("hosts", "vpcs", "networks"):
+                self.pending.extend(digested(items))
 
     def _zone_of(self, item: dict[str, Any]) -> dict[str, Any]:
         return {"zone_id": self.ids["zones"].get(mapping.text(item.get("zoneid"), 64))}
@@ -272,7 +283,7 @@ class _RegionApply:
             state_changes=writer.state_changes,
             duration_s=0.0,
             skipped=writer.skipped,
-            warnings=_warnings(self.inventory),
+            warnings=_warnings(self.running_routers, self.running_routers_with_addresses),
             changed_router_ids=sorted(changed),
         )
 
@@ -298,8 +309,8 @@ class _RouterWriter:
 
     Only items whose digest changed are mapped; the previous state of those few routers is
     read in one query per write, so an unchanged fleet costs one narrow read. Changed rows
-    may be written as they come (write_changed, once per page); flush writes the rest, the
-    removals and the state transitions.
+    and their state transitions may be written as they come (write_changed, once enough have
+    piled up); flush writes the rest and the removals.
     """
 
     def __init__(self, region: Region, now: datetime, lookups: _Lookups, existing: dict[str, tuple[Any, ...]]) -> None:
@@ -313,6 +324,7 @@ class _RouterWriter:
         self.transitions: list[tuple[str, str, Any, Any]] = []  # uuid, kind, from, to
         self.removed: list[str] = []
         self.pk_of: dict[str, int] = {}  # uuid -> pk of the rows written so far
+        self.written_transitions = 0  # how many of self.transitions are in the database
 
     @property
     def state_changes(self) -> int:
@@ -387,7 +399,7 @@ class _RouterWriter:
                 self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "listed", "removed"))
 
     def write_changed(self) -> None:
-        """Write the rows and NICs of the changed routers added so far (transitions wait for flush)."""
+        """Write the rows, NICs and state transitions of the changed routers added so far."""
         if not self.changed:
             return
         rows, nics_of = self._rows()
@@ -399,29 +411,35 @@ class _RouterWriter:
         if rewritten:
             RouterNic.objects.filter(router_id__any=rewritten).delete()
         bulk.insert(RouterNic, [{"router_id": pk_of[uuid], **nic} for uuid, nics in nics_of.items() for nic in nics])
+        self._write_transitions()
+
+    def _write_transitions(self) -> None:
+        """Record the state transitions noted since the last write."""
+        if self.written_transitions == len(self.transitions):
+            return
+        new = self.transitions[self.written_transitions :]
+        self.written_transitions = len(self.transitions)
+        bulk.insert(
+            RouterStateChange,
+            [
+                {
+                    "router_id": self.pk_of[uuid] if uuid in self.pk_of else self.existing[uuid][0],
+                    "kind": kind,
+                    "from_state": old or "",
+                    "to_state": new_state or "",
+                    "at": self.now,
+                }
+                for uuid, kind, old, new_state in new
+            ],
+        )
 
     def flush(self) -> dict[str, int]:
         """Write everything not written yet; returns uuid -> pk of the rows written."""
         self.write_changed()
-        pk_of = self.pk_of
         if self.removed:
             Router.objects.filter(region=self.region, uuid__any=self.removed).update(removed_at=self.now)
-        if self.transitions:
-            pk_all = {uuid: known[0] for uuid, known in self.existing.items()} | pk_of
-            bulk.insert(
-                RouterStateChange,
-                [
-                    {
-                        "router_id": pk_all[uuid],
-                        "kind": kind,
-                        "from_state": old or "",
-                        "to_state": new or "",
-                        "at": self.now,
-                    }
-                    for uuid, kind, old, new in self.transitions
-                ],
-            )
-        return pk_of
+        self._write_transitions()
+        return self.pk_of
 
 
 # How long a one-router refresh (triage, an action's re-read) waits for its region's lock. A
@@ -519,10 +537,9 @@ def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> s
     return writer.listed
 
 
-def _warnings(inventory: Inventory) -> str:
+def _warnings(running: int, running_with_addresses: int) -> str:
     """What the operator should know about the answer even though it was applied."""
-    running = [r for r in inventory.routers if r.get("state") == "Running"]
-    if running and not any("linklocalip" in r or "nic" in r for r in running):
+    if running and not running_with_addresses:
         return (
             "listRouters returned no link-local IPs or NICs: the API key is not a root admin's, so routers "
             "cannot be reached over SSH. Use a root-admin key for this region."

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import requests
 from cs import CloudStack, CloudStackApiException, CloudStackException
 
@@ -245,13 +246,41 @@ def _translated_errors(command: str, endpoint: str, timeout: int) -> Iterator[No
         raise ApiFailure(f"malformed response from CloudStack on {command}: {_scrub(str(exc))[:300]}") from None
 
 
+def _parsed_by_orjson(response: requests.Response) -> Any:
+    """A `json` method for the response: orjson's parse, requests' (stdlib json) for what orjson refuses."""
+    parse_as_requests_does = response.json
+
+    def json(**kwargs: Any) -> Any:
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            # Not UTF-8, NaN, a number beyond 64 bits, or not JSON at all: requests' parser
+            # accepts the first three and raises the error cs reports for the last.
+            return parse_as_requests_does(**kwargs)
+
+    return json
+
+
+class _CloudStack(CloudStack):
+    """cs's client with its answers parsed by orjson.
+
+    A sync parses tens of megabytes of listRouters pages (5 KB per router): orjson does it
+    faster than the standard library, on the same thread that reads the next page.
+    """
+
+    def _send(self, kind: str, params: dict[str, Any], headers: dict[str, str], timeout: Any) -> requests.Response:
+        response = super()._send(kind, params, headers, timeout)
+        response.json = _parsed_by_orjson(response)
+        return response
+
+
 class CloudStackClient:
     """A root-admin view of one region."""
 
     def __init__(self, region: RegionConfig, page_size: int = 500) -> None:
         self.region = region
         self.page_size = page_size
-        self._api = CloudStack(
+        self._api = _CloudStack(
             endpoint=region.endpoint,
             key=region.key,
             secret=region.secret,

@@ -10,12 +10,14 @@ because listRouters' `healthchecksfailed` flag is unreliable (apache/cloudstack#
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import marshal
 import socket
 from datetime import datetime
 from typing import Any
+
+import orjson
+import xxhash
 
 _DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 
@@ -23,11 +25,21 @@ _DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 def digest(item: dict[str, Any]) -> str:
     """A short fingerprint of an API item, to skip writing rows whose item did not change.
 
-    marshal is the fastest stable serialisation of parsed JSON (five times json.dumps): the
-    same answer from the API gives the same bytes. A fingerprint that changes spuriously
-    (another Python version, another key order) only costs one rewrite of the row.
+    orjson writes parsed JSON back about three times as fast as marshal (ten times json.dumps),
+    and the same answer from the API gives the same bytes; XXH3-128 hashes a 5 KB router item
+    in a tenth of a microsecond (SHA-1 takes 2.7). The sync fingerprints every item of every
+    page (some 25,000 for 10,000 routers), so this is a good part of what a re-sync costs
+    beyond the read. It detects change, it does not authenticate: the worst a contrived
+    collision could do is keep a row one sync late. An item orjson cannot write (an integer
+    beyond 64 bits, a lone surrogate that the lenient parser let through) goes through
+    marshal. A fingerprint that changes spuriously (another library version, another key
+    order) only costs one rewrite of the row.
     """
-    return hashlib.blake2b(marshal.dumps(item, 4), digest_size=16).hexdigest()
+    try:
+        data = orjson.dumps(item)
+    except TypeError:  # orjson.JSONEncodeError is one
+        data = b"m" + marshal.dumps(item, 4)
+    return xxhash.xxh3_128_hexdigest(data)
 
 
 def text(value: Any, max_length: int = 255) -> str:

@@ -1,0 +1,71 @@
+"""Model fields of our own.
+
+JSONTextField keeps a JSON value as its text. A router row carries its whole listRouters item
+and its health-check results, kilobytes each, that the console only ever reads back whole
+(the detail page, the health-check table): no query looks inside them. As jsonb, PostgreSQL
+parses and re-encodes every item on the way in, which was a third of a first sync's time at
+10,000 routers; as text it only stores (and, out of line, compresses) the bytes. Reading it
+back is one orjson parse. The value is validated JSON either way: the sync writes what it
+parsed from the API, and this field refuses text that does not parse.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a value (NULs removed: PostgreSQL refuses them in text); json for what orjson refuses."""
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a lone surrogate, a non-str key
+        text = json.dumps(value, default=str)
+    if "\\u0000" in text:
+        from vrconsole.bulk import without_nuls
+
+        return dumps(without_nuls(value))
+    return text
+
+
+def loads(text: str | bytes) -> Any:
+    """A JSON text's value; json's more lenient parser for what orjson refuses (NaN, huge numbers)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+class JSONTextField(models.TextField):
+    """A JSON value (dict, list, scalar) stored as text: written and read whole, never queried inside."""
+
+    description = "A JSON value stored as text"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return loads(value)
+        except ValueError:
+            # Text that is not JSON (written around the ORM): shown as it is, never a crash.
+            return value
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str | bytes):
+            try:
+                return loads(value)
+            except ValueError as exc:
+                raise ValidationError(f"not JSON: {exc}", code="invalid") from None
+        return value
+
+    def get_prep_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return dumps(value)
+
+    def value_to_string(self, obj: models.Model) -> str:
+        return dumps(self.value_from_object(obj))
