@@ -262,13 +262,16 @@ class RouterQuerySet(models.QuerySet["Router"]):
                 Q(guest_ip=exact_ip) | Q(public_ip=exact_ip) | Q(link_local_ip=exact_ip) | Q(models.Exists(nic_exact))
             )
         nic_match = RouterNic.objects.filter(router=models.OuterRef("pk"), ip_address__startswith=text)
+        # Networks and VPCs by name as subqueries (a few matching ids), not joined to every router.
+        networks = Network.objects.filter(name__icontains=text).values("pk")
+        vpcs = Vpc.objects.filter(name__icontains=text).values("pk")
         return self.filter(
             Q(name__icontains=text)
             | Q(uuid__istartswith=text)
             | Q(account__icontains=text)
             | Q(project__icontains=text)
-            | Q(network__name__icontains=text)
-            | Q(vpc__name__icontains=text)
+            | Q(network__in=networks)
+            | Q(vpc__in=vpcs)
             | Q(guest_ip__startswith=text)
             | Q(public_ip__startswith=text)
             | Q(link_local_ip__startswith=text)

@@ -256,6 +256,14 @@ else:
     # Server-side binding sends parameters apart from the SQL: the sync's bulk upserts pass
     # tens of megabytes of JSON as one parameter (vrconsole/bulk.py), never quoted into the text.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
+    # No JIT compilation: the console's queries are short, and once a fleet is large enough for
+    # the planner's cost estimate of a search to pass jit_above_cost, compiling it took 30 ms of
+    # a 50 ms query, on every request. Sent as a startup option (options in DATABASE_URL come
+    # after it and win); a pooler that refuses startup options (PgBouncer) needs
+    # DATABASE_JIT_OFF=false and `ALTER ROLE … SET jit = off` instead.
+    if _bool("DATABASE_JIT_OFF", True):
+        _pg_options = DATABASES["default"]["OPTIONS"].get("options", "")
+        DATABASES["default"]["OPTIONS"]["options"] = f"-c jit=off {_pg_options}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: RQ queues and the Channels layer --------------------------------------------

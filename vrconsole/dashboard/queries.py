@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.paginator import Page, Paginator
 from django.db.models import (
     BooleanField,
     Case,
@@ -472,6 +473,21 @@ def for_list(routers: RouterQuerySet) -> RouterQuerySet:
     return routers.select_related("zone", "network", "vpc", "region", "host", "health", "health__collection").only(
         *LIST_FIELDS
     )
+
+
+def list_page(routers: RouterQuerySet, per_page: int, number: Any) -> Page:
+    """One page of a filtered, sorted router list: the page's ids first, then their rows.
+
+    Sorting needs only the routers' sort columns (and what the filters join); the rows, with
+    their zone, network, VPC, host and health, are read for the page's routers alone. Joining
+    all that for every router of the fleet before taking a page cost most of the list's time
+    at 10,000 routers. A router gone between the two reads is left out of the page.
+    """
+    page = Paginator(routers.values_list("pk", flat=True), per_page).get_page(number)
+    ids = list(page.object_list)
+    rows = {router.pk: router for router in for_list(Router.objects.filter(pk__any=ids))} if ids else {}
+    page.object_list = [rows[pk] for pk in ids if pk in rows]  # type: ignore[misc]  # ids, then their rows
+    return page
 
 
 def zone_choices() -> list[tuple[int, str]]:

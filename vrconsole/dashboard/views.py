@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
@@ -89,8 +89,7 @@ def _list_context(query: QueryDict, summary_fresh_within: float | None = None) -
         query.pop(name, None)
     form = FleetFilterForm(query)
     criteria = form.criteria()
-    routers = queries.for_list(queries.filter_routers(criteria))
-    page = Paginator(routers, form.rows_per_page()).get_page(query.get("page"))
+    page = queries.list_page(queries.filter_routers(criteria), form.rows_per_page(), query.get("page"))
     query_without_page = query.copy()
     query_without_page.pop("page", None)
     query_without_sort = query_without_page.copy()
