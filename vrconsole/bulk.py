@@ -23,6 +23,10 @@ import orjson
 from django.db import connection
 from django.db.models import Model
 
+from vrconsole.fields import JSONTextField, dumps, without_nuls
+
+__all__ = ["insert", "upsert", "without_nuls"]
+
 BATCH = 2000
 
 
@@ -30,17 +34,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return str(value)
-
-
-def without_nuls(value: Any) -> Any:
-    """The value with NUL characters removed from every string (keys included)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {without_nuls(k): without_nuls(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [without_nuls(v) for v in value]
-    return value
 
 
 def _dumps(value: Any) -> str:
@@ -79,8 +72,6 @@ def _columns(model: type[Model], names: Sequence[str]) -> list[tuple[str, str, s
 
 def _json_text_columns(model: type[Model], names: Sequence[str]) -> list[str]:
     """The named fields kept as JSON text (JSONTextField): their values are written as that text."""
-    from vrconsole.fields import JSONTextField
-
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     return [name for name in names if isinstance(by_attname[name], JSONTextField)]
 
@@ -89,8 +80,6 @@ def _as_json_text(rows: Sequence[dict[str, Any]], names: list[str]) -> Sequence[
     """The rows with the values of JSON-text fields turned into their text (copies; the rows are kept)."""
     if not names:
         return rows
-    from vrconsole.fields import dumps
-
     return [row | {name: None if row[name] is None else dumps(row[name]) for name in names} for row in rows]
 
 

@@ -19,6 +19,17 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 
+def without_nuls(value: Any) -> Any:
+    """The value with NUL characters removed from every string (keys included)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nuls(k): without_nuls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nuls(v) for v in value]
+    return value
+
+
 def dumps(value: Any) -> str:
     """JSON text of a value (NULs removed: PostgreSQL refuses them in text); json for what orjson refuses."""
     try:
@@ -26,8 +37,6 @@ def dumps(value: Any) -> str:
     except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a lone surrogate, a non-str key
         text = json.dumps(value, default=str)
     if "\\u0000" in text:
-        from vrconsole.bulk import without_nuls
-
         return dumps(without_nuls(value))
     return text
 

@@ -317,3 +317,27 @@ def test_api_calls_are_posted_so_keys_stay_out_of_access_logs(sim: RunningSimula
     requests_seen = sim.stats()["requests"]
     assert requests_seen.get("http-POST", 0) >= 6
     assert requests_seen.get("http-GET", 0) == 0
+
+
+def test_changed_routers_written_during_the_read_come_out_as_in_one_write(
+    sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every few routers are written while the pages are still being read (WRITE_AHEAD_ROWS);
+    # the rows, NICs and history are the same as a single write at the end would give.
+    monkeypatch.setattr("vrconsole.sync.WRITE_AHEAD_ROWS", 7)
+    first = sync_region(_region(sim))
+    assert first.status == SyncStatus.OK, first.error
+    api = {r["id"]: r for r in _api_routers(sim)}
+    assert first.created == len(api) == Router.objects.count()
+    assert RouterNic.objects.count() == sum(len(r.get("nic", [])) for r in api.values())
+    assert RouterStateChange.objects.filter(kind="presence", to_state="listed").count() == len(api)
+    flipped = [r["id"] for r in api.values() if r["state"] == "Running" and not r.get("isredundantrouter")][:12]
+    for uuid in flipped:
+        sim.set_router(uuid, state="Stopped")
+
+    again = sync_region(_region(sim))
+
+    assert (again.updated, again.state_changes) == (len(flipped), len(flipped))
+    assert set(Router.objects.filter(state="Stopped", uuid__in=flipped).values_list("uuid", flat=True)) == set(flipped)
+    assert RouterStateChange.objects.filter(kind="state", to_state="Stopped").count() == len(flipped)
+    assert RouterNic.objects.count() == sum(len(r.get("nic", [])) for r in _api_routers(sim))
