@@ -24,7 +24,7 @@ def _varchar_columns(cursor) -> list[str]:
     return [name for (name,) in cursor.fetchall()]
 
 
-def inline(apps, schema_editor) -> None:
+def _set_storage(schema_editor, storage: str, rewrite: bool) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     qn = schema_editor.quote_name
@@ -32,21 +32,18 @@ def inline(apps, schema_editor) -> None:
         columns = _varchar_columns(cursor)
         if not columns:
             return
-        cursor.execute(f"ALTER TABLE {qn(TABLE)} " + ", ".join(f"ALTER COLUMN {qn(c)} SET STORAGE PLAIN" for c in columns))
-        # A value already out of line stays there until it is written anew: rewrite them all.
-        cursor.execute(f"UPDATE {qn(TABLE)} SET " + ", ".join(f"{qn(c)} = {qn(c)} || ''" for c in columns))
+        cursor.execute(f"ALTER TABLE {qn(TABLE)} " + ", ".join(f"ALTER COLUMN {qn(c)} SET STORAGE {storage}" for c in columns))
+        if rewrite:
+            # A value already out of line stays there until it is written anew: rewrite them all.
+            cursor.execute(f"UPDATE {qn(TABLE)} SET " + ", ".join(f"{qn(c)} = {qn(c)} || ''" for c in columns))
+
+
+def inline(apps, schema_editor) -> None:
+    _set_storage(schema_editor, "PLAIN", rewrite=True)
 
 
 def extended(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    qn = schema_editor.quote_name
-    with schema_editor.connection.cursor() as cursor:
-        columns = _varchar_columns(cursor)
-        if columns:
-            cursor.execute(
-                f"ALTER TABLE {qn(TABLE)} " + ", ".join(f"ALTER COLUMN {qn(c)} SET STORAGE EXTENDED" for c in columns)
-            )
+    _set_storage(schema_editor, "EXTENDED", rewrite=False)
 
 
 class Migration(migrations.Migration):
