@@ -30,6 +30,7 @@ from django.db.models import (
     QuerySet,
     Value,
     When,
+    Window,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -475,19 +476,48 @@ def for_list(routers: RouterQuerySet) -> RouterQuerySet:
     )
 
 
-def list_page(routers: RouterQuerySet, per_page: int, number: Any) -> Page:
+def list_page(routers: RouterQuerySet, per_page: int, number: Any, count_with_ids: bool = False) -> Page:
     """One page of a filtered, sorted router list: the page's ids first, then their rows.
 
     Sorting needs only the routers' sort columns (and what the filters join); the rows, with
     their zone, network, VPC, host and health, are read for the page's routers alone. Joining
     all that for every router of the fleet before taking a page cost most of the list's time
     at 10,000 routers. A router gone between the two reads is left out of the page.
+
+    `count_with_ids` counts the matches in the same pass as the page's ids (a window count)
+    instead of a query of its own: for a search, whose filter is the expensive part, that is
+    one evaluation of it instead of two; without one, the count comes from an index and a
+    separate query is cheaper than sorting every router for the window.
     """
-    page = Paginator(routers.values_list("pk", flat=True), per_page).get_page(number)
-    ids = list(page.object_list)
+    paginator = Paginator(routers.values_list("pk", flat=True), per_page)
+    known = None
+    if count_with_ids:
+        paginator.count, known = _count_and_page_ids(routers, per_page, number)
+    page = paginator.get_page(number)
+    ids = known[1] if known is not None and known[0] == page.number else list(page.object_list)
     rows = {router.pk: router for router in for_list(Router.objects.filter(pk__any=ids))} if ids else {}
     page.object_list = [rows[pk] for pk in ids if pk in rows]  # type: ignore[misc]  # ids, then their rows
     return page
+
+
+def _count_and_page_ids(
+    routers: RouterQuerySet, per_page: int, number: Any
+) -> tuple[int, tuple[int, list[int]] | None]:
+    """The number of matches and (page number, ids) of the requested page, read in one query.
+
+    A page past the end (or not a number) holds no ids to count with: then the count is a
+    query of its own, as Paginator would make it, and the page's ids are read once it has
+    chosen the page.
+    """
+    try:
+        wanted = max(int(number), 1)
+    except (TypeError, ValueError):
+        wanted = 1
+    start = (wanted - 1) * per_page
+    rows = list(routers.annotate(matches=Window(Count("pk"))).values_list("pk", "matches")[start : start + per_page])
+    if not rows:
+        return routers.count(), None
+    return int(rows[0][1]), (wanted, [pk for pk, _ in rows])
 
 
 def zone_choices() -> list[tuple[int, str]]:

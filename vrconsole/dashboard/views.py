@@ -89,7 +89,9 @@ def _list_context(query: QueryDict, summary_fresh_within: float | None = None) -
         query.pop(name, None)
     form = FleetFilterForm(query)
     criteria = form.criteria()
-    page = queries.list_page(queries.filter_routers(criteria), form.rows_per_page(), query.get("page"))
+    page = queries.list_page(
+        queries.filter_routers(criteria), form.rows_per_page(), query.get("page"), count_with_ids=bool(criteria.q)
+    )
     query_without_page = query.copy()
     query_without_page.pop("page", None)
     query_without_sort = query_without_page.copy()

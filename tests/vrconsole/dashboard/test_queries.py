@@ -146,6 +146,28 @@ def test_it_searches_by_account(zone):
     assert names(FleetCriteria(q="GLOBEX")) == ["r-1-VM"]
 
 
+def test_it_searches_by_network_and_vpc_name(zone):
+    make_router(zone, name="r-1-VM", network=make_network(zone, "shop-prod"))
+    make_router(zone, name="r-2-VM", vpc=make_vpc(zone, "vpc-Globex"))
+    make_router(zone, name="r-3-VM", network=make_network(zone, "other"))
+    assert names(FleetCriteria(q="SHOP")) == ["r-1-VM"]
+    assert names(FleetCriteria(q="globex")) == ["r-2-VM"]
+
+
+@pytest.mark.parametrize("number", ["1", "2", "3", "4", "99", "x", None])
+def test_a_search_page_counted_with_its_ids_is_the_page_counted_apart(zone, number):
+    for n in range(23):
+        make_router(zone, name=f"r-{100 + n}-VM", account="acme" if n % 3 else "globex")
+    make_router(zone, name="r-999-VM", account="initech")
+    criteria = FleetCriteria(q="acme", sort="-name")
+    apart = queries.list_page(queries.filter_routers(criteria), 5, number)
+    together = queries.list_page(queries.filter_routers(criteria), 5, number, count_with_ids=True)
+    assert together.paginator.count == apart.paginator.count == 15
+    assert together.number == apart.number
+    assert [r.name for r in together.object_list] == [r.name for r in apart.object_list]
+    assert len(together.object_list) == 5
+
+
 def test_it_sorts_by_a_whitelisted_column_both_ways(zone):
     make_router(zone, name="r-1-VM", account="b")
     make_router(zone, name="r-2-VM", account="a")
