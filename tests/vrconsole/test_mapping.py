@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -45,6 +46,22 @@ def test_invalid_ips_become_null() -> None:
 def test_cloudstack_dates_are_parsed_with_their_offset() -> None:
     assert mapping.date("2025-03-06T14:21:10+0000") == datetime(2025, 3, 6, 14, 21, 10, tzinfo=UTC)
     assert mapping.date("yesterday") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (" 2025-03-06T14:21:10+0530 ", datetime(2025, 3, 6, 8, 51, 10, tzinfo=UTC)),
+        ("2025-03-06T14:21:10.250+0000", datetime(2025, 3, 6, 14, 21, 10, 250000, tzinfo=UTC)),
+        ("2025-03-06T14:21:10-0100", datetime(2025, 3, 6, 15, 21, 10, tzinfo=UTC)),
+        ("2025-02-30T14:21:10+0000", None),  # the fast path's shape, not a date
+        ("2025-03-06T14:21:10", None),  # no offset: neither path takes it
+        ("2025-03-06", None),
+        ("2025-03-06T14:21:10+00:0x", None),
+    ],
+)
+def test_both_date_paths_take_the_same_dates(text: str, expected: datetime | None) -> None:
+    assert mapping.date(text) == expected
 
 
 def test_long_and_nul_strings_are_made_storable() -> None:
