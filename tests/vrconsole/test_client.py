@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import math
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -46,3 +49,53 @@ def test_a_failure_on_a_later_page_is_raised_to_the_reader(sim: RunningSimulator
         for kind, _items in pages:
             read.append(kind)
     assert "networks" in read and "routers" not in read
+
+
+class _OddJson(http.server.BaseHTTPRequestHandler):
+    """An API endpoint answering every call with one odd but parseable body (the class's BODY)."""
+
+    BODY = b""
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(self.BODY)))
+        self.end_headers()
+        self.wfile.write(self.BODY)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # orjson refuses NaN and bytes that are not UTF-8; requests' parsing takes them (the second
+        # with the replacement character, as it decodes the declared UTF-8).
+        (b'{"listzonesresponse": {"count": 1, "zone": [{"id": "z-1", "n": NaN}]}}', "nan"),
+        ('{"listzonesresponse": {"count": 1, "zone": [{"id": "z-1", "n": "caf\u00e9"}]}}'.encode("latin-1"), "latin"),
+        # orjson reads an integer beyond 64 bits as the nearest float (the one difference left).
+        (b'{"listzonesresponse": {"count": 1, "zone": [{"id": "z-1", "n": 123456789012345678901234567890}]}}', "big"),
+        (b'{"listzonesresponse": {"count": 1, "zone": [{"id": "z-1", "n": 1}]}}', "plain"),
+    ],
+)
+def test_answers_orjson_refuses_are_parsed_as_requests_would(body: bytes, expected: str) -> None:
+    handler = type("Handler", (_OddJson,), {"BODY": body})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/client/api"
+        zones = CloudStackClient(RegionConfig("odd", url, "key", "secret", timeout=5)).list_all("listZones")
+    finally:
+        server.shutdown()
+        server.server_close()
+    value = zones[0]["n"]
+    if expected == "nan":
+        assert math.isnan(value)
+    elif expected == "latin":
+        assert value == "caf\ufffd"
+    elif expected == "big":
+        assert value == float(123456789012345678901234567890)
+    else:
+        assert value == 1

@@ -247,15 +247,20 @@ def _translated_errors(command: str, endpoint: str, timeout: int) -> Iterator[No
 
 
 def _parsed_by_orjson(response: requests.Response) -> Any:
-    """A `json` method for the response: orjson's parse, requests' (stdlib json) for what orjson refuses."""
+    """A `json` method for the response: orjson's parse, requests' (stdlib json) for what orjson refuses.
+
+    One difference is left: orjson reads an integer beyond 64 bits as the nearest float where
+    json keeps it exact. The API's ids are strings and its counters 64-bit, so only a broken
+    answer has such a number, and the item is still stored and shown.
+    """
     parse_as_requests_does = response.json
 
     def json(**kwargs: Any) -> Any:
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            # Not UTF-8, NaN, a number beyond 64 bits, or not JSON at all: requests' parser
-            # accepts the first three and raises the error cs reports for the last.
+            # Not UTF-8, NaN or Infinity, or not JSON at all: requests' parser accepts the
+            # first two and raises the error cs reports for the last.
             return parse_as_requests_does(**kwargs)
 
     return json
