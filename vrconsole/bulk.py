@@ -14,12 +14,9 @@ bulk_create.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
 from typing import Any
 
-import orjson
 from django.db import connection
 from django.db.models import Model
 
@@ -28,28 +25,6 @@ from vrconsole.fields import JSONTextField, dumps, without_nuls
 __all__ = ["insert", "upsert", "without_nuls"]
 
 BATCH = 2000
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return str(value)
-
-
-def _dumps(value: Any) -> str:
-    """JSON text of a value: orjson's, or json's for what orjson refuses."""
-    try:
-        return orjson.dumps(value, default=_json_default).decode()
-    except TypeError:  # orjson.JSONEncodeError is one
-        return json.dumps(value, default=_json_default)
-
-
-def _batch_json(batch: Sequence[dict[str, Any]]) -> str:
-    """One batch as the JSON parameter; the JSON text (C speed) says whether any value has a NUL."""
-    text = _dumps(list(batch))
-    if "\\u0000" in text:
-        text = _dumps(without_nuls(list(batch)))
-    return text
 
 
 def _batches(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
@@ -76,25 +51,10 @@ def _json_text_columns(model: type[Model], names: Sequence[str]) -> list[str]:
     return [name for name in names if isinstance(by_attname[name], JSONTextField)]
 
 
-def _as_json_text(rows: Sequence[dict[str, Any]], names: list[str]) -> Sequence[dict[str, Any]]:
-    """The rows with the values of JSON-text fields turned into their text (copies; the rows are kept)."""
-    if not names:
-        return rows
-    return [row | {name: None if row[name] is None else dumps(row[name]) for name in names} for row in rows]
-
-
 def _unique_columns(model: type[Model], unique: Sequence[str]) -> list[str]:
     """The database columns of the unique attnames, in order."""
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     return [by_attname[name].column for name in unique]
-
-
-def _json_text(value: Any) -> str:
-    """A JSON column's value as PostgreSQL accepts it (no NULs, dates as ISO text)."""
-    text = _dumps(value)
-    if "\\u0000" in text:
-        text = _dumps(without_nuls(value))
-    return text
 
 
 def insert(model: type[Model], rows: Sequence[dict[str, Any]], returning_ids: bool = False) -> list[int]:
@@ -111,12 +71,13 @@ def insert(model: type[Model], rows: Sequence[dict[str, Any]], returning_ids: bo
         return [obj.pk for obj in objs] if returning_ids else []
     names = list(rows[0])
     columns = _columns(model, names)
-    rows = _as_json_text(rows, _json_text_columns(model, names))
     qn = connection.ops.quote_name
     table = model._meta.db_table
     targets = [qn(column) for _, column, _ in columns]
     ids: list[int] = []
-    jsonb = [i for i, (_, _, sql_type) in enumerate(columns) if sql_type == "jsonb"]
+    # jsonb and JSON-text columns alike take the value's JSON text.
+    text_json = set(_json_text_columns(model, names))
+    json_values = [i for i, (name, _, sql_type) in enumerate(columns) if sql_type == "jsonb" or name in text_json]
     with connection.cursor() as cursor:
         if returning_ids:
             cursor.execute(
@@ -131,8 +92,8 @@ def insert(model: type[Model], rows: Sequence[dict[str, Any]], returning_ids: bo
                 for i, value in enumerate(values):
                     if type(value) is str and "\x00" in value:
                         values[i] = value.replace("\x00", "")
-                for i in jsonb:
-                    values[i] = None if values[i] is None else _json_text(values[i])
+                for i in json_values:
+                    values[i] = None if values[i] is None else dumps(values[i])
                 if returning_ids:
                     values.insert(0, ids[n])
                 copy.write_row(values)
@@ -163,7 +124,9 @@ def upsert(
         return {tuple(getattr(obj, n) for n in unique): obj.pk for obj in objs}
     columns = _columns(model, names)
     # A JSON-text value travels in the batch as a JSON string, so the column gets its exact text.
-    rows = _as_json_text(rows, _json_text_columns(model, names))
+    text_json = _json_text_columns(model, names)
+    if text_json:
+        rows = [row | {name: None if row[name] is None else dumps(row[name]) for name in text_json} for row in rows]
     unique_columns = [column for attname, column, _ in columns if attname in unique]
     qn = connection.ops.quote_name
     target = ", ".join(qn(column) for _, column, _ in columns)
@@ -182,7 +145,7 @@ def upsert(
     ids: dict[tuple[Any, ...], int] = {}
     with connection.cursor() as cursor:
         for batch in _batches(rows, BATCH):
-            cursor.execute(sql, [_batch_json(batch)])
+            cursor.execute(sql, [dumps(list(batch))])
             for pk, *key in cursor.fetchall():
                 ids[tuple(key)] = pk
     return ids

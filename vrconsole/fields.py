@@ -14,6 +14,7 @@ integer beyond 64 bits is stored exactly (json writes it) but reads back as the 
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -32,12 +33,23 @@ def without_nuls(value: Any) -> Any:
     return value
 
 
+def _plain(value: Any) -> Any:
+    """What JSON cannot hold as it is: dates as ISO text, anything else as its str()."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
 def dumps(value: Any) -> str:
-    """JSON text of a value (NULs removed: PostgreSQL refuses them in text); json for what orjson refuses."""
+    """JSON text of a value, as PostgreSQL takes it in text and jsonb: no NULs, dates as ISO text.
+
+    orjson's, or json's for what orjson refuses (an integer beyond 64 bits, a lone surrogate,
+    a non-str key). The text itself (C speed) says whether any string held a NUL.
+    """
     try:
-        text = orjson.dumps(value).decode()
-    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a lone surrogate, a non-str key
-        text = json.dumps(value, default=str)
+        text = orjson.dumps(value, default=_plain).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        text = json.dumps(value, default=_plain)
     if "\\u0000" in text:
         return dumps(without_nuls(value))
     return text

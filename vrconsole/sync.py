@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from vrconsole import bulk
 from vrconsole.cloudstack import mapping
-from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, Inventory, collector_paused
+from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, collector_paused
 from vrconsole.cloudstack.regions import RegionConfig, region_config
 from vrconsole.models import (
     Host,
@@ -179,7 +179,9 @@ class _RegionApply:
         self.existing: dict[type[Model], dict[str, tuple[Any, ...]]] = {
             model: _existing(model, region) for model in (Zone, Host, Vpc, Network)
         }
-        self.inventory = Inventory(zones=[], hosts=[], vpcs=[], networks=[], routers=[], templates=[])
+        # Only zones and their system templates are kept whole until written; the other kinds
+        # are digested as they come (pending, the router writer).
+        self.kept: dict[str, list[dict[str, Any]]] = {"zones": [], "templates": []}
         self.pending: list[Digested] = []
         self.kind = ""
         self.ids: dict[str, dict[str, int]] = {}
@@ -208,7 +210,7 @@ class _RegionApply:
         elif kind in ("hosts", "vpcs", "networks"):
             self.pending.extend(digested(items))  # written, then dropped, once the kind is complete
         else:
-            getattr(self.inventory, kind).extend(items)  # zones and their system templates
+            self.kept.setdefault(kind, []).extend(items)
 
     def _zone_of(self, item: dict[str, Any]) -> dict[str, Any]:
         return {"zone_id": self.ids["zones"].get(mapping.text(item.get("zoneid"), 64))}
@@ -223,10 +225,10 @@ class _RegionApply:
         if kind == "templates":
             return  # zones carry them
         if kind == "zones":
-            templates = mapping.system_templates_by_zone(self.inventory.templates)
+            templates = mapping.system_templates_by_zone(self.kept["templates"])
             zones = digested(
                 {**zone, "systemtemplates": templates.get(mapping.text(zone.get("id"), 64), [])}
-                for zone in self.inventory.zones
+                for zone in self.kept["zones"]
             )
             self.ids["zones"] = _upsert_plain(
                 Zone,

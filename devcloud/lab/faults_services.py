@@ -28,6 +28,7 @@ from devcloud.lab.fault_target import FaultTarget as Target
 from devcloud.lab.lifecycle import LabError, router_dir, wait_for_election
 from devcloud.lab.router_files import apache_vhost, password_instances, syslog_time
 from devcloud.lab.system_commands import write_inside
+from devcloud.lab.topology import Nic
 
 SYSTEMCTL = "/usr/local/bin/systemctl"
 PASSWORD_SERVER = "/opt/cloud/bin/passwd_server_ip.py"
@@ -126,24 +127,10 @@ def _apache_reload(target: Target) -> None:
     target.run(["/usr/sbin/apache2ctl", "graceful"])
 
 
-def _leave_stale_vhost(target: Target) -> None:
-    """A guest address without its vhost, the old address's still there: what an IP change leaves behind."""
-    nic = target.router.guest_nics()[0]
-    stale = dataclasses.replace(nic, ipaddress=_stale_address(nic.ipaddress))
-    target.run(["rm", "-f", f"{SITES}/vhost-{nic.ipaddress}.conf"])
-    write_inside(
-        target.namespace,
-        target.mount_file,
-        f"{SITES}/vhost-{stale.ipaddress}.conf",
-        apache_vhost(target.router, stale).content,
-    )
-    _apache_reload(target)
-    _wait(lambda: not _listening(target, nic.ipaddress, 80), f"apache2 to stop listening on {nic.ipaddress}:80")
-
-
-def _restore_vhost(target: Target) -> None:
-    nic = target.router.guest_nics()[0]
-    target.run(["rm", "-f", f"{SITES}/vhost-{_stale_address(nic.ipaddress)}.conf"])
+def _move_vhost(target: Target, gone: str, nic: Nic, listening: bool) -> None:
+    """Replace the vhost of address `gone` by one for `nic`, reload apache2, wait for the guest address's state."""
+    guest = target.router.guest_nics()[0].ipaddress
+    target.run(["rm", "-f", f"{SITES}/vhost-{gone}.conf"])
     write_inside(
         target.namespace,
         target.mount_file,
@@ -151,7 +138,20 @@ def _restore_vhost(target: Target) -> None:
         apache_vhost(target.router, nic).content,
     )
     _apache_reload(target)
-    _wait(lambda: _listening(target, nic.ipaddress, 80), f"apache2 to listen on {nic.ipaddress}:80 again")
+    state = "listen" if listening else "stop listening"
+    _wait(lambda: _listening(target, guest, 80) == listening, f"apache2 to {state} on {guest}:80")
+
+
+def _leave_stale_vhost(target: Target) -> None:
+    """A guest address without its vhost, the old address's still there: what an IP change leaves behind."""
+    nic = target.router.guest_nics()[0]
+    stale = dataclasses.replace(nic, ipaddress=_stale_address(nic.ipaddress))
+    _move_vhost(target, nic.ipaddress, stale, listening=False)
+
+
+def _restore_vhost(target: Target) -> None:
+    nic = target.router.guest_nics()[0]
+    _move_vhost(target, _stale_address(nic.ipaddress), nic, listening=True)
 
 
 # hosts-vm-missing -------------------------------------------------------------------------
