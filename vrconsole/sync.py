@@ -5,9 +5,11 @@ one transaction that holds the region's lock: the management server builds the n
 while we digest and write this one. Nothing is committed before the read is complete and
 well-formed, so a 401, a 5xx, a timeout or a malformed page rolls back to the previous
 inventory exactly as it was and marks the region's sync failed with a reason.
-Applying is idempotent and cheap when nothing changed: rows are keyed on (region, uuid),
-an item whose digest matches the stored one costs no write, new rows go in with COPY,
-changed ones in batched upserts, and NICs are replaced only for routers that changed. No
+Applying is idempotent and cheap when nothing changed: rows are keyed on (region, uuid);
+hosts, VPCs, networks and routers are read as item texts (ListedItem), and an item whose
+text's fingerprint is a present row's is that row, never parsed and never written. New rows
+go in with COPY, changed ones in batched upserts, and NICs are replaced only for routers
+that changed. No
 statement takes one parameter per router (`__any`, vrconsole.lookups: one array
 parameter), so a region of any size stays under PostgreSQL's 65,535-parameter limit.
 Routers the API no longer lists are marked removed (kept, with their history); state and
@@ -31,7 +33,7 @@ from django.utils import timezone
 
 from vrconsole import bulk
 from vrconsole.cloudstack import mapping
-from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, collector_paused
+from vrconsole.cloudstack.client import ApiFailure, CloudStackClient, ListedItem, collector_paused
 from vrconsole.cloudstack.regions import RegionConfig, region_config
 from vrconsole.models import (
     Host,
@@ -78,22 +80,45 @@ class SyncResult:
         return data
 
 
-# An API item with its id and digest: (uuid, digest, item).
-Digested = tuple[str, str, dict[str, Any]]
+# An API item with its id and digest: (uuid, digest, item), the item parsed (zones) or listed.
+Digested = tuple[str, str, Any]
 
 
 def digested(items: Iterable[dict[str, Any]]) -> list[Digested]:
-    """Each item with the id and digest the sync keys and compares it by."""
+    """Each parsed item with the id and digest the sync keys and compares it by."""
     return [(mapping.item_id(item), mapping.digest(item), item) for item in items]
 
 
-def _existing(model: type[Model], region: Region) -> dict[str, tuple[Any, ...]]:
-    """uuid -> (pk, digest, removed at) of a region's rows: all a sync needs to know of an unchanged one.
+def present_by_digest(existing: dict[str, tuple[Any, ...]]) -> dict[str, str]:
+    """digest -> uuid of the rows the API listed last time (not removed): how an unchanged item is known."""
+    return {known[1]: uuid for uuid, known in existing.items() if known[2] is None and known[1]}
+
+
+def identified(
+    items: Iterable[ListedItem | dict[str, Any]], by_digest: dict[str, str]
+) -> list[tuple[str, str, ListedItem]]:
+    """Each listed item (a parsed one is listed first) with its id and the digest of its text.
+
+    An item whose text is that of a present row is that row: nothing of it is parsed (a
+    re-sync's thousands of unchanged routers are never built). Any other item is parsed for
+    its id, and will be written.
+    """
+    out = []
+    for item in items:
+        if not isinstance(item, ListedItem):
+            item = ListedItem.of(item)
+        uuid = by_digest.get(item.digest)
+        out.append((uuid if uuid is not None else mapping.item_id(item.parsed()), item.digest, item))
+    return out
+
+
+def _existing(model: type[Model], region: Region, *more: str) -> dict[str, tuple[Any, ...]]:
+    """uuid -> (pk, digest, removed at, *more) of a region's rows: all a sync needs to know of an unchanged one.
 
     Tens of thousands of rows for a large region, every sync: read with the driver's own
     cursor, skipping the ORM's per-row work.
     """
-    rows = model._default_manager.filter(region=region).values_list("uuid", "pk", "api_digest", "removed_at")
+    rows = model._default_manager.filter(region=region).values_list("uuid", "pk", "api_digest", "removed_at", *more)
     sql, params = rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -120,6 +145,8 @@ def _upsert_plain(
             ids[uuid] = known[0]
             continue
         ids[uuid] = 0
+        if isinstance(item, ListedItem):
+            item = item.parsed()
         rows.append(
             {
                 "region_id": region.pk,
@@ -177,20 +204,23 @@ class _RegionApply:
         self.now = now
         # Read while the client already fetches the first pages.
         self.existing: dict[type[Model], dict[str, tuple[Any, ...]]] = {
-            model: _existing(model, region) for model in (Zone, Host, Vpc, Network)
+            model: _existing(model, region) for model in (Zone, Host, Vpc)
         }
+        self.existing[Network] = _existing(Network, region, "network_type")
         # Only zones and their system templates are kept whole until written; the other kinds
         # are digested as they come (pending, the router writer).
         self.kept: dict[str, list[dict[str, Any]]] = {"zones": [], "templates": []}
         self.pending: list[Digested] = []
         self.kind = ""
+        self.by_digest: dict[type[Model], dict[str, str]] = {}
         self.ids: dict[str, dict[str, int]] = {}
         self.writer: _RouterWriter | None = None
+        # Running routers read until one carrying addresses shows the key is a root admin's.
         self.running_routers = self.running_routers_with_addresses = 0
         self.network_types: dict[str, str] = {}  # network uuid -> type (Isolated, Shared, L2)
 
-    def add(self, kind: str, items: list[dict[str, Any]]) -> None:
-        """One page of `kind` items (Inventory field names)."""
+    def add(self, kind: str, items: list[Any]) -> None:
+        """One page of `kind` items (Inventory field names): dicts, or ListedItems (what a raw read gives)."""
         if kind != self.kind:
             self._complete(self.kind)
             self.kind = kind
@@ -198,17 +228,25 @@ class _RegionApply:
             # Router pages are not kept: once digested, an unchanged router's item is dropped
             # with its page (freed while the API builds the next page, not all at the end) and
             # a changed one is held only until it is written.
-            for item in items:
-                if item.get("state") == "Running":
-                    self.running_routers += 1
-                    self.running_routers_with_addresses += "linklocalip" in item or "nic" in item
             writer = self._router_writer()
-            for uuid, dig, item in digested(items):
-                writer.add(uuid, dig, item)
+            routers = [item if isinstance(item, ListedItem) else ListedItem.of(item) for item in items]
+            if not self.running_routers_with_addresses:
+                for router in routers:
+                    if router.state == "Running":
+                        self.running_routers += 1
+                        if router.addressed:
+                            self.running_routers_with_addresses = 1
+                            break
+            for uuid, dig, router in identified(routers, writer.by_digest):
+                writer.add(uuid, dig, router)
             if len(writer.changed) >= WRITE_AHEAD_ROWS:
                 writer.write_changed()
         elif kind in ("hosts", "vpcs", "networks"):
-            self.pending.extend(digested(items))  # written, then dropped, once the kind is complete
+            # Written, then dropped, once the kind is complete.
+            model = {"hosts": Host, "vpcs": Vpc, "networks": Network}[kind]
+            if model not in self.by_digest:
+                self.by_digest[model] = present_by_digest(self.existing[model])
+            self.pending.extend(identified(items, self.by_digest[model]))
         else:
             self.kept.setdefault(kind, []).extend(items)
 
@@ -250,7 +288,12 @@ class _RegionApply:
             model, self.region, self.pending, self.existing[model], fields_of, extra, self.now
         )
         if kind == "networks":
-            self.network_types = {uuid: item.get("type") or "" for uuid, _, item in self.pending}
+            # An unchanged network's type is its row's; a changed one's is read from its item.
+            known = self.existing[Network]
+            self.network_types = {
+                uuid: known[uuid][3] if uuid in known and known[uuid][1] == dig else mapping.text(item.type, 32)
+                for uuid, dig, item in self.pending
+            }
         self.pending = []
 
     def _router_writer(self) -> _RouterWriter:
@@ -327,9 +370,10 @@ class _RouterWriter:
         self.now = now
         self.lookups = lookups
         self.existing = existing
+        self.by_digest = present_by_digest(existing)
         self.listed: set[str] = set()
         self.skipped = self.created = self.updated = 0
-        self.changed: list[tuple[str, str, dict[str, Any]]] = []  # uuid, digest, item
+        self.changed: list[tuple[str, str, ListedItem]] = []  # uuid, digest, item
         self.transitions: list[tuple[str, str, Any, Any]] = []  # uuid, kind, from, to
         self.removed: list[str] = []
         self.pk_of: dict[str, int] = {}  # uuid -> pk of the rows written so far
@@ -339,8 +383,8 @@ class _RouterWriter:
     def state_changes(self) -> int:
         return sum(1 for t in self.transitions if t[1] != RouterStateChange.Kind.PRESENCE)
 
-    def add(self, uuid: str, dig: str, item: dict[str, Any]) -> None:
-        """One listed item, with its id and digest; only a changed one is kept for writing."""
+    def add(self, uuid: str, dig: str, item: ListedItem) -> None:
+        """One listed item, with its id and digest; only a changed one is kept (and later parsed) for writing."""
         if not uuid or uuid in self.listed:
             self.skipped += 1
             return
@@ -357,10 +401,12 @@ class _RouterWriter:
             pk: rest
             for pk, *rest in Router.objects.filter(
                 pk__any=[self.existing[uuid][0] for uuid, _, _ in self.changed if uuid in self.existing]
-            ).values_list("pk", "state", "redundant_state", "state_since", "first_seen")
+            ).values_list("pk", "state", "redundant_state", "state_since", "first_seen", "api_changed_at", "api_data")
         }
         rows, nics_of = [], {}
-        for uuid, dig, item in self.changed:
+        for uuid, dig, listed in self.changed:
+            item = listed.parsed()
+            changed_at: Any = now
             values = mapping.router_fields(item)
             values["router_type"] = mapping.router_type(item, lookups.network_types)
             values["zone_id"] = lookups.zones.get(mapping.text(item.get("zoneid"), 64))
@@ -375,7 +421,11 @@ class _RouterWriter:
                 self.transitions.append((uuid, RouterStateChange.Kind.PRESENCE, "", "listed"))
             else:
                 self.updated += 1
-                old_state, old_redundant, state_since, first_seen = previous[known[0]]
+                old_state, old_redundant, state_since, first_seen, api_changed_at, old_item = previous[known[0]]
+                if known[2] is None and old_item == item:
+                    # The same content under another fingerprint (the API wrote it differently, or
+                    # the fingerprint's definition changed): rewritten, but its data did not change.
+                    changed_at = api_changed_at
                 values["first_seen"] = first_seen
                 values["state_since"] = state_since or now
                 if known[2] is not None:
@@ -393,7 +443,7 @@ class _RouterWriter:
                     "region_id": self.region.pk,
                     "uuid": uuid,
                     "api_digest": dig,
-                    "api_changed_at": now,
+                    "api_changed_at": changed_at,
                     "removed_at": None,
                 }
                 | values
@@ -468,7 +518,7 @@ def sync_router(router: Router) -> Router | None:
     region is not configured here any more.
     """
     config = region_config(router.region.name)
-    item = CloudStackClient(config, page_size=settings.CLOUDSTACK_PAGE_SIZE).fetch_router(router.uuid)
+    item = CloudStackClient(config, page_size=settings.CLOUDSTACK_PAGE_SIZE).listed_router(router.uuid)
     _write_routers(router.region, [item] if item is not None else [], Router.objects.filter(pk=router.pk))
     if item is None:
         return None
@@ -484,10 +534,10 @@ def sync_network_routers(router: Router) -> list[Router]:
     """
     client = CloudStackClient(region_config(router.region.name), page_size=settings.CLOUDSTACK_PAGE_SIZE)
     if router.vpc is not None:
-        items = client.routers_of(vpcid=router.vpc.uuid)
+        items = client.listed_routers_of(vpcid=router.vpc.uuid)
         known = Router.objects.filter(region=router.region, vpc=router.vpc)
     elif router.network is not None:
-        items = client.routers_of(networkid=router.network.uuid)
+        items = client.listed_routers_of(networkid=router.network.uuid)
         known = Router.objects.filter(region=router.region, network=router.network)
     else:
         refreshed = sync_router(router)
@@ -514,14 +564,16 @@ def _lock_for_refresh(region: Region) -> None:
             cursor.execute("SELECT set_config('lock_timeout', '0', true)")
 
 
-def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> set[str]:
+def _write_routers(region: Region, items: list[ListedItem], known: Any) -> set[str]:
     """Upsert these listRouters items and mark removed the `known` routers they do not include."""
     with transaction.atomic():
         _lock_for_refresh(region)
         now = timezone.now()
 
+        parsed = [item.parsed() for item in items]
+
         def ids(model: type[Model], field: str) -> dict[str, int]:
-            keys = {mapping.text(item.get(field), 64) for item in items} - {""}
+            keys = {mapping.text(item.get(field), 64) for item in parsed} - {""}
             if not keys:
                 return {}
             return dict(model._default_manager.filter(region=region, uuid__any=sorted(keys)).values_list("uuid", "pk"))
@@ -536,10 +588,11 @@ def _write_routers(region: Region, items: list[dict[str, Any]], known: Any) -> s
                 Network.objects.filter(region=region, uuid__any=list(networks)).values_list("uuid", "network_type")
             ),
         )
-        listed_uuids = {mapping.item_id(item) for item in items} - {""}
+        listed = identified(items, {})
+        listed_uuids = {uuid for uuid, _, _ in listed} - {""}
         existing = _existing_routers(Router.objects.filter(region=region, uuid__any=sorted(listed_uuids)) | known)
         writer = _RouterWriter(region, now, lookups, existing)
-        for uuid, dig, item in digested(items):
+        for uuid, dig, item in listed:
             writer.add(uuid, dig, item)
         writer.remove([uuid for uuid in existing if uuid not in writer.listed])
         writer.flush()
@@ -572,7 +625,7 @@ def sync_region(
     run = SyncRun.objects.create(region=region, trigger=trigger, started=now)
     client = client or CloudStackClient(config, page_size=settings.CLOUDSTACK_PAGE_SIZE)
     try:
-        with collector_paused(), closing(client.inventory_pages()) as pages, transaction.atomic():
+        with collector_paused(), closing(client.inventory_pages(raw=True)) as pages, transaction.atomic():
             locked = Region.objects.select_for_update().get(pk=region.pk)
             # Foreign keys are checked as each statement runs, while the API is still being
             # read, rather than all at commit once it has been.

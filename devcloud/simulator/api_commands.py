@@ -1204,6 +1204,17 @@ class SimulatedCloud:
         with self.lock:
             self.injected_failures.append(InjectedFailure(command, errortext, errorcode, target, count, router_state))
 
+    def set_network(self, network_id: str, **fields: Any) -> ApiObject:
+        """Change fields of one network (listNetworks' item), as an operator's edit would."""
+        with self.lock:
+            network = next((n for n in self.fleet.networks if n.get("id") == network_id), None)
+            if network is None:
+                raise ApiError(PARAM_ERROR, f"Unable to find network with id {network_id}")
+            network.update(fields)
+            self._json_cache.clear()  # a VPC's text embeds its tiers' too
+            self.changed()
+            return network
+
     def remove_router(self, id_or_name: str) -> None:
         with self.lock:
             router = self.find_router(id_or_name)

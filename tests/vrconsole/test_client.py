@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from devcloud.simulator.server import RunningSimulator, start_simulator
-from vrconsole.cloudstack.client import INVENTORY_READS, ApiFailure, CloudStackClient
+from vrconsole.cloudstack.client import INVENTORY_READS, RAW_INVENTORY_KINDS, ApiFailure, CloudStackClient, ListedItem
 from vrconsole.cloudstack.regions import RegionConfig
 
 
@@ -99,3 +99,86 @@ def test_answers_orjson_refuses_are_parsed_as_requests_would(body: bytes, expect
         assert value == float(123456789012345678901234567890)
     else:
         assert value == 1
+
+
+def test_a_raw_read_gives_the_same_items_as_their_text(sim: RunningSimulator) -> None:
+    # What a sync reads (hosts, VPCs, networks and routers as text) parses to exactly what a
+    # parsed read gives, in the same order; zones and templates come parsed either way.
+    parsed = list(_client(sim, page_size=25).inventory_pages())
+    raw = list(_client(sim, page_size=25).inventory_pages(raw=True))
+    assert [kind for kind, _ in raw] == [kind for kind, _ in parsed]
+    for (kind, items), (_, texts) in zip(parsed, raw, strict=True):
+        if kind in RAW_INVENTORY_KINDS:
+            assert all(isinstance(item, ListedItem) for item in texts)
+            assert [item.parsed() for item in texts] == items
+            assert [item.id for item in texts] == [item["id"] for item in items]
+            assert [item.type for item in texts] == [item.get("type") for item in items]
+        else:
+            assert texts == items
+
+
+def test_a_listed_item_reads_its_few_fields_without_being_built(sim: RunningSimulator) -> None:
+    client = _client(sim, page_size=25)
+    routers = [item for kind, items in client.inventory_pages(raw=True) if kind == "routers" for item in items]
+    first = routers[0]
+    assert first._item is None  # noqa: SLF001 - nothing built yet
+    assert (first.id, first.state, first.addressed) == (
+        first.parsed()["id"],
+        first.parsed()["state"],
+        "linklocalip" in first.parsed() or "nic" in first.parsed(),
+    )
+    # The same router asked for alone is the same text, so the same fingerprint.
+    alone = client.listed_router(first.id)
+    assert alone is not None and alone.digest == first.digest and bytes(alone.text) == bytes(first.text)
+    # A parsed item listed gives the same fields.
+    again = ListedItem.of(first.parsed())
+    assert (again.id, again.state, again.type, again.addressed) == (first.id, first.state, first.type, first.addressed)
+    assert client.listed_router("no-such-router") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # Non-objects in a list are dropped, as the parsed read drops them.
+        (b'{"listroutersresponse": {"count": 3, "router": [{"id": "r-1", "n": 1}, 1, "x", null]}}', 1),
+        # Spaces anywhere, and an empty answer.
+        (b' { "listroutersresponse" : { "count" : 1 , "router" : [ { "id" : "r-1" , "n" : 1 } ] } } ', 1),
+        (b'{"listroutersresponse": {}}', None),
+        # What the splitter refuses (NaN) is parsed whole, leniently.
+        (b'{"listroutersresponse": {"count": 1, "router": [{"id": "r-1", "n": NaN}]}}', "nan"),
+        # Bytes that are not UTF-8 inside a string: the splitter passes them, the item's parse
+        # replaces them as requests' lenient parse would.
+        (
+            '{"listroutersresponse": {"count": 1, "router": [{"id": "r-1", "n": "caf\u00e9"}]}}'.encode("latin-1"),
+            "caf\ufffd",
+        ),
+    ],
+)
+def test_odd_answers_read_as_text_give_what_a_parsed_read_gives(body: bytes, expected: object) -> None:
+    handler = type("Handler", (_OddJson,), {"BODY": body})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/client/api"
+        client = CloudStackClient(RegionConfig("odd", url, "key", "secret", timeout=5))
+        listed = client.listed_routers_of(networkid="n-1")
+        plain = client.routers_of(networkid="n-1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    if expected is None:
+        assert listed == plain == []
+        return
+    assert len(listed) == len(plain) == 1  # the project pass's copy is dropped by id
+    item = listed[0].parsed()
+    assert item["id"] == listed[0].id == "r-1"
+    if expected == "nan":
+        assert math.isnan(item["n"]) and math.isnan(plain[0]["n"])
+    else:
+        assert item == plain[0] and item["n"] == expected
+
+
+def test_an_error_answer_read_as_text_is_the_same_failure(sim: RunningSimulator) -> None:
+    sim.fail("error530", command="listRouters")
+    with pytest.raises(ApiFailure, match="HTTP 530"):
+        list(_client(sim, page_size=25).inventory_pages(raw=True))

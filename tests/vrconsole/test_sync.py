@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import orjson
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from devcloud.simulator.server import RunningSimulator, start_simulator
+from vrconsole.cloudstack.client import ListedItem
 from vrconsole.cloudstack.regions import RegionConfig
 from vrconsole.models import Host, Network, Region, Router, RouterNic, RouterStateChange, SyncRun, SyncStatus, Vpc, Zone
-from vrconsole.sync import RegionBusy, sync_region, sync_router
+from vrconsole.sync import RegionBusy, _RegionApply, sync_region, sync_router
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -341,3 +344,82 @@ def test_changed_routers_written_during_the_read_come_out_as_in_one_write(
     assert set(Router.objects.filter(state="Stopped", uuid__in=flipped).values_list("uuid", flat=True)) == set(flipped)
     assert RouterStateChange.objects.filter(kind="state", to_state="Stopped").count() == len(flipped)
     assert RouterNic.objects.count() == sum(len(r.get("nic", [])) for r in _api_routers(sim))
+
+
+def test_a_resync_builds_only_the_items_that_changed(sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Unchanged items are known by the fingerprint of their text and never parsed: a re-sync of
+    # a fleet where one router changed builds that one router's item, nothing else.
+    sync_region(_region(sim))
+    built: list[str] = []
+    parse = ListedItem.parsed
+
+    def counted(item: ListedItem) -> dict:
+        value = parse(item)
+        built.append(value.get("id"))
+        return value
+
+    monkeypatch.setattr(ListedItem, "parsed", counted)
+    running = next(r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter"))
+    sim.set_router(running["id"], state="Stopped")
+
+    result = sync_region(_region(sim))
+
+    assert (result.updated, result.state_changes) == (1, 1)
+    assert set(built) == {running["id"]}
+
+
+def test_a_shared_network_router_keeps_its_type_when_only_the_router_changes(sim: RunningSimulator) -> None:
+    # The type of an unchanged network (never parsed on a re-sync) comes from its row.
+    router = next(
+        r for r in sim.cloud.fleet.routers if r.synthetic and not r.data.get("vpcid") and r.data.get("guestnetworkid")
+    )
+    sim.cloud.set_network(router.data["guestnetworkid"], type="Shared")
+    sync_region(_region(sim))
+    assert Router.objects.get(uuid=router.id).router_type == "shared"
+    sim.set_router(router.id, state="Error" if router.data["state"] != "Error" else "Running")
+
+    result = sync_region(_region(sim))
+
+    assert result.updated == 1
+    assert Router.objects.get(uuid=router.id).router_type == "shared"
+
+
+@pytest.mark.parametrize(
+    ("routers", "warned"),
+    [
+        # A root admin's listRouters carries link-local IPs and NICs; another key's does not.
+        ([{"state": "Running"}, {"state": "Running"}], True),
+        ([{"state": "Stopped"}, {"state": "Running", "linklocalip": "169.254.3.4"}], False),
+        ([{"state": "Running"}, {"state": "Running", "nic": []}], False),
+        ([{"state": "Stopped"}], False),
+    ],
+)
+def test_a_key_that_sees_no_router_addresses_is_warned_about(routers: list[dict], warned: bool) -> None:
+    region = Region.objects.create(name="lab", endpoint="http://127.0.0.1:9/client/api")
+    apply = _RegionApply(region, timezone.now())
+    for kind in ("templates", "zones", "hosts", "vpcs", "networks"):
+        apply.add(kind, [])
+    # As a raw read gives them: text, read without being built.
+    apply.add(
+        "routers", [ListedItem(orjson.dumps({"id": f"r-{n}", "name": f"r-{n}", **r})) for n, r in enumerate(routers)]
+    )
+    result = apply.finish(allow_mass_removal=False)
+    assert result.routers == len(routers)
+    assert ("root-admin key" in result.warnings) is warned
+
+
+def test_a_new_fingerprint_of_the_same_content_keeps_when_the_data_changed(sim: RunningSimulator) -> None:
+    # Fingerprints from before (another definition, or the API writing the same item another
+    # way) differ from today's: the rows are rewritten once, their "API data changed" stays.
+    sync_region(_region(sim))
+    before = dict(Router.objects.values_list("uuid", "api_changed_at"))
+    Router.objects.update(api_digest="0" * 32)
+    running = next(r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter"))
+    sim.set_router(running["id"], state="Stopped")
+
+    result = sync_region(_region(sim))
+
+    assert result.updated == len(before) and result.state_changes == 1
+    after = dict(Router.objects.values_list("uuid", "api_changed_at"))
+    assert {uuid for uuid in before if after[uuid] != before[uuid]} == {running["id"]}
+    assert sync_region(_region(sim)).updated == 0

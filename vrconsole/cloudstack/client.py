@@ -10,6 +10,7 @@ message an operator can act on and which never carries a key, secret or signatur
 from __future__ import annotations
 
 import gc
+import json
 import queue
 import re
 import threading
@@ -19,10 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 import requests
 from cs import CloudStack, CloudStackApiException, CloudStackException
 
+from vrconsole.cloudstack.mapping import digest_text
 from vrconsole.cloudstack.regions import RegionConfig
 
 # listEvents and its resourceid/resourcetype filter exist from 4.17.0 (ListEventsCmd, since="4.17.0");
@@ -66,6 +69,110 @@ class Inventory:
         for kind, items in pages:
             getattr(inventory, kind).extend(items)
         return inventory
+
+
+class _Peek(msgspec.Struct):
+    """The few fields of a list item read without building it (ListedItem)."""
+
+    id: Any = None
+    state: Any = None
+    type: Any = None
+    linklocalip: msgspec.Raw = msgspec.Raw(b"")  # empty when absent
+    nic: msgspec.Raw = msgspec.Raw(b"")
+
+
+_PEEK = msgspec.json.Decoder(_Peek)
+
+
+class ListedItem:
+    """One item of a list answer, kept as the JSON text the API wrote, parsed only when needed.
+
+    A re-sync reads every item of every page but writes the few that changed: an unchanged
+    item is recognised by the fingerprint of its text (`digest`, taken on the reader's
+    thread) and never built. `text` is a slice of the page's bytes, not a copy. `id`, `state`,
+    `type` and `addressed` are read out of the text without building the item (or taken from
+    the parsed item once there is one). An item that came parsed (an answer only the lenient
+    parser took) keeps its dict, and its text is that dict written back as JSON.
+    """
+
+    __slots__ = ("_item", "_peek", "digest", "text")
+
+    def __init__(self, text: Any, item: dict[str, Any] | None = None) -> None:
+        self.text = text
+        self.digest = digest_text(text)
+        self._item = item
+        self._peek: _Peek | None = None
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> ListedItem:
+        """An already parsed item."""
+        try:
+            text: Any = orjson.dumps(item)
+        except TypeError:  # an integer beyond 64 bits, a lone surrogate (orjson.JSONEncodeError is one)
+            text = json.dumps(item).encode()
+        return cls(text, item)
+
+    def parsed(self) -> dict[str, Any]:
+        """The item as a dict (parsed on first use)."""
+        if self._item is None:
+            try:
+                item = orjson.loads(memoryview(self.text))
+            except orjson.JSONDecodeError:
+                # The page's splitter checks the structure, not the encoding: bytes that are
+                # not UTF-8 are replaced, as requests' lenient parse would.
+                item = json.loads(bytes(self.text).decode("utf-8", errors="replace"))
+            self._item = item
+        return self._item
+
+    def _peeked(self) -> _Peek:
+        if self._peek is None:
+            if self._item is not None:
+                item = self._item
+                present = msgspec.Raw(b"null")  # what matters is that the key is there
+                self._peek = _Peek(
+                    item.get("id"),
+                    item.get("state"),
+                    item.get("type"),
+                    present if "linklocalip" in item else msgspec.Raw(b""),
+                    present if "nic" in item else msgspec.Raw(b""),
+                )
+            else:
+                self._peek = _PEEK.decode(self.text)
+        return self._peek
+
+    @property
+    def id(self) -> Any:
+        return self._peeked().id
+
+    @property
+    def state(self) -> Any:
+        return self._peeked().state
+
+    @property
+    def type(self) -> Any:
+        return self._peeked().type
+
+    @property
+    def addressed(self) -> bool:
+        """Whether the item carries `linklocalip` or `nic` (a root admin's view of a router)."""
+        peek = self._peeked()
+        return bool(len(memoryview(peek.linklocalip)) or len(memoryview(peek.nic)))
+
+
+_ENVELOPE = msgspec.json.Decoder(dict[str, dict[str, msgspec.Raw]])
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _listed(items: list[Any]) -> list[ListedItem]:
+    """The object items of a list answer as ListedItems (other values dropped, as a parsed read drops them)."""
+    listed = []
+    for item in items:
+        if isinstance(item, msgspec.Raw):
+            if memoryview(item)[:1] == b"{":
+                listed.append(ListedItem(item))
+        elif isinstance(item, dict):
+            listed.append(ListedItem.of(item))
+    return listed
 
 
 class _CollectorPause:
@@ -122,7 +229,20 @@ INVENTORY_READS: tuple[tuple[str, str, dict[str, Any], bool], ...] = (
     ("networks", "listNetworks", {"listall": True}, True),
     ("routers", "listRouters", {"listall": True, "fetchhealthcheckresults": True}, True),
 )
+# The kinds a raw inventory read gives as ListedItems: the many, of which a re-sync writes few.
+# Zones and system templates stay parsed (a handful, and zones are written with their templates).
+RAW_INVENTORY_KINDS = frozenset({"hosts", "vpcs", "networks", "routers"})
 _END = object()
+
+
+def _id_of(item: Any) -> Any:
+    """An item's `id` as the API gave it, parsed or listed."""
+    return item.id if isinstance(item, ListedItem) else item.get("id")
+
+
+def _same_item_key(item: Any) -> Any:
+    """What tells a project pass's item from the account pass's: the id, or for a listed item its text."""
+    return item.digest if isinstance(item, ListedItem) else item.get("id")
 
 
 class InventoryPages:
@@ -135,27 +255,27 @@ class InventoryPages:
     whole inventory anyway.
     """
 
-    def __init__(self, client: CloudStackClient) -> None:
+    def __init__(self, client: CloudStackClient, raw: bool = False) -> None:
         self._pages: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._done = False
         reader = threading.Thread(
-            target=self._read, args=(client,), name=f"inventory-{client.region.name}", daemon=True
+            target=self._read, args=(client, raw), name=f"inventory-{client.region.name}", daemon=True
         )
         reader.start()
 
-    def _read(self, client: CloudStackClient) -> None:
+    def _read(self, client: CloudStackClient, raw: bool) -> None:
         try:
-            for page in client.inventory_pages_in_order(self._stop):
+            for page in client.inventory_pages_in_order(self._stop, raw):
                 self._pages.put(page)
             self._pages.put(_END)
         except BaseException as exc:  # handed to the consumer, which raises it
             self._pages.put(exc)
 
-    def __iter__(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    def __iter__(self) -> Iterator[tuple[str, list[Any]]]:
         return self
 
-    def __next__(self) -> tuple[str, list[dict[str, Any]]]:
+    def __next__(self) -> tuple[str, list[Any]]:
         if self._done:
             raise StopIteration
         page = self._pages.get()
@@ -280,20 +400,65 @@ def _read_body_in_large_chunks(response: requests.Response, *args: Any, **kwargs
     return response
 
 
+def _parsed_with_raw_items(response: requests.Response) -> Any:
+    """A `json` method for a list answer: the envelope parsed, its lists' items left as JSON text.
+
+    `{"listroutersresponse": {"count": 2, "router": [{...}, {...}]}}` gives the same two dicts
+    but with each list a list of msgspec.Raw, slices of the body that msgspec checks for
+    structure without building them. An answer of another shape (an error, a bare list) or one
+    the splitter refuses is parsed whole, as _parsed_by_orjson does.
+    """
+    parse_whole = _parsed_by_orjson(response)
+
+    def json(**kwargs: Any) -> Any:
+        if response.status_code == 200:
+            try:
+                envelope = _ENVELOPE.decode(response.content)
+                return {
+                    name: {
+                        key: _RAW_LIST.decode(value)
+                        if memoryview(value)[:1] == b"["
+                        else orjson.loads(memoryview(value))
+                        for key, value in body.items()
+                    }
+                    for name, body in envelope.items()
+                }
+            except (msgspec.DecodeError, orjson.JSONDecodeError):
+                pass
+        return parse_whole(**kwargs)
+
+    return json
+
+
 class _CloudStack(CloudStack):
     """cs's client with its answers read in large pieces and parsed by orjson.
 
     A sync parses tens of megabytes of listRouters pages (5 KB per router): orjson does it
-    faster than the standard library, on the same thread that reads the next page.
+    faster than the standard library, on the same thread that reads the next page. A call made
+    under raw_items() leaves the items of its lists as JSON text (_parsed_with_raw_items).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.session.hooks["response"].append(_read_body_in_large_chunks)
+        self._raw = threading.local()
+
+    @contextmanager
+    def raw_items(self, raw: bool = True) -> Iterator[None]:
+        """The calls made by this thread within the block leave list items as text (when `raw`)."""
+        before = getattr(self._raw, "on", False)
+        self._raw.on = raw
+        try:
+            yield
+        finally:
+            self._raw.on = before
 
     def _send(self, kind: str, params: dict[str, Any], headers: dict[str, str], timeout: Any) -> requests.Response:
         response = super()._send(kind, params, headers, timeout)
-        response.json = _parsed_by_orjson(response)
+        if getattr(self._raw, "on", False):
+            response.json = _parsed_with_raw_items(response)
+        else:
+            response.json = _parsed_by_orjson(response)
         return response
 
 
@@ -318,10 +483,16 @@ class CloudStackClient:
 
     def list_all(self, command: str, **params: Any) -> list[dict[str, Any]]:
         """Every item of a list command, all pages; `{}` (the empty list) gives []."""
-        with _translated_errors(command, self.region.endpoint, self.region.timeout):
+        return self._list_all(command, False, params)
+
+    def _list_all(self, command: str, raw: bool, params: dict[str, Any]) -> list[Any]:
+        """list_all's items, as ListedItems when `raw`."""
+        with _translated_errors(command, self.region.endpoint, self.region.timeout), self._api.raw_items(raw):
             items = getattr(self._api, command)(fetch_list=True, pagesize=self.page_size, **params)
         if not isinstance(items, list):
             raise ApiFailure(f"malformed response from CloudStack on {command}: expected a list")
+        if raw:
+            return _listed(items)
         return [item for item in items if isinstance(item, dict)]
 
     def call(self, command: str, **params: Any) -> dict[str, Any]:
@@ -332,25 +503,26 @@ class CloudStackClient:
             raise ApiFailure(f"malformed response from CloudStack on {command}: expected an object")
         return data
 
-    def _accounts_and_projects(self, command: str, **params: Any) -> list[dict[str, Any]]:
+    def _accounts_and_projects(self, command: str, raw: bool = False, **params: Any) -> list[Any]:
         """Items of every account (listall) and of every project (projectid=-1), de-duplicated."""
-        items = self.list_all(command, listall=True, **params)
-        seen = {item.get("id") for item in items}
-        for item in self.list_all(command, listall=True, projectid=-1, **params):
-            if item.get("id") not in seen:
-                seen.add(item.get("id"))
+        items = self._list_all(command, raw, {"listall": True, **params})
+        seen = {_id_of(item) for item in items}
+        for item in self._list_all(command, raw, {"listall": True, "projectid": -1, **params}):
+            if _id_of(item) not in seen:
+                seen.add(_id_of(item))
                 items.append(item)
         return items
 
-    def pages(self, command: str, **params: Any) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, command: str, raw: bool = False, **params: Any) -> Iterator[list[Any]]:
         """The items of a list command, one page at a time (page/pagesize, CLOUDSTACK.md §1.4).
 
         Stops at an empty page (`{}`), once `count` items were read, or, when the answer has
-        no count, at a page shorter than the page size.
+        no count, at a page shorter than the page size. With `raw` the items are ListedItems
+        (their text, parsed only when asked), otherwise dicts.
         """
         page, read = 1, 0
         while True:
-            with _translated_errors(command, self.region.endpoint, self.region.timeout):
+            with _translated_errors(command, self.region.endpoint, self.region.timeout), self._api.raw_items(raw):
                 data = getattr(self._api, command)(page=page, pagesize=self.page_size, **params)
             if not isinstance(data, dict):
                 raise ApiFailure(f"malformed response from CloudStack on {command}: expected an object")
@@ -360,30 +532,39 @@ class CloudStackClient:
             items = data[keys[0]]
             if len(keys) != 1 or not isinstance(items, list):
                 raise ApiFailure(f"malformed response from CloudStack on {command}: expected one list")
-            yield [item for item in items if isinstance(item, dict)]
+            if raw:
+                yield _listed(items)
+            else:
+                yield [item for item in items if isinstance(item, dict)]
             read += len(items)
             count = data.get("count")
             if not items or (read >= count if type(count) is int else len(items) < self.page_size):
                 return
             page += 1
 
-    def inventory_pages_in_order(self, stop: threading.Event) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """Every page of the inventory as (Inventory field, items), in INVENTORY_READS order, until `stop`."""
+    def inventory_pages_in_order(self, stop: threading.Event, raw: bool = False) -> Iterator[tuple[str, list[Any]]]:
+        """Every page of the inventory as (Inventory field, items), in INVENTORY_READS order, until `stop`.
+
+        With `raw`, the items of the kinds in RAW_INVENTORY_KINDS are ListedItems.
+        """
         for kind, command, params, with_projects in INVENTORY_READS:
             seen: set[Any] = set()
             for extra in ({}, {"projectid": -1}) if with_projects else ({},):
-                for items in self.pages(command, **params, **extra):
+                for items in self.pages(command, raw and kind in RAW_INVENTORY_KINDS, **params, **extra):
                     if stop.is_set():
                         return
                     if extra:  # the project pass: drop what the account pass already gave
-                        items = [item for item in items if item.get("id") not in seen]
+                        items = [item for item in items if _same_item_key(item) not in seen]
                     elif with_projects:
-                        seen.update(item.get("id") for item in items)
+                        seen.update(_same_item_key(item) for item in items)
                     yield kind, items
 
-    def inventory_pages(self) -> InventoryPages:
-        """The region's inventory pages, read ahead in a thread from now on (see InventoryPages)."""
-        return InventoryPages(self)
+    def inventory_pages(self, raw: bool = False) -> InventoryPages:
+        """The region's inventory pages, read ahead in a thread from now on (see InventoryPages).
+
+        With `raw`, hosts, VPCs, networks and routers come as ListedItems: what a sync reads.
+        """
+        return InventoryPages(self, raw)
 
     def fetch_inventory(self) -> Inventory:
         """Zones, hosts, VPCs, networks, routers and system templates of the whole region."""
@@ -393,10 +574,17 @@ class CloudStackClient:
         """One router by id, whichever account or project owns it; None when the API has none."""
         return self.fetch_owned("listRouters", id=uuid, fetchhealthcheckresults=True)
 
+    def listed_router(self, uuid: str) -> ListedItem | None:
+        """fetch_router's item as a ListedItem (as a sync reads it)."""
+        return self._owned("listRouters", True, {"id": uuid, "fetchhealthcheckresults": True})
+
     def fetch_owned(self, command: str, **params: Any) -> dict[str, Any] | None:
         """The first item of an account-owned list (routers, networks, VPCs), whichever account or project owns it."""
+        return self._owned(command, False, params)
+
+    def _owned(self, command: str, raw: bool, params: dict[str, Any]) -> Any:
         for extra in ({}, {"projectid": -1}):
-            items = self.list_all(command, listall=True, **params, **extra)
+            items = self._list_all(command, raw, {"listall": True, **params, **extra})
             if items:
                 return items[0]
         return None
@@ -405,6 +593,11 @@ class CloudStackClient:
         """Every router of a network or of a VPC (all accounts and projects), health checks included."""
         params: dict[str, Any] = {"networkid": networkid} if networkid else {"vpcid": vpcid}
         return self._accounts_and_projects("listRouters", fetchhealthcheckresults=True, **params)
+
+    def listed_routers_of(self, *, networkid: str = "", vpcid: str = "") -> list[ListedItem]:
+        """routers_of's items as ListedItems (as a sync reads them)."""
+        params: dict[str, Any] = {"networkid": networkid} if networkid else {"vpcid": vpcid}
+        return self._accounts_and_projects("listRouters", True, fetchhealthcheckresults=True, **params)
 
     def cloudstack_version(self) -> str:
         """The management server's version (listCapabilities cloudstackversion), "" when it does not say."""

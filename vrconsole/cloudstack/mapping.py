@@ -23,23 +23,33 @@ _DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def digest(item: dict[str, Any]) -> str:
-    """A short fingerprint of an API item, to skip writing rows whose item did not change.
+    """A short fingerprint of a parsed API item, to skip writing rows whose item did not change.
 
-    orjson writes parsed JSON back about three times as fast as marshal (ten times json.dumps),
-    and the same answer from the API gives the same bytes; XXH3-128 hashes a 5 KB router item
-    in a tenth of a microsecond (SHA-1 takes 2.7). The sync fingerprints every item of every
-    page (some 25,000 for 10,000 routers), so this is a good part of what a re-sync costs
-    beyond the read. It detects change, it does not authenticate: the worst a contrived
-    collision could do is keep a row one sync late. An item orjson cannot write (an integer
-    beyond 64 bits, a lone surrogate that the lenient parser let through) goes through
-    marshal. A fingerprint that changes spuriously (another library version, another key
-    order) only costs one rewrite of the row.
+    The fingerprint of its JSON text as orjson writes it (digest_text). orjson writes parsed
+    JSON back about three times as fast as marshal (ten times json.dumps), and the same answer
+    from the API gives the same bytes. An item orjson cannot write (an integer beyond 64 bits,
+    a lone surrogate that the lenient parser let through) goes through marshal. A fingerprint
+    that changes spuriously (another library version, another key order) only costs one
+    rewrite of the row.
     """
     try:
         data = orjson.dumps(item)
     except TypeError:  # orjson.JSONEncodeError is one
         data = b"m" + marshal.dumps(item, 4)
-    return xxhash.xxh3_128_hexdigest(data)
+    return digest_text(data)
+
+
+def digest_text(text: Any) -> str:
+    """A short fingerprint of an item's JSON text (bytes or any buffer), to skip unchanged rows.
+
+    XXH3-128 hashes a 5 KB router item in a tenth of a microsecond (SHA-1 takes 2.7), and a
+    sync fingerprints every item of every page (some 25,000 for 10,000 routers). It detects
+    change, it does not authenticate: the worst a contrived collision could do is keep a row
+    one sync late. The sync fingerprints the item's text as the API wrote it (a ListedItem's);
+    the same item parsed and written back by orjson (digest) may differ in spacing or escapes,
+    which costs one rewrite of the row when the two meet.
+    """
+    return xxhash.xxh3_128_hexdigest(text)
 
 
 def text(value: Any, max_length: int = 255) -> str:
@@ -53,8 +63,12 @@ def text(value: Any, max_length: int = 255) -> str:
 
 
 def item_id(item: dict[str, Any]) -> str:
-    """The `id` of an API item as stored (a uuid); '' when it has none. Hot in the sync loop."""
-    value = item.get("id")
+    """The `id` of an API item as stored (a uuid); '' when it has none."""
+    return uuid_text(item.get("id"))
+
+
+def uuid_text(value: Any) -> str:
+    """An item's `id` value as stored (a uuid); '' for none. Hot in the sync loop."""
     if type(value) is str and 0 < len(value) <= 64 and "\x00" not in value and not value[0].isspace():
         return value.rstrip()
     return text(value, 64)
