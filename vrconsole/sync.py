@@ -397,11 +397,16 @@ class _RouterWriter:
     def _rows(self) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
         """Row values and NICs of the changed items, with their state transitions recorded."""
         now, lookups = self.now, self.lookups
+        known_pks = [self.existing[uuid][0] for uuid, _, _ in self.changed if uuid in self.existing]
         previous = {
             pk: rest
-            for pk, *rest in Router.objects.filter(
-                pk__any=[self.existing[uuid][0] for uuid, _, _ in self.changed if uuid in self.existing]
-            ).values_list("pk", "state", "redundant_state", "state_since", "first_seen", "api_changed_at", "api_data")
+            for pk, *rest in (
+                Router.objects.filter(pk__any=known_pks).values_list(
+                    "pk", "state", "redundant_state", "state_since", "first_seen", "api_changed_at", "api_data"
+                )
+                if known_pks  # none in a first sync: no query
+                else ()
+            )
         }
         rows, nics_of = [], {}
         for uuid, dig, listed in self.changed:

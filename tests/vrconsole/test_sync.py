@@ -8,13 +8,14 @@ from collections.abc import Iterator
 import orjson
 import pytest
 from django.core.management import call_command
+from django.db import DataError, connection
 from django.utils import timezone
 
 from devcloud.simulator.server import RunningSimulator, start_simulator
 from vrconsole.cloudstack.client import ListedItem
 from vrconsole.cloudstack.regions import RegionConfig
 from vrconsole.models import Host, Network, Region, Router, RouterNic, RouterStateChange, SyncRun, SyncStatus, Vpc, Zone
-from vrconsole.sync import RegionBusy, _RegionApply, sync_region, sync_router
+from vrconsole.sync import RegionBusy, _RegionApply, _RouterWriter, sync_region, sync_router
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -423,3 +424,35 @@ def test_a_new_fingerprint_of_the_same_content_keeps_when_the_data_changed(sim: 
     after = dict(Router.objects.values_list("uuid", "api_changed_at"))
     assert {uuid for uuid in before if after[uuid] != before[uuid]} == {running["id"]}
     assert sync_region(_region(sim)).updated == 0
+
+
+@pytest.mark.parametrize("first_sync", [True, False])
+def test_a_failed_write_midway_rolls_the_whole_sync_back(
+    sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch, first_sync: bool
+) -> None:
+    # Changed routers are written while the pages are read: the database's error on the
+    # second batch is the one raised, and nothing of the sync is committed.
+    monkeypatch.setattr("vrconsole.sync.WRITE_AHEAD_ROWS", 7)
+    if not first_sync:
+        sync_region(_region(sim))
+        for router in [r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter")][:20]:
+            sim.set_router(router["id"], state="Stopped")
+    before = sorted(Router.objects.values_list("uuid", "state", "api_digest"))
+    write = _RouterWriter.write_changed
+    calls = []
+
+    def failing(self: _RouterWriter) -> None:
+        if self.changed:
+            calls.append(1)
+            if len(calls) == 2:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1 / 0")
+        write(self)
+
+    monkeypatch.setattr(_RouterWriter, "write_changed", failing)
+
+    with pytest.raises(DataError, match="division by zero"):
+        sync_region(_region(sim))
+
+    assert sorted(Router.objects.values_list("uuid", "state", "api_digest")) == before
+    assert Region.objects.get(name="lab").last_sync_status == SyncStatus.FAILED
