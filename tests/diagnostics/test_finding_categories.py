@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from diagnostics.models import Finding, RouterHealth, Silence, VerdictRecord
+from diagnostics.matrix.base import CATEGORIES
+from diagnostics.models import Finding, RouterHealth, Silence, VerdictRecord, in_category
 from diagnostics.notifications import build_message
 from diagnostics.reports import build_report, to_markdown, to_text
 from diagnostics.rollup import record_fleet_counts
@@ -91,6 +92,28 @@ def test_it_counts_a_router_once_per_category_in_the_summary(fake_matrix, zone):
     _evaluate(fake_matrix, router)
     counts = dict(queries.category_counts())
     assert counts == {"vrrp": 1, "nat": 1, "dhcp": 1, "dns": 1}
+
+
+def test_the_summary_counts_each_category_as_the_category_filter_finds_it(zone):
+    # The summary's one grouped pass agrees with in_category, the filter the fleet list uses:
+    # primary category or any further one, a router once, open findings of present routers.
+    a, b, gone = (make_router(zone, name=name) for name in ("r-a-VM", "r-b-VM", "r-gone-VM"))
+    Finding.objects.create(router=a, rule="x1", category="dhcp", categories="dhcp,dns", severity="critical")
+    Finding.objects.create(router=a, rule="x2", category="dns", categories="", severity="warning")
+    Finding.objects.create(router=b, rule="x3", category="disk", categories="disk,not-a-category", severity="info")
+    Finding.objects.create(
+        router=b, rule="x4", category="vrrp", categories="vrrp,nat", severity="critical", resolved_at=timezone.now()
+    )
+    Finding.objects.create(router=gone, rule="x5", category="nat", categories="", severity="critical")
+    gone.removed_at = timezone.now()
+    gone.save()
+
+    counts = dict(queries.category_counts())
+
+    assert counts == {"dhcp": 1, "dns": 1, "disk": 1}
+    for name in CATEGORIES:
+        matching = Finding.objects.open().of_present_routers().filter(in_category(name))
+        assert counts.get(name, 0) == matching.values("router").distinct().count(), name
 
 
 def test_it_counts_open_findings_under_each_category_in_the_fleet_history(fake_matrix, zone):

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
@@ -275,19 +276,29 @@ def category_counts() -> list[tuple[str, int]]:
     """How many present routers have an open finding taking each category down, most affected first.
 
     A finding counts under each of its categories (dnsmasq down: dhcp and dns), a router once
-    per category: one query of a distinct count per category of the vocabulary.
+    per category. On PostgreSQL, one grouped pass over the open findings' categories unnested:
+    a distinct count per category as FILTER clauses cost Django 13 ms a request to build and
+    compile (eighty-five lookups), more than the query itself.
     """
-    counts = (
-        Finding.objects.open()
-        .of_present_routers()
-        .aggregate(
+    open_findings = Finding.objects.open().of_present_routers()
+    if connection.vendor != "postgresql":
+        counts = open_findings.aggregate(
             **{
                 f"category_{index}": Count("router", distinct=True, filter=in_category(name))
                 for index, name in enumerate(CATEGORIES)
             }
         )
-    )
-    rows = [(name, counts[f"category_{index}"] or 0) for index, name in enumerate(CATEGORIES)]
+        rows = [(name, counts[f"category_{index}"] or 0) for index, name in enumerate(CATEGORIES)]
+    else:
+        inner, params = open_findings.values("router_id", "category", "categories").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, COUNT(DISTINCT f.router_id) FROM (" + inner + ") AS f"
+                " CROSS JOIN LATERAL unnest(array_append(string_to_array(f.categories, ','), f.category)) AS name"
+                " WHERE name = ANY(%s) GROUP BY name",
+                [*params, list(CATEGORIES)],
+            )
+            rows = cursor.fetchall()
     return sorted(((name, n) for name, n in rows if n), key=lambda row: (-row[1], row[0]))
 
 
