@@ -409,7 +409,7 @@ def test_a_key_that_sees_no_router_addresses_is_warned_about(routers: list[dict]
     assert ("root-admin key" in result.warnings) is warned
 
 
-def test_a_new_fingerprint_of_the_same_content_keeps_when_the_data_changed(sim: RunningSimulator) -> None:
+def test_a_new_fingerprint_of_unchanged_content_keeps_the_api_changed_time(sim: RunningSimulator) -> None:
     # Fingerprints from before (another definition, or the API writing the same item another
     # way) differ from today's: the rows are rewritten once, their "API data changed" stays.
     sync_region(_region(sim))
@@ -431,7 +431,7 @@ def test_a_failed_write_midway_rolls_the_whole_sync_back(
     sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch, first_sync: bool
 ) -> None:
     # Changed routers are written while the pages are read: the database's error on the
-    # second batch is the one raised, and nothing of the sync is committed.
+    # second batch (before its rows go in) is the one raised, and nothing of the sync is committed.
     monkeypatch.setattr("vrconsole.sync.WRITE_AHEAD_ROWS", 7)
     if not first_sync:
         sync_region(_region(sim))
