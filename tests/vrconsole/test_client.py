@@ -6,6 +6,7 @@ import http.server
 import math
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -68,6 +69,20 @@ class _OddJson(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextmanager
+def _odd_api(body: bytes) -> Iterator[CloudStackClient]:
+    """A client of an API endpoint that answers every call with `body`, over real HTTP."""
+    handler = type("Handler", (_OddJson,), {"BODY": body})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/client/api"
+        yield CloudStackClient(RegionConfig("odd", url, "key", "secret", timeout=5))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -81,15 +96,8 @@ class _OddJson(http.server.BaseHTTPRequestHandler):
     ],
 )
 def test_answers_orjson_refuses_are_parsed_as_requests_would(body: bytes, expected: str) -> None:
-    handler = type("Handler", (_OddJson,), {"BODY": body})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/client/api"
-        zones = CloudStackClient(RegionConfig("odd", url, "key", "secret", timeout=5)).list_all("listZones")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _odd_api(body) as client:
+        zones = client.list_all("listZones")
     value = zones[0]["n"]
     if expected == "nan":
         assert math.isnan(value)
@@ -155,17 +163,9 @@ def test_a_listed_item_reads_its_few_fields_without_being_built(sim: RunningSimu
     ],
 )
 def test_odd_answers_read_as_text_give_what_a_parsed_read_gives(body: bytes, expected: object) -> None:
-    handler = type("Handler", (_OddJson,), {"BODY": body})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/client/api"
-        client = CloudStackClient(RegionConfig("odd", url, "key", "secret", timeout=5))
+    with _odd_api(body) as client:
         listed = client.listed_routers_of(networkid="n-1")
         plain = client.routers_of(networkid="n-1")
-    finally:
-        server.shutdown()
-        server.server_close()
     if expected is None:
         assert listed == plain == []
         return

@@ -27,6 +27,7 @@ from cs import CloudStack, CloudStackApiException, CloudStackException
 
 from vrconsole.cloudstack.mapping import digest_text
 from vrconsole.cloudstack.regions import RegionConfig
+from vrconsole.fields import dumps
 
 # listEvents and its resourceid/resourcetype filter exist from 4.17.0 (ListEventsCmd, since="4.17.0");
 # an older server ignores unknown parameters, so it must be asked by keyword instead.
@@ -105,12 +106,8 @@ class ListedItem:
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> ListedItem:
-        """An already parsed item."""
-        try:
-            text: Any = orjson.dumps(item)
-        except TypeError:  # an integer beyond 64 bits, a lone surrogate (orjson.JSONEncodeError is one)
-            text = json.dumps(item).encode()
-        return cls(text, item)
+        """An already parsed item; its text is the console's JSON of it (as mapping.digest writes it)."""
+        return cls(dumps(item).encode(), item)
 
     def parsed(self) -> dict[str, Any]:
         """The item as a dict (parsed on first use)."""

@@ -11,13 +11,13 @@ because listRouters' `healthchecksfailed` flag is unreliable (apache/cloudstack#
 from __future__ import annotations
 
 import ipaddress
-import marshal
 import socket
 from datetime import datetime
 from typing import Any
 
-import orjson
 import xxhash
+
+from vrconsole.fields import dumps
 
 _DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 
@@ -25,18 +25,12 @@ _DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 def digest(item: dict[str, Any]) -> str:
     """A short fingerprint of a parsed API item, to skip writing rows whose item did not change.
 
-    The fingerprint of its JSON text as orjson writes it (digest_text). orjson writes parsed
-    JSON back about three times as fast as marshal (ten times json.dumps), and the same answer
-    from the API gives the same bytes. An item orjson cannot write (an integer beyond 64 bits,
-    a lone surrogate that the lenient parser let through) goes through marshal. A fingerprint
-    that changes spuriously (another library version, another key order) only costs one
-    rewrite of the row.
+    The fingerprint (digest_text) of its JSON text as the console writes JSON (fields.dumps:
+    orjson, json for what orjson refuses); the same answer from the API gives the same bytes.
+    A fingerprint that changes spuriously (another library version, another key order) only
+    costs one rewrite of the row.
     """
-    try:
-        data = orjson.dumps(item)
-    except TypeError:  # orjson.JSONEncodeError is one
-        data = b"m" + marshal.dumps(item, 4)
-    return digest_text(data)
+    return digest_text(dumps(item).encode())
 
 
 def digest_text(text: Any) -> str:
@@ -46,7 +40,7 @@ def digest_text(text: Any) -> str:
     sync fingerprints every item of every page (some 25,000 for 10,000 routers). It detects
     change, it does not authenticate: the worst a contrived collision could do is keep a row
     one sync late. The sync fingerprints the item's text as the API wrote it (a ListedItem's);
-    the same item parsed and written back by orjson (digest) may differ in spacing or escapes,
+    the same item parsed and written back as JSON (digest) may differ in spacing or escapes,
     which costs one rewrite of the row when the two meet.
     """
     return xxhash.xxh3_128_hexdigest(text)
