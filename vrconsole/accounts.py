@@ -3,8 +3,9 @@
 Failed sign-ins are counted in Redis per username and per client address over
 LOGIN_THROTTLE_WINDOW_SECONDS; past LOGIN_THROTTLE_FAILURES (per username) or
 LOGIN_THROTTLE_ADDRESS_FAILURES (per address) the form refuses before checking the password,
-so guessing costs the attacker the window, not us a hash per guess. A Redis that does not
-answer lets sign-ins through (and says so in the log): an outage must not lock the NOC out.
+so guessing costs the attacker the window, not us a hash per guess. While Redis does not
+answer, each web process counts on its own (and says so in the log): the throttle holds, per
+process instead of shared, and an outage locks nobody out who has not failed.
 Sign-ins, failed sign-ins, sign-outs and role changes are written to the audit log, never a
 password.
 """
@@ -13,6 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 from django.conf import settings
@@ -51,35 +55,83 @@ def _redis() -> Any:
     return django_rq.get_connection("default")
 
 
+class _LocalFailures:
+    """Failures counted in this process while Redis does not answer, with the same keys and window.
+
+    Bounded: past MAX_KEYS the oldest counts go first, so addresses sprayed at the form
+    cannot grow the process. Thread-safe (the web server runs forms on worker threads).
+    """
+
+    MAX_KEYS = 10_000
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: OrderedDict[str, tuple[int, float]] = OrderedDict()  # key -> (failures, expires at)
+
+    def get(self, key: str) -> int:
+        with self.lock:
+            count, expires = self.counts.get(key, (0, 0.0))
+            return count if expires > time.monotonic() else 0
+
+    def incr(self, key: str, window: float) -> None:
+        now = time.monotonic()
+        with self.lock:
+            count, expires = self.counts.pop(key, (0, 0.0))
+            if expires <= now:  # the window starts at the first failure, as Redis' EXPIRE NX
+                count, expires = 0, now + window
+            self.counts[key] = (count + 1, expires)
+            while len(self.counts) > self.MAX_KEYS:
+                self.counts.popitem(last=False)
+
+    def delete(self, key: str) -> None:
+        with self.lock:
+            self.counts.pop(key, None)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.counts.clear()
+
+
+_local = _LocalFailures()
+
+
 def is_throttled(username: str, address: str) -> bool:
-    """True once the username or the address used up its failures of the window."""
-    user_key, address_key = _keys(username, address)
+    """True once the username or the address used up its failures of the window.
+
+    Failures counted in this process during a Redis outage add to the shared counts once Redis
+    is back (until their window ends).
+    """
+    keys = _keys(username, address)
+    by_user, by_address = (_local.get(key) for key in keys)
     try:
-        by_user, by_address = _redis().mget([user_key, address_key])
+        shared = _redis().mget(list(keys))
     except Exception as exc:
-        logger.warning("login throttle unavailable (Redis: %s): sign-in not throttled", type(exc).__name__)
-        return False
-    return (
-        int(by_user or 0) >= settings.LOGIN_THROTTLE_FAILURES
-        or int(by_address or 0) >= settings.LOGIN_THROTTLE_ADDRESS_FAILURES
-    )
+        logger.warning("login throttle: Redis unavailable (%s), counting in this process", type(exc).__name__)
+    else:
+        by_user, by_address = by_user + int(shared[0] or 0), by_address + int(shared[1] or 0)
+    return by_user >= settings.LOGIN_THROTTLE_FAILURES or by_address >= settings.LOGIN_THROTTLE_ADDRESS_FAILURES
 
 
 def count_failure(username: str, address: str) -> None:
     window = settings.LOGIN_THROTTLE_WINDOW_SECONDS
+    keys = _keys(username, address)
     try:
         pipe = _redis().pipeline()
-        for key in _keys(username, address):
+        for key in keys:
             pipe.incr(key)
             pipe.expire(key, window, nx=True)
         pipe.execute()
     except Exception as exc:
-        logger.warning("login throttle could not count a failure (Redis: %s)", type(exc).__name__)
+        logger.warning("login throttle: Redis unavailable (%s), failure counted in this process", type(exc).__name__)
+        for key in keys:
+            _local.incr(key, window)
 
 
 def clear_failures(username: str) -> None:
+    key = _keys(username, "")[0]
+    _local.delete(key)
     try:
-        _redis().delete(_keys(username, "")[0])
+        _redis().delete(key)
     except Exception as exc:
         logger.warning("login throttle could not reset a count (Redis: %s)", type(exc).__name__)
 

@@ -12,7 +12,9 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
+from redis import exceptions as redis_exceptions
 
+from vrconsole import accounts
 from vrconsole.models import AuditEntry
 from vrconsole.roles import ADMIN, OPERATOR
 
@@ -29,6 +31,16 @@ def no_failures_left(settings: Any) -> Any:
     yield
     for key in redis.scan_iter("vrconsole:login-failures:*"):
         redis.delete(key)
+    accounts._local.clear()
+
+
+def _redis_away(monkeypatch: Any) -> None:
+    """Every Redis call of the throttle fails as an outage does."""
+
+    def unreachable() -> Any:
+        raise redis_exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(accounts, "_redis", unreachable)
 
 
 def _name() -> str:
@@ -92,6 +104,55 @@ def test_the_admin_login_is_throttled_too() -> None:
         _login(name, "wrong-password-typed", _address(), "/admin/login/")
     response = _login(name, PASSWORD, _address(), "/admin/login/")
     assert response.status_code == 200 and "Too many failed sign-ins" in response.content.decode()
+
+
+def test_the_throttle_holds_in_the_process_while_redis_is_away(monkeypatch: Any) -> None:
+    _redis_away(monkeypatch)
+    name, other = _name(), _name()
+    get_user_model().objects.create_user(name, password=PASSWORD)
+    get_user_model().objects.create_user(other, password=PASSWORD)
+    for _ in range(3):
+        _login(name, "wrong-password-typed", _address())
+    response = _login(name, PASSWORD, _address())
+    assert "Too many failed sign-ins" in response.content.decode()
+    # The outage locks nobody out who has not failed.
+    assert _login(other, PASSWORD, _address()).status_code == 302
+
+
+def test_failures_counted_during_an_outage_count_once_redis_is_back(monkeypatch: Any) -> None:
+    name = _name()
+    get_user_model().objects.create_user(name, password=PASSWORD)
+    with monkeypatch.context() as outage:
+        _redis_away(outage)
+        for _ in range(2):
+            _login(name, "wrong-password-typed", _address())
+    _login(name, "wrong-password-typed", _address())  # counted in Redis: 1 there, 2 here
+    response = _login(name, PASSWORD, _address())
+    assert "Too many failed sign-ins" in response.content.decode()
+
+
+def test_a_good_sign_in_clears_the_process_count_too(monkeypatch: Any) -> None:
+    _redis_away(monkeypatch)
+    name = _name()
+    get_user_model().objects.create_user(name, password=PASSWORD)
+    for _ in range(2):
+        _login(name, "wrong-password-typed", _address())
+    assert _login(name, PASSWORD, _address()).status_code == 302
+    for _ in range(2):
+        _login(name, "wrong-password-typed", _address())
+    assert _login(name, PASSWORD, _address()).status_code == 302
+
+
+def test_the_process_count_is_bounded_and_expires(monkeypatch: Any) -> None:
+    counts = accounts._LocalFailures()
+    monkeypatch.setattr(counts, "MAX_KEYS", 3)
+    for key in ("a", "b", "c", "d"):
+        counts.incr(key, window=60)
+    assert counts.get("a") == 0 and counts.get("d") == 1  # the oldest went first
+    counts.incr("d", window=60)
+    assert counts.get("d") == 2
+    counts.incr("e", window=-1)  # a window already over
+    assert counts.get("e") == 0
 
 
 def test_an_admin_role_without_the_staff_flag_signs_in_to_the_admin() -> None:
