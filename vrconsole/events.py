@@ -355,6 +355,12 @@ async def session_is_valid(session_key: str, user_id: Any) -> bool:
     return await session_user(session_key, user_id) is not None
 
 
+def _record_refusal(action: str, user: Any, path: str, detail: str) -> None:
+    from vrconsole.models import AuditEntry
+
+    AuditEntry.record(action, user=user, target=path, detail=detail, outcome="forbidden")
+
+
 class LiveEventConsumer(AsyncJsonWebsocketConsumer):
     """Shared behaviour of the live feeds: sign-in check and relaying only the types a subclass names.
 
@@ -384,9 +390,25 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
             await self.refuse(CLOSE_NOT_SIGNED_IN)
             return
         if not await self.permitted():
+            await self.audit_refusal("socket.refused", "needs")
             await self.refuse(CLOSE_FORBIDDEN)
             return
         await super().websocket_connect(message)
+
+    async def audit_refusal(self, action: str, reason: str) -> None:
+        """Write a signed-in user's refused (or revoked) socket to the audit log, as a refused request is.
+
+        A signed-out visitor's socket is not written (as a signed-out request is sent to the
+        login page unwritten): the log records what a user tried, not what anyone can.
+        An audit log that cannot be written does not keep the socket open.
+        """
+        path = str(self.scope.get("path") or "")[:255]
+        try:
+            await database_sync_to_async(_record_refusal)(
+                action, self.scope.get("user"), path, f"WS {path}: {reason} {self.required_capability.value}"
+            )
+        except Exception as exc:
+            logger.warning("could not audit a refused socket on %s: %s", path, exc)
 
     async def permitted(self, user: Any = None) -> bool:
         """True when the socket's user (or `user`, re-read) holds `required_capability`."""
@@ -425,6 +447,7 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):
                 await self.session_ended()
                 return
             if not still_permitted:
+                await self.audit_refusal("socket.revoked", "closed: the user's roles no longer give")
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
             for group in self._joined:

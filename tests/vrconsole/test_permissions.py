@@ -27,6 +27,7 @@ from diagnostics.models import Collection, CollectionStatus
 from tests.vrconsole.router_factory import make_region, make_router, make_zone
 from vrconsole import routing
 from vrconsole.events import CLOSE_FORBIDDEN, CLOSE_NOT_SIGNED_IN, LiveEventConsumer
+from vrconsole.models import AuditEntry
 from vrconsole.roles import ADMIN, OPERATOR, VIEWER, Capability
 
 PASSWORD = "permission-test-password-1"
@@ -197,6 +198,11 @@ def test_sockets_refuse_signed_out_visitors_and_viewers_where_operators_are_need
         assert _close_code(path, _headers(None)) == CLOSE_NOT_SIGNED_IN, route
         if RANK[callback.consumer_class.required_capability] > ROLE_RANK[VIEWER]:
             assert _close_code(path, _headers(viewer)) == CLOSE_FORBIDDEN, route
+            # Refused as a request is: audited under the user's name (a signed-out visitor is not).
+            entry = AuditEntry.objects.filter(action="socket.refused", target=path).get()
+            assert entry.username == f"perm-{VIEWER}" and entry.outcome == "forbidden", route
+            assert callback.consumer_class.required_capability.value in entry.detail, route
+    assert not AuditEntry.objects.filter(action="socket.refused", username="system").exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -225,6 +231,8 @@ def test_an_operator_socket_closes_when_the_role_is_taken_away(ids: dict[str, st
                 return message.get("code")
 
     assert async_to_sync(scenario)() == CLOSE_FORBIDDEN
+    revoked = AuditEntry.objects.get(action="socket.revoked")
+    assert revoked.username == f"perm-{OPERATOR}" and revoked.target == f"/ws/routers/{ids['router_id']}/actions/"
 
 
 @pytest.mark.django_db(transaction=True)
