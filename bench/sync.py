@@ -14,6 +14,14 @@ two sides do not share an interpreter), then measures in the same run:
   the routers change state (the steady state of a real fleet), so a re-sync finds those of
   the three rounds since the last one changed (about 2% of the routers, reported as
   `resync_routers_updated_median`), and the medians are compared;
+- CPU: what a bare fetch and the first sync cost each process, in CPU seconds: this one (the
+  client, all its threads), the simulators and the database backends (read from /proc, so
+  unknown when PostgreSQL runs elsewhere). Their sum spread over the machine's cores is the
+  least time any overlap of the sides could reach (`initial_sync_cpu_floor_ratio`), and the
+  database's share is spent by one backend per region (each region's sync is one
+  transaction), on as many cores as there are regions at most
+  (`initial_sync_database_cpu_vs_fetch_ratio`): two floors under the initial sync's ratio
+  on this machine;
 - list: the fleet dashboard's router list page for 10,000 routers, rendered by Django's
   test client with a logged-in user, median of N requests (and the same with a search).
 
@@ -124,7 +132,7 @@ def main() -> None:
             sims.append((process, f"http://127.0.0.1:{port}"))
         for _, sim_base in sims:
             _wait_ready(f"{sim_base}/client/api")
-        figures = _measure(args, [sim_base for _, sim_base in sims], token)
+        figures = _measure(args, [sim_base for _, sim_base in sims], token, [process.pid for process, _ in sims])
     finally:
         for process, _ in sims:
             process.terminate()
@@ -142,7 +150,17 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
 
 
-def _measure(args: argparse.Namespace, sim_bases: list[str], token: str) -> dict:
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process of this machine has used; None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(args: argparse.Namespace, sim_bases: list[str], token: str, sim_pids: list[int]) -> dict:
     import django
 
     django.setup()
@@ -172,11 +190,24 @@ def _measure(args: argparse.Namespace, sim_bases: list[str], token: str) -> dict
         with collector_paused():
             return len(CloudStackClient(region).fetch_inventory().routers)
 
+    backend_cpu: list[float | None] = []  # CPU of the database backends of the syncs just run
+
     def sync_one(region: RegionConfig) -> Any:
         try:
-            return sync_region(region)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                (backend,) = cursor.fetchone()
+            before = _cpu_s(backend)  # None when PostgreSQL is not a process of this machine
+            result = sync_region(region)
+            after = _cpu_s(backend)
+            backend_cpu.append(after - before if before is not None and after is not None else None)
+            return result
         finally:
             connections.close_all()  # this thread's connection: the pool's threads outlive the call
+
+    def sims_cpu() -> float | None:
+        used = [_cpu_s(pid) for pid in sim_pids]
+        return sum(value for value in used if value is not None) if None not in used else None
 
     def raw_fetch_one(region: RegionConfig) -> int:
         with collector_paused():
@@ -196,9 +227,20 @@ def _measure(args: argparse.Namespace, sim_bases: list[str], token: str) -> dict
         return list(pool.map(sync_one, regions))
 
     listed = bare_fetch()  # warms both sides (imports, connections)
+    # Where a fetch's and a first sync's time goes, as CPU seconds of each process: this
+    # process (the client, every thread), the simulators, and (for the sync) the database
+    # backends. Their sum over the machine's cores is the least wall time any overlap of the
+    # sides could reach.
+    client_before, sims_before, started = time.process_time(), sims_cpu(), time.perf_counter()
+    bare_fetch()
+    fetch_cpu = _sides(time.process_time() - client_before, sims_before, sims_cpu())
+    fetch_wall = time.perf_counter() - started
+    client_before, sims_before = time.process_time(), sims_cpu()
     started = time.perf_counter()
     firsts = sync_all()
     initial_sync = time.perf_counter() - started
+    database = sum(value for value in backend_cpu if value is not None) if None not in backend_cpu else None
+    initial_cpu = _sides(time.process_time() - client_before, sims_before, sims_cpu(), postgresql=database)
     for first in firsts:
         if first.status != "ok":
             raise SystemExit(f"the initial sync of {first.region} failed: {first.error}")
@@ -269,6 +311,9 @@ def _measure(args: argparse.Namespace, sim_bases: list[str], token: str) -> dict
     cold_times, cold_queries = page_times("/")
 
     fetch_median = statistics.median(fetch_times)
+    cores = os.cpu_count() or 1
+    initial_cpu_total = sum(initial_cpu.values()) if None not in initial_cpu.values() else None
+    database_cores = min(cores, len(regions))
     raw_fetch_median = statistics.median(raw_fetch_times)
     sync_median = statistics.median(sync_times)
     figures = {
@@ -284,6 +329,19 @@ def _measure(args: argparse.Namespace, sim_bases: list[str], token: str) -> dict
         "initial_sync_target_ratio": 2.0,
         "initial_sync_s": round(initial_sync, 3),
         "initial_sync_vs_fetch_ratio": round(initial_sync / fetch_median, 3),
+        "initial_sync_cpu_s": {side: _round(used) for side, used in initial_cpu.items()},
+        "fetch_cpu_s": {side: _round(used) for side, used in fetch_cpu.items()},
+        "cores": cores,
+        # The initial sync's ratio if its CPU were spread perfectly over every core, with no
+        # waiting: no overlap of the sides can bring the ratio below it on this machine.
+        "initial_sync_cpu_floor_ratio": (
+            round(initial_cpu_total / cores / fetch_median, 3) if initial_cpu_total is not None else None
+        ),
+        # The database's CPU for the first sync's writes, over the cores its backends can use
+        # (one transaction, so one backend, per region): no client could bring the ratio below it.
+        "initial_sync_database_cpu_vs_fetch_ratio": (
+            round(database / database_cores / fetch_median, 3) if database is not None else None
+        ),
         "resync_routers_updated_median": statistics.median(changed),
         "list_page_median_ms": round(statistics.median(list_times) * 1000, 1),
         "list_page_target_ms": 150,
@@ -305,12 +363,42 @@ def _measure(args: argparse.Namespace, sim_bases: list[str], token: str) -> dict
     )
     print(f"initial sync: {initial_sync:.3f} s  -> ratio {initial_sync / fetch_median:.2f} (target <= 2)")
     print(
+        "  CPU of the initial sync: "
+        + ", ".join(f"{side} {_shown(used)}" for side, used in initial_cpu.items())
+        + f"; of a bare fetch ({fetch_wall:.3f} s): "
+        + ", ".join(f"{side} {_shown(used)}" for side, used in fetch_cpu.items())
+    )
+    if initial_cpu_total is not None:
+        print(
+            f"  spread perfectly over this machine's {cores} cores, the initial sync's CPU would take "
+            f"{initial_cpu_total / cores:.3f} s: ratio {initial_cpu_total / cores / fetch_median:.2f} at best"
+        )
+    if database is not None:
+        print(
+            f"  the database's CPU alone, over the {database_cores} core(s) its backends can use (one transaction "
+            f"per region), is {database / database_cores / fetch_median:.2f} x the fetch"
+        )
+    print(
         f"router list page ({figures['routers']:,} routers): median {figures['list_page_median_ms']} ms in {list_queries} queries "
         f"(target < 150 ms); search {figures['search_page_median_ms']} ms; sorted+filtered "
         f"{figures['sorted_filtered_page_median_ms']} ms; with the summary band recomputed on every request "
         f"{figures['list_page_uncached_summary_median_ms']} ms in {cold_queries} queries"
     )
     return figures
+
+
+def _sides(client: float, sims_before: float | None, sims_after: float | None, **more: float | None) -> dict:
+    """CPU seconds per side of one measured operation (None where a side could not be read)."""
+    simulator = sims_after - sims_before if sims_before is not None and sims_after is not None else None
+    return {"client": client, "simulator": simulator, **more}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _shown(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f} s"
 
 
 if __name__ == "__main__":
