@@ -361,6 +361,9 @@ def _translated_errors(command: str, endpoint: str, timeout: int) -> Iterator[No
         raise ApiFailure(f"HTTP request to {endpoint} failed ({command}): {_scrub(str(exc))[:300]}") from None
     except ValueError as exc:
         raise ApiFailure(f"malformed response from CloudStack on {command}: {_scrub(str(exc))[:300]}") from None
+    except RecursionError:
+        # What every parser says of nesting beyond its limit (json's, msgspec's): no ValueError.
+        raise ApiFailure(f"malformed response from CloudStack on {command}: nested too deeply to parse") from None
 
 
 def _parsed_by_orjson(response: requests.Response) -> Any:
@@ -420,8 +423,8 @@ def _parsed_with_raw_items(response: requests.Response) -> Any:
                     }
                     for name, body in envelope.items()
                 }
-            except (msgspec.DecodeError, orjson.JSONDecodeError):
-                pass
+            except (msgspec.DecodeError, orjson.JSONDecodeError, RecursionError):
+                pass  # RecursionError: msgspec stops at a shallower nesting than orjson
         return parse_whole(**kwargs)
 
     return json
@@ -489,7 +492,8 @@ class CloudStackClient:
         if not isinstance(items, list):
             raise ApiFailure(f"malformed response from CloudStack on {command}: expected a list")
         if raw:
-            return _listed(items)
+            with _translated_errors(command, self.region.endpoint, self.region.timeout):
+                return _listed(items)  # a parsed item's text is written: it may be nested too deeply
         return [item for item in items if isinstance(item, dict)]
 
     def call(self, command: str, **params: Any) -> dict[str, Any]:
@@ -530,7 +534,9 @@ class CloudStackClient:
             if len(keys) != 1 or not isinstance(items, list):
                 raise ApiFailure(f"malformed response from CloudStack on {command}: expected one list")
             if raw:
-                yield _listed(items)
+                with _translated_errors(command, self.region.endpoint, self.region.timeout):
+                    listed = _listed(items)  # a parsed item's text is written: it may be nested too deeply
+                yield listed
             else:
                 yield [item for item in items if isinstance(item, dict)]
             read += len(items)
