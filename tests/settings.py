@@ -19,8 +19,11 @@ os.environ.setdefault("SSH_FORWARD_ALLOWED_NETWORKS", "169.254.0.0/16,127.0.0.0/
 os.environ.setdefault("FLEET_SUMMARY_CACHE_SECONDS", "0")
 # Each xdist worker its own channel-layer names (they share the slot's Redis database): a
 # fleet event one worker's test publishes must not reach a socket another worker's test holds
-# open. Processes a test starts inherit the name (or are given it, as the browser tests' daphne).
-os.environ.setdefault("CHANNELS_PREFIX", f"vrconsole-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+# open. Set in the worker (xdist names it before Django's settings load), not inherited from
+# the controller; processes a test starts inherit it (the browser tests' daphne is given it).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _prefix = os.environ.get("CHANNELS_PREFIX", "vrconsole")
+    os.environ["CHANNELS_PREFIX"] = f"{_prefix}-{os.environ['PYTEST_XDIST_WORKER']}"
 # The tests drive the dev cloud (simulator, lab, their commands): install its app.
 os.environ.setdefault("VRCONSOLE_DEVCLOUD", "true")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-the-check")
