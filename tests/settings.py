@@ -32,7 +32,8 @@ os.environ.setdefault("PLAIN_HTTP", "true")
 
 from vrconsole.settings import *  # noqa: E402,F401,F403
 
-if TEST_SLOT:
+if TEST_SLOT and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    # (A SQLite database's name is its file's path: a run on SQLite names its own file.)
     _database = DATABASES["default"]  # noqa: F405
     _database.setdefault("TEST", {}).setdefault("NAME", f"test_{_database['NAME']}_s{TEST_SLOT}")
 
