@@ -229,15 +229,15 @@ class _RegionApply:
             # with its page (freed while the API builds the next page, not all at the end) and
             # a changed one is held only until it is written.
             writer = self._router_writer()
-            routers = [item if isinstance(item, ListedItem) else ListedItem.of(item) for item in items]
+            routers = identified(items, writer.by_digest)
             if not self.running_routers_with_addresses:
-                for router in routers:
+                for _, _, router in routers:
                     if router.state == "Running":
                         self.running_routers += 1
                         if router.addressed:
                             self.running_routers_with_addresses = 1
                             break
-            for uuid, dig, router in identified(routers, writer.by_digest):
+            for uuid, dig, router in routers:
                 writer.add(uuid, dig, router)
             if len(writer.changed) >= WRITE_AHEAD_ROWS:
                 writer.write_changed()

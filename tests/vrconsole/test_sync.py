@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import orjson
 import pytest
@@ -39,6 +39,11 @@ def _api_routers(sim: RunningSimulator) -> list[dict]:
         r.view(admin=True, with_checks=True, legacy_master=False, report_failed_checks=False)
         for r in sim.cloud.fleet.routers
     ]
+
+
+def _running_single(routers: Iterable[dict]) -> list[dict]:
+    """The Running routers that are not one of a redundant pair: a state flip there is one change."""
+    return [r for r in routers if r["state"] == "Running" and not r.get("isredundantrouter")]
 
 
 def test_first_sync_mirrors_every_router_of_every_account_and_project(sim: RunningSimulator) -> None:
@@ -84,7 +89,7 @@ def test_resync_without_changes_writes_nothing(sim: RunningSimulator) -> None:
 
 def test_resync_records_state_flips_removals_and_new_routers(sim: RunningSimulator) -> None:
     sync_region(_region(sim))
-    running = next(r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter"))
+    running = _running_single(_api_routers(sim))[0]
     gone = next(r for r in _api_routers(sim) if r["id"] != running["id"])
     sim.set_router(running["id"], state="Error")
     sim.remove_router(gone["id"])
@@ -274,7 +279,7 @@ def _configure(settings, sim: RunningSimulator) -> None:
 def test_sync_router_refreshes_just_that_router(sim: RunningSimulator, settings) -> None:
     _configure(settings, sim)
     sync_region(_region(sim))
-    target, other = [r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter")][:2]
+    target, other = _running_single(_api_routers(sim))[:2]
     sim.set_router(target["id"], state="Error")
     sim.set_router(other["id"], state="Error")
 
@@ -335,7 +340,7 @@ def test_changed_routers_written_during_the_read_come_out_as_in_one_write(
     assert first.created == len(api) == Router.objects.count()
     assert RouterNic.objects.count() == sum(len(r.get("nic", [])) for r in api.values())
     assert RouterStateChange.objects.filter(kind="presence", to_state="listed").count() == len(api)
-    flipped = [r["id"] for r in api.values() if r["state"] == "Running" and not r.get("isredundantrouter")][:12]
+    flipped = [r["id"] for r in _running_single(api.values())][:12]
     for uuid in flipped:
         sim.set_router(uuid, state="Stopped")
 
@@ -360,7 +365,7 @@ def test_a_resync_builds_only_the_items_that_changed(sim: RunningSimulator, monk
         return value
 
     monkeypatch.setattr(ListedItem, "parsed", counted)
-    running = next(r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter"))
+    running = _running_single(_api_routers(sim))[0]
     sim.set_router(running["id"], state="Stopped")
 
     result = sync_region(_region(sim))
@@ -415,7 +420,7 @@ def test_a_new_fingerprint_of_unchanged_content_keeps_the_api_changed_time(sim: 
     sync_region(_region(sim))
     before = dict(Router.objects.values_list("uuid", "api_changed_at"))
     Router.objects.update(api_digest="0" * 32)
-    running = next(r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter"))
+    running = _running_single(_api_routers(sim))[0]
     sim.set_router(running["id"], state="Stopped")
 
     result = sync_region(_region(sim))
@@ -435,7 +440,7 @@ def test_a_failed_write_midway_rolls_the_whole_sync_back(
     monkeypatch.setattr("vrconsole.sync.WRITE_AHEAD_ROWS", 7)
     if not first_sync:
         sync_region(_region(sim))
-        for router in [r for r in _api_routers(sim) if r["state"] == "Running" and not r.get("isredundantrouter")][:20]:
+        for router in _running_single(_api_routers(sim))[:20]:
             sim.set_router(router["id"], state="Stopped")
     before = sorted(Router.objects.values_list("uuid", "state", "api_digest"))
     write = _RouterWriter.write_changed

@@ -509,8 +509,9 @@ class CloudStackClient:
         items = self._list_all(command, raw, {"listall": True, **params})
         seen = {_id_of(item) for item in items}
         for item in self._list_all(command, raw, {"listall": True, "projectid": -1, **params}):
-            if _id_of(item) not in seen:
-                seen.add(_id_of(item))
+            key = _id_of(item)
+            if key not in seen:
+                seen.add(key)
                 items.append(item)
         return items
 
